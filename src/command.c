@@ -1,0 +1,463 @@
+/*
+ * command.c: the SMTP command table and its dispatcher.  Each row names a
+ * verb, its handler, what must have happened before it (greeting, MAIL,
+ * RCPT), whether it takes arguments, and its syntax and help text, which
+ * HELP prints.  The dispatcher applies those rules in one place, in order:
+ * bad bytes, unknown verb (500), wrong order (503), arguments (501); the
+ * handlers do only what is particular to their verb.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/bufferevent.h>
+
+#include "mxd.h"
+
+/* What a verb needs to have happened before it. */
+enum cmd_need {
+	NEED_NONE,	/* anywhere (RFC 5321 4.1.4) */
+	NEED_GREET,	/* after HELO/EHLO */
+	NEED_NO_TX,	/* after HELO/EHLO, outside a transaction */
+	NEED_TX,	/* after MAIL */
+	NEED_RCPT,	/* after at least one RCPT */
+};
+
+#define CMD_F_ARGS	0x1	/* arguments required */
+#define CMD_F_NOARGS	0x2	/* arguments refused */
+
+struct cmd {
+	const char	*verb;
+	void		(*fn)(struct session *, char *);
+	enum cmd_need	 need;
+	int		 flags;
+	const char	*syntax;
+	const char	*help;
+};
+
+static void	cmd_helo(struct session *, char *);
+static void	cmd_ehlo(struct session *, char *);
+static void	cmd_mail(struct session *, char *);
+static void	cmd_rcpt(struct session *, char *);
+static void	cmd_data(struct session *, char *);
+static void	cmd_rset(struct session *, char *);
+static void	cmd_noop(struct session *, char *);
+static void	cmd_vrfy(struct session *, char *);
+static void	cmd_help(struct session *, char *);
+static void	cmd_quit(struct session *, char *);
+static void	cmd_expn(struct session *, char *);
+static void	cmd_starttls(struct session *, char *);
+static void	cmd_auth(struct session *, char *);
+
+static const struct cmd cmds[] = {
+	{ "HELO", cmd_helo, NEED_NONE, CMD_F_ARGS, "HELO <your-hostname>",
+	  "say hello (plain SMTP)" },
+	{ "EHLO", cmd_ehlo, NEED_NONE, CMD_F_ARGS, "EHLO <your-hostname>",
+	  "say hello and list the extensions (ESMTP)" },
+	{ "MAIL", cmd_mail, NEED_NO_TX, CMD_F_ARGS,
+	  "MAIL FROM:<sender> [SIZE=n] [BODY=8BITMIME] [SMTPUTF8]",
+	  "start a message; <> is the null sender of bounces" },
+	{ "RCPT", cmd_rcpt, NEED_TX, CMD_F_ARGS, "RCPT TO:<recipient>",
+	  "add a recipient; repeat for each" },
+	{ "DATA", cmd_data, NEED_RCPT, CMD_F_NOARGS, "DATA",
+	  "send the message: headers, a blank line, the body, "
+	  "then a line with only \".\"" },
+	{ "RSET", cmd_rset, NEED_NONE, CMD_F_NOARGS, "RSET",
+	  "forget the current message and start over" },
+	{ "NOOP", cmd_noop, NEED_NONE, 0, "NOOP", "do nothing, say Ok" },
+	{ "VRFY", cmd_vrfy, NEED_NONE, CMD_F_ARGS, "VRFY <address>",
+	  "verify an address (always 252: not disclosed)" },
+	{ "EXPN", cmd_expn, NEED_NONE, 0, "EXPN <list>",
+	  "expand a mailing list (not implemented)" },
+	{ "HELP", cmd_help, NEED_NONE, 0, "HELP [command]",
+	  "list the commands, or explain one" },
+	{ "QUIT", cmd_quit, NEED_NONE, 0, "QUIT", "say goodbye and close" },
+	{ "STARTTLS", cmd_starttls, NEED_NONE, 0, "STARTTLS",
+	  "start TLS (not available yet)" },
+	{ "AUTH", cmd_auth, NEED_NONE, 0, "AUTH <mechanism>",
+	  "authenticate (not available yet)" },
+};
+#define NCMDS	(sizeof(cmds) / sizeof(cmds[0]))
+
+/* Find a verb, case-insensitively; NULL if unknown. */
+static const struct cmd *
+command_find(const char *verb, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < NCMDS; i++)
+		if (strlen(cmds[i].verb) == len &&
+		    strncasecmp(cmds[i].verb, verb, len) == 0)
+			return (&cmds[i]);
+	return (NULL);
+}
+
+/* Check what must come before the verb; reply 503 and return -1 if not. */
+static int
+command_check_order(struct session *s, const struct cmd *c)
+{
+	if (c->need == NEED_NONE)
+		return (0);
+	if (s->state == STATE_CONNECTED) {
+		reply(s, R_NEED_HELO);
+		return (-1);
+	}
+	if (c->need == NEED_NO_TX && s->tx != NULL) {
+		reply(s, R_NESTED_MAIL);
+		return (-1);
+	}
+	if ((c->need == NEED_TX || c->need == NEED_RCPT) && s->tx == NULL) {
+		reply(s, R_NEED_MAIL, c->verb);
+		return (-1);
+	}
+	if (c->need == NEED_RCPT && s->tx->nrcpt == 0) {
+		reply(s, R_NEED_RCPT);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Run one command line: the rules from the table, then the handler. */
+void
+command_dispatch(struct session *s, char *line, size_t len)
+{
+	const struct cmd	*c;
+	char			*args, verb[65];
+	size_t			 vlen;
+
+	if (!line_valid(line, len)) {
+		reply(s, R_BAD_CHAR);
+		return;
+	}
+	/* `RCPT: x` splits at the colon so it gets RCPT's syntax hint. */
+	vlen = strcspn(line, " \t:");
+	args = line + vlen;
+	while (*args == ' ' || *args == '\t')
+		args++;
+	if ((c = command_find(line, vlen)) == NULL) {
+		s->nunknown++;
+		log_escape(line, vlen < 32 ? vlen : 32, verb, sizeof(verb));
+		reply(s, R_UNKNOWN_CMD, verb);
+		return;
+	}
+	s->ncmd[c - cmds]++;
+	if (command_check_order(s, c) != 0)
+		return;
+	if ((c->flags & CMD_F_ARGS) && *args == '\0') {
+		if (c->fn == cmd_helo || c->fn == cmd_ehlo)
+			reply(s, R_HELO_SYNTAX, c->verb);
+		else if (c->fn == cmd_mail)
+			reply(s, R_MAIL_SYNTAX);
+		else if (c->fn == cmd_rcpt)
+			reply(s, R_RCPT_SYNTAX);
+		else
+			reply(s, R_NEED_ARGS, c->syntax);
+		return;
+	}
+	if ((c->flags & CMD_F_NOARGS) && *args != '\0') {
+		reply(s, R_NO_ARGS, c->syntax);
+		return;
+	}
+	c->fn(s, args);
+}
+
+/* Format the per-verb counters for the disconnect line. */
+void
+command_counts(const struct session *s, char *buf, size_t len)
+{
+	size_t		i, o = 0;
+	unsigned	total = s->nunknown;
+	int		n;
+
+	buf[0] = '\0';
+	for (i = 0; i < NCMDS && i < CMD_MAX; i++) {
+		total += s->ncmd[i];
+		if (s->ncmd[i] == 0)
+			continue;
+		n = snprintf(buf + o, len - o, "%s%s=%u", o ? " " : "",
+		    cmds[i].verb, s->ncmd[i]);
+		if (n < 0 || (size_t)n >= len - o)
+			return;
+		o += (size_t)n;
+	}
+	/* Postfix style: ehlo=1 mail=1 ... */
+	for (i = 0; i < o; i++)
+		buf[i] = (char)tolower((unsigned char)buf[i]);
+	if (s->nunknown)
+		o += (size_t)snprintf(buf + o, len - o, " unknown=%u",
+		    s->nunknown);
+	if (o < len)
+		snprintf(buf + o, len - o, "%scommands=%u", o ? " " : "",
+		    total);
+}
+
+/* Remember the client's name and start afresh (RFC 5321 4.1.4). */
+static void
+cmd_hello(struct session *s, char *args, int esmtp)
+{
+	size_t	n;
+
+	n = strcspn(args, " \t");
+	if (n > SMTP_DOMAIN_MAX)
+		n = SMTP_DOMAIN_MAX;
+	free(s->helo);
+	s->helo = xmalloc(n + 1);
+	memcpy(s->helo, args, n);
+	s->helo[n] = '\0';
+	session_tx_free(s);
+	if (esmtp)
+		s->flags |= SESSION_F_ESMTP;
+	else
+		s->flags &= ~SESSION_F_ESMTP;
+	session_enter_state(s, STATE_READY);
+}
+
+/* HELO: plain SMTP. */
+static void
+cmd_helo(struct session *s, char *args)
+{
+	cmd_hello(s, args, 0);
+	reply(s, R_HELO, cfg->hostname, s->helo, s->addr);
+}
+
+/* EHLO: list the extensions (RFC 5321 4.1.1.1). */
+static void
+cmd_ehlo(struct session *s, char *args)
+{
+	char		 first[SMTP_CMD_MAX], size[64];
+	const char	*lines[8];
+	size_t		 n = 0;
+
+	cmd_hello(s, args, 1);
+	snprintf(first, sizeof(first), "%s Hello %s [%s], pleased to meet you",
+	    cfg->hostname, s->helo, s->addr);
+	snprintf(size, sizeof(size), "SIZE %zu", cfg->max_message_size);
+	lines[n++] = first;
+	lines[n++] = "PIPELINING";
+	lines[n++] = size;
+	lines[n++] = "8BITMIME";
+	lines[n++] = "ENHANCEDSTATUSCODES";
+	lines[n++] = "SMTPUTF8";
+	lines[n++] = "HELP";
+	reply_lines(s, 250, NULL, lines, n);
+}
+
+/* Map a path parse failure to its reply. */
+static enum reply_id
+cmd_addr_reply(enum addr_status st, enum reply_id syntax, enum reply_id bad)
+{
+	if (st == ADDR_SYNTAX)
+		return (syntax);
+	if (st == ADDR_TOO_LONG)
+		return (R_PATH_TOO_LONG);
+	return (bad);
+}
+
+/* Map a parameter failure to its reply; 0 if none. */
+static int
+cmd_param_reply(struct session *s, enum param_status st, const char *bad)
+{
+	char	kw[65];
+
+	if (st == PARAM_OK)
+		return (0);
+	log_escape(bad, strnlen(bad, 32), kw, sizeof(kw));
+	reply(s, st == PARAM_UNKNOWN ? R_PARAM_UNKNOWN : R_PARAM_BAD, kw);
+	return (-1);
+}
+
+/* MAIL FROM: start a transaction with a new queue ID. */
+static void
+cmd_mail(struct session *s, char *args)
+{
+	struct smtp_path	p;
+	struct mail_params	mp;
+	enum addr_status	st;
+	const char		*bad = "";
+	struct tx		*tx;
+
+	if ((st = addr_parse_cmd(args, "FROM", &p)) != ADDR_OK) {
+		reply(s, cmd_addr_reply(st, R_MAIL_SYNTAX, R_BAD_SENDER));
+		return;
+	}
+	if (cmd_param_reply(s, esmtp_mail_params(p.params, &mp, &bad), bad))
+		return;
+	if (p.utf8 && !mp.smtputf8) {
+		reply(s, R_NEED_SMTPUTF8);
+		return;
+	}
+	if (mp.size > 0 && (unsigned long long)mp.size >
+	    cfg->max_message_size) {
+		reply(s, R_SIZE_EXCEEDED, cfg->max_message_size);
+		return;
+	}
+	tx = s->tx = xcalloc(1, sizeof(*tx));
+	memcpy(tx->sender, p.addr, sizeof(tx->sender));
+	tx->params = mp;
+	spool_qid_new(tx->qid);
+	log_info("s=%08llx qid=%s client=[%s]:%d helo=%s",
+	    (unsigned long long)s->id, tx->qid, s->addr, s->port, s->helo);
+	session_enter_state(s, STATE_MAIL);
+	reply(s, R_SENDER_OK, tx->sender);
+}
+
+/* Is this recipient ours?  Never relay (RFC 5321 3.6, 7.1). */
+static int
+cmd_rcpt_allowed(const char *addr)
+{
+	if (addr_is_postmaster(addr, cfg->hostname))
+		return (1);
+	return (config_domain_match(cfg, addr_domain(addr)));
+}
+
+/* RCPT TO: add a recipient in one of our domains. */
+static void
+cmd_rcpt(struct session *s, char *args)
+{
+	struct smtp_path	 p;
+	enum addr_status	 st;
+	const char		*bad = "";
+	struct tx		*tx = s->tx;
+	char			 esc[SMTP_PATH_MAX * 4 + 1];
+
+	if ((st = addr_parse_cmd(args, "TO", &p)) != ADDR_OK) {
+		reply(s, cmd_addr_reply(st, R_RCPT_SYNTAX, R_BAD_RCPT));
+		return;
+	}
+	if (p.null) {
+		reply(s, R_NULL_RCPT);
+		return;
+	}
+	if (cmd_param_reply(s, esmtp_rcpt_params(p.params, &bad), bad))
+		return;
+	if (p.utf8 && !tx->params.smtputf8) {
+		reply(s, R_NEED_SMTPUTF8);
+		return;
+	}
+	if (tx->nrcpt >= (size_t)cfg->max_recipients) {
+		reply(s, R_TOO_MANY_RCPTS);
+		return;
+	}
+	if (!cmd_rcpt_allowed(p.addr)) {
+		log_escape(p.addr, strlen(p.addr), esc, sizeof(esc));
+		reply(s, R_RELAY_DENIED, esc);
+		return;
+	}
+	tx->rcpt = xreallocarray(tx->rcpt, tx->nrcpt + 1, sizeof(*tx->rcpt));
+	tx->rcpt[tx->nrcpt++] = xstrdup(p.addr);
+	session_enter_state(s, STATE_RCPT);
+	reply(s, R_RCPT_OK, p.addr);
+}
+
+/* DATA: open the spool file and ask for the message. */
+static void
+cmd_data(struct session *s, char *args)
+{
+	if (data_start(s) != 0)
+		return;
+	session_enter_state(s, STATE_DATA);
+	reply(s, (s->flags & SESSION_F_BARE_LF) ? R_DATA_GO_BARE_LF :
+	    R_DATA_GO);
+}
+
+/* RSET: drop the transaction, keep the greeting. */
+static void
+cmd_rset(struct session *s, char *args)
+{
+	session_tx_free(s);
+	if (s->state != STATE_CONNECTED)
+		session_enter_state(s, STATE_READY);
+	reply(s, R_RESET);
+}
+
+/* NOOP: say Ok. */
+static void
+cmd_noop(struct session *s, char *args)
+{
+	reply(s, R_NOOP);
+}
+
+/* VRFY: never disclose, never refuse (RFC 5321 3.5.3, 7.3). */
+static void
+cmd_vrfy(struct session *s, char *args)
+{
+	reply(s, R_VRFY);
+}
+
+/* EXPN: mailing lists are not disclosed (RFC 5321 3.5.3). */
+static void
+cmd_expn(struct session *s, char *args)
+{
+	reply(s, R_NOT_IMPLEMENTED, "EXPN");
+}
+
+/* STARTTLS: not offered until TLS is configured. */
+static void
+cmd_starttls(struct session *s, char *args)
+{
+	reply(s, R_NOT_IMPLEMENTED, "STARTTLS");
+}
+
+/* AUTH: not offered until SASL is configured. */
+static void
+cmd_auth(struct session *s, char *args)
+{
+	reply(s, R_NOT_IMPLEMENTED, "AUTH");
+}
+
+/* The help text for one verb, or NULL. */
+const char *
+command_help(const char *verb)
+{
+	const struct cmd	*c;
+
+	if ((c = command_find(verb, strlen(verb))) == NULL)
+		return (NULL);
+	return (c->help);
+}
+
+/* HELP: the commands with their syntax, or one command explained. */
+static void
+cmd_help(struct session *s, char *args)
+{
+	const char		*lines[NCMDS + 6];
+	char			 buf[NCMDS + 1][160];
+	const struct cmd	*c;
+	size_t			 i, n = 0;
+
+	if (*args != '\0') {
+		args[strcspn(args, " \t")] = '\0';
+		if ((c = command_find(args, strlen(args))) == NULL) {
+			log_escape(args, strnlen(args, 32), buf[0], 64);
+			reply(s, R_HELP_UNKNOWN, buf[0]);
+			return;
+		}
+		snprintf(buf[0], sizeof(buf[0]), "%s: %s", c->syntax, c->help);
+		lines[0] = buf[0];
+		reply_lines(s, 214, "2.0.0", lines, 1);
+		return;
+	}
+	lines[n++] = "mxd accepts these commands (RFC 5321), in any case:";
+	for (i = 0; i < NCMDS; i++) {
+		snprintf(buf[i], sizeof(buf[i]), "  %s - %s", cmds[i].syntax,
+		    cmds[i].help);
+		lines[n++] = buf[i];
+	}
+	lines[n++] = "A message: EHLO, MAIL FROM, RCPT TO (one per recipient), "
+	    "DATA, the text, a line with only \".\"";
+	if (s->flags & SESSION_F_BARE_LF)
+		lines[n++] = "Your lines end in bare LF: a lone \".\" will not "
+		    "end DATA; use 'nc -C' or telnet (CRLF)";
+	lines[n++] = "HELP <command> explains one command";
+	reply_lines(s, 214, "2.0.0", lines, n);
+}
+
+/* QUIT: say goodbye; the session closes once the reply is sent. */
+static void
+cmd_quit(struct session *s, char *args)
+{
+	reply(s, R_QUIT, cfg->hostname);
+	session_enter_state(s, STATE_QUIT);
+}

@@ -1,0 +1,372 @@
+/*
+ * config.c: the configuration reader.  A file holds `name = value` lines
+ * with `#` comments; a value may continue on following lines that start
+ * with white space.  Every name, type and limit comes from options-table.c;
+ * an unknown name or a bad value is an error that names the file and line.
+ */
+#include <ctype.h>
+#include <limits.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/util.h>
+
+#include "mxd.h"
+
+struct config	*cfg;
+
+/* Find a setting by name. */
+static const struct option_entry *
+config_find(const char *name)
+{
+	const struct option_entry	*o;
+
+	for (o = options_table; o->name != NULL; o++)
+		if (strcmp(o->name, name) == 0)
+			return (o);
+	return (NULL);
+}
+
+/* Parse a number with an optional unit suffix from units[]. */
+static int
+config_number(const char *v, const char *units, const long long *mult,
+    long long *out)
+{
+	char		*end;
+	long long	 n;
+	const char	*u;
+
+	errno = 0;
+	if (!isdigit((unsigned char)*v))
+		return (-1);
+	n = strtoll(v, &end, 10);
+	if (errno != 0)
+		return (-1);
+	if (*end != '\0') {
+		if (end[1] != '\0' ||
+		    (u = strchr(units, tolower((unsigned char)*end))) == NULL)
+			return (-1);
+		if (n > LLONG_MAX / mult[u - units])
+			return (-1);
+		n *= mult[u - units];
+	}
+	*out = n;
+	return (0);
+}
+
+/* Split a list value at commas and white space. */
+static void
+config_split(const char *v, struct strlist *l)
+{
+	char	*copy, *p, *tok;
+
+	copy = xstrdup(v);
+	for (p = copy; (tok = strsep(&p, ", \t")) != NULL;) {
+		if (*tok == '\0')
+			continue;
+		l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+		l->v[l->n++] = xstrdup(tok);
+	}
+	free(copy);
+}
+
+/* Free a string list. */
+static void
+config_list_free(struct strlist *l)
+{
+	size_t	i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* Check that every entry of a listen list is address:port. */
+static int
+config_check_listen(const struct strlist *l, char **cause)
+{
+	struct sockaddr_storage	ss;
+	int			len;
+	size_t			i;
+
+	for (i = 0; i < l->n; i++) {
+		len = sizeof(ss);
+		if (evutil_parse_sockaddr_port(l->v[i], (struct sockaddr *)&ss,
+		    &len) != 0 || strchr(l->v[i], ':') == NULL ||
+		    (ss.ss_family == AF_INET &&
+		    ((struct sockaddr_in *)&ss)->sin_port == 0) ||
+		    (ss.ss_family == AF_INET6 &&
+		    ((struct sockaddr_in6 *)&ss)->sin6_port == 0)) {
+			xasprintf(cause, "bad listen address '%s' "
+			    "(want address:port or [ipv6]:port)", l->v[i]);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/* Set one value, checking its type and limits. */
+int
+config_set(struct config *c, const char *name, const char *value,
+    char **cause)
+{
+	static const long long	 size_mult[] = { 1024, 1024 * 1024,
+	    1024LL * 1024 * 1024 };
+	static const long long	 time_mult[] = { 1, 60, 3600, 86400 };
+	const struct option_entry *o;
+	void			*field;
+	long long		 n = 0;
+	struct strlist		 l = { NULL, 0 };
+
+	if ((o = config_find(name)) == NULL) {
+		xasprintf(cause, "unknown setting '%s'", name);
+		return (-1);
+	}
+	field = (char *)c + o->offset;
+	switch (o->type) {
+	case OPT_STRING:
+		if (strlen(value) < (size_t)o->min ||
+		    strlen(value) > (size_t)o->max)
+			goto bad;
+		free(*(char **)field);
+		*(char **)field = xstrdup(value);
+		return (0);
+	case OPT_LIST:
+	case OPT_LISTEN:
+		config_split(value, &l);
+		if (l.n < (size_t)o->min || l.n > (size_t)o->max) {
+			config_list_free(&l);
+			goto bad;
+		}
+		if (o->type == OPT_LISTEN && config_check_listen(&l, cause)) {
+			config_list_free(&l);
+			return (-1);
+		}
+		config_list_free(field);
+		*(struct strlist *)field = l;
+		return (0);
+	case OPT_BOOL:
+		if (strcasecmp(value, "yes") == 0 || strcmp(value, "1") == 0)
+			*(int *)field = 1;
+		else if (strcasecmp(value, "no") == 0 ||
+		    strcmp(value, "0") == 0)
+			*(int *)field = 0;
+		else
+			goto bad;
+		return (0);
+	case OPT_SIZE:
+		if (config_number(value, "kmg", size_mult, &n))
+			goto bad;
+		break;
+	case OPT_TIME:
+		if (config_number(value, "smhd", time_mult, &n))
+			goto bad;
+		break;
+	case OPT_COUNT:
+		if (config_number(value, "", NULL, &n))
+			goto bad;
+		break;
+	}
+	if (n < o->min || n > o->max)
+		goto bad;
+	if (o->type == OPT_SIZE)
+		*(size_t *)field = (size_t)n;
+	else
+		*(long long *)field = n;
+	return (0);
+bad:
+	xasprintf(cause, "bad value '%s' for %s (%s)", value, name, o->help);
+	return (-1);
+}
+
+/* Strip leading and trailing white space in place. */
+static char *
+config_trim(char *s)
+{
+	char	*e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return (s);
+}
+
+/* Apply one `name = value` line; lineno is for the message. */
+static int
+config_line(struct config *c, const char *file, int lineno, char *line,
+    char **cause)
+{
+	char	*eq, *name, *value, *why = NULL;
+
+	if ((eq = strchr(line, '=')) == NULL) {
+		xasprintf(cause, "%s:%d: expected 'name = value'", file, lineno);
+		return (-1);
+	}
+	*eq = '\0';
+	name = config_trim(line);
+	value = config_trim(eq + 1);
+	if (config_set(c, name, value, &why) != 0) {
+		xasprintf(cause, "%s:%d: %s", file, lineno, why);
+		free(why);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Read a config file, joining continuation lines. */
+static int
+config_read_file(struct config *c, const char *file, char **cause)
+{
+	FILE	*f;
+	char	*line = NULL, *stmt = NULL, *p;
+	size_t	 cap = 0;
+	int	 lineno = 0, stmtline = 0, rc = 0;
+
+	if ((f = fopen(file, "r")) == NULL) {
+		xasprintf(cause, "%s: %s", file, strerror(errno));
+		return (-1);
+	}
+	while (rc == 0 && getline(&line, &cap, f) != -1) {
+		lineno++;
+		if ((p = strchr(line, '#')) != NULL)
+			*p = '\0';
+		if (isspace((unsigned char)line[0]) && stmt != NULL &&
+		    *config_trim(line) != '\0') {
+			p = stmt;
+			xasprintf(&stmt, "%s %s", p, config_trim(line));
+			free(p);
+			continue;
+		}
+		if (stmt != NULL)
+			rc = config_line(c, file, stmtline, stmt, cause);
+		free(stmt);
+		stmt = NULL;
+		if (*config_trim(line) != '\0') {
+			stmt = xstrdup(config_trim(line));
+			stmtline = lineno;
+		}
+	}
+	if (rc == 0 && stmt != NULL)
+		rc = config_line(c, file, stmtline, stmt, cause);
+	free(stmt);
+	free(line);
+	fclose(f);
+	return (rc);
+}
+
+/*
+ * Build a configuration: the table's defaults, then the file (if any),
+ * then each -o NAME=VALUE override in order.
+ */
+int
+config_load(struct config *c, const char *file, char **over, size_t nover,
+    char **cause)
+{
+	const struct option_entry	*o;
+	char				*name, *why = NULL;
+	size_t				 i;
+
+	memset(c, 0, sizeof(*c));
+	for (o = options_table; o->name != NULL; o++)
+		if (config_set(c, o->name, o->def, cause) != 0)
+			fatalx("default for %s: %s", o->name, *cause);
+	if (file != NULL && config_read_file(c, file, cause) != 0)
+		return (-1);
+	for (i = 0; i < nover; i++) {
+		name = xstrdup(over[i]);
+		if (config_line(c, "-o", (int)i + 1, name, &why) != 0) {
+			xasprintf(cause, "%s", why);
+			free(why);
+			free(name);
+			return (-1);
+		}
+		free(name);
+	}
+	return (0);
+}
+
+/* Free everything a configuration holds. */
+void
+config_free(struct config *c)
+{
+	const struct option_entry	*o;
+	void				*field;
+
+	for (o = options_table; o->name != NULL; o++) {
+		field = (char *)c + o->offset;
+		if (o->type == OPT_STRING)
+			free(*(char **)field);
+		else if (o->type == OPT_LIST || o->type == OPT_LISTEN)
+			config_list_free(field);
+	}
+	memset(c, 0, sizeof(*c));
+}
+
+/* Print every setting with its current value, as a config file. */
+void
+config_dump(const struct config *c, FILE *f)
+{
+	const struct option_entry	*o;
+	const void			*field;
+	const struct strlist		*l;
+	size_t				 i;
+
+	for (o = options_table; o->name != NULL; o++) {
+		field = (const char *)c + o->offset;
+		fprintf(f, "# %s\n%s =", o->help, o->name);
+		switch (o->type) {
+		case OPT_STRING:
+			fprintf(f, " %s", *(char *const *)field);
+			break;
+		case OPT_LIST:
+		case OPT_LISTEN:
+			l = field;
+			for (i = 0; i < l->n; i++)
+				fprintf(f, " %s", l->v[i]);
+			break;
+		case OPT_BOOL:
+			fprintf(f, " %s", *(const int *)field ? "yes" : "no");
+			break;
+		case OPT_SIZE:
+			fprintf(f, " %zu", *(const size_t *)field);
+			break;
+		case OPT_COUNT:
+		case OPT_TIME:
+			fprintf(f, " %lld", *(const long long *)field);
+			break;
+		}
+		fprintf(f, "\n");
+	}
+}
+
+/* Is mail for this domain accepted?  Case-insensitive, * for any. */
+int
+config_domain_match(const struct config *c, const char *domain)
+{
+	size_t	i, dl, el;
+
+	dl = strlen(domain);
+	if (dl > 0 && domain[dl - 1] == '.')
+		dl--;
+	for (i = 0; i < c->domains.n; i++) {
+		const char *e = c->domains.v[i];
+
+		if (strcmp(e, "*") == 0)
+			return (1);
+		el = strlen(e);
+		if (e[0] == '.') {
+			/* .example.org: any subdomain of example.org. */
+			if (dl > el && strncasecmp(domain + dl - el, e, el) == 0)
+				return (1);
+		} else if (dl == el && strncasecmp(domain, e, el) == 0)
+			return (1);
+	}
+	return (0);
+}

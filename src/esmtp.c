@@ -1,0 +1,168 @@
+/*
+ * esmtp.c: MAIL and RCPT parameters (RFC 5321 4.1.2 esmtp-param) and
+ * xtext (RFC 3461 4).  Each parameter is `keyword[=value]`, separated by
+ * spaces; keywords are case-insensitive.  Pure code, fuzzed.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mxd.h"
+
+/* Split off the next parameter; return NULL at the end. */
+static char *
+esmtp_next(char **p, char **value)
+{
+	char	*kw, *eq;
+
+	while (**p == ' ' || **p == '\t')
+		(*p)++;
+	if (**p == '\0')
+		return (NULL);
+	kw = strsep(p, " \t");
+	if (*p == NULL)
+		*p = kw + strlen(kw);
+	*value = NULL;
+	if ((eq = strchr(kw, '=')) != NULL) {
+		*eq = '\0';
+		*value = eq + 1;
+	}
+	return (kw);
+}
+
+/* Parse SIZE=: RFC 1870 says 1 to 20 digits. */
+static int
+esmtp_size(const char *v, long long *out)
+{
+	char	*end;
+
+	if (v == NULL || !isdigit((unsigned char)*v) || strlen(v) > 18)
+		return (-1);
+	errno = 0;
+	*out = strtoll(v, &end, 10);
+	return (errno != 0 || *end != '\0' ? -1 : 0);
+}
+
+/*
+ * Parse MAIL parameters: SIZE (RFC 1870), BODY (RFC 6152), SMTPUTF8
+ * (RFC 6531) and AUTH (RFC 4954, accepted and ignored here).  On error
+ * *bad names the keyword.
+ */
+enum param_status
+esmtp_mail_params(char *p, struct mail_params *mp, const char **bad)
+{
+	char	*kw, *v;
+
+	mp->size = -1;
+	mp->body = BODY_NONE;
+	mp->smtputf8 = 0;
+	while ((kw = esmtp_next(&p, &v)) != NULL) {
+		*bad = kw;
+		if (strcasecmp(kw, "SIZE") == 0) {
+			if (mp->size != -1)
+				return (PARAM_DUPLICATE);
+			if (esmtp_size(v, &mp->size) != 0)
+				return (PARAM_BAD_VALUE);
+		} else if (strcasecmp(kw, "BODY") == 0) {
+			if (mp->body != BODY_NONE)
+				return (PARAM_DUPLICATE);
+			if (v != NULL && strcasecmp(v, "7BIT") == 0)
+				mp->body = BODY_7BIT;
+			else if (v != NULL && strcasecmp(v, "8BITMIME") == 0)
+				mp->body = BODY_8BITMIME;
+			else
+				return (PARAM_BAD_VALUE);
+		} else if (strcasecmp(kw, "SMTPUTF8") == 0) {
+			if (mp->smtputf8)
+				return (PARAM_DUPLICATE);
+			if (v != NULL)
+				return (PARAM_BAD_VALUE);
+			mp->smtputf8 = 1;
+		} else if (strcasecmp(kw, "AUTH") == 0) {
+			if (v == NULL || *v == '\0')
+				return (PARAM_BAD_VALUE);
+		} else
+			return (PARAM_UNKNOWN);
+	}
+	return (PARAM_OK);
+}
+
+/* RCPT takes no parameters yet (no DSN is advertised). */
+enum param_status
+esmtp_rcpt_params(char *p, const char **bad)
+{
+	char	*kw, *v;
+
+	if ((kw = esmtp_next(&p, &v)) != NULL) {
+		*bad = kw;
+		return (PARAM_UNKNOWN);
+	}
+	return (PARAM_OK);
+}
+
+/*
+ * Encode as xtext: '+', '=' and octets outside 33..126 become +HH.
+ * Returns the length needed; dst is always NUL-terminated.
+ */
+size_t
+xtext_encode(const char *src, char *dst, size_t dstsz)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	size_t			 o = 0;
+	unsigned char		 c;
+
+	for (; *src != '\0'; src++) {
+		c = (unsigned char)*src;
+		if (c < 33 || c > 126 || c == '+' || c == '=') {
+			if (o + 3 < dstsz) {
+				dst[o] = '+';
+				dst[o + 1] = hex[c >> 4];
+				dst[o + 2] = hex[c & 15];
+			}
+			o += 3;
+		} else {
+			if (o + 1 < dstsz)
+				dst[o] = (char)c;
+			o++;
+		}
+	}
+	if (dstsz > 0)
+		dst[o < dstsz ? o : dstsz - 1] = '\0';
+	return (o);
+}
+
+/* Value of one hex digit, or -1. */
+static int
+xtext_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'A' && c <= 'F')
+		return (c - 'A' + 10);
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	return (-1);
+}
+
+/* Decode xtext; a malformed +HH is copied as is.  Returns the length. */
+size_t
+xtext_decode(const char *src, char *dst, size_t dstsz)
+{
+	size_t	o = 0;
+	int	hi, lo;
+
+	if (dstsz == 0)
+		return (0);
+	for (; *src != '\0' && o + 1 < dstsz; src++) {
+		if (*src == '+' && (hi = xtext_hex(src[1])) >= 0 &&
+		    (lo = xtext_hex(src[2])) >= 0 && (hi | lo) != 0) {
+			dst[o++] = (char)(hi << 4 | lo);
+			src += 2;
+		} else
+			dst[o++] = *src;
+	}
+	dst[o] = '\0';
+	return (o);
+}

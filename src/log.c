@@ -1,0 +1,165 @@
+/*
+ * log.c: one line per event, to stderr in the foreground or to syslog.
+ * Client-supplied text goes through log_escape() first so that a CR, LF
+ * or escape sequence from the network cannot forge or garble a log line.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mxd.h"
+
+static int	 log_stderr = 1;
+int		 log_verbose;
+
+static const struct {
+	const char	*name;
+	int		 value;
+} log_facilities[] = {
+	{ "mail", LOG_MAIL }, { "daemon", LOG_DAEMON }, { "user", LOG_USER },
+	{ "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 },
+	{ "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 },
+	{ "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
+	{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
+};
+
+/* Choose stderr (foreground) or syslog with the given facility. */
+void
+log_init(int to_stderr, const char *ident, const char *facility)
+{
+	size_t	i;
+	int	fac = LOG_MAIL;
+
+	log_stderr = to_stderr;
+	for (i = 0; facility && i < sizeof(log_facilities) /
+	    sizeof(log_facilities[0]); i++)
+		if (strcmp(facility, log_facilities[i].name) == 0)
+			fac = log_facilities[i].value;
+	if (!log_stderr)
+		openlog(ident, LOG_PID | LOG_NDELAY, fac);
+}
+
+/* Write one formatted line at a syslog priority. */
+static void
+log_vwrite(int pri, const char *fmt, va_list ap)
+{
+	char		 buf[2048];
+	char		 ts[32];
+	struct timespec	 now;
+	struct tm	 tm;
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (!log_stderr) {
+		syslog(pri, "%s", buf);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(stderr, "%s.%03ldZ mxd[%ld]: %s\n", ts,
+	    now.tv_nsec / 1000000, (long)getpid(), buf);
+}
+
+/* Log an event at info level. */
+void
+log_info(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_INFO, fmt, ap);
+	va_end(ap);
+}
+
+/* Log a debug line when -v was given. */
+void
+log_debug(const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (!log_verbose)
+		return;
+	va_start(ap, fmt);
+	log_vwrite(LOG_DEBUG, fmt, ap);
+	va_end(ap);
+}
+
+/* Log a warning without errno. */
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_WARNING, fmt, ap);
+	va_end(ap);
+}
+
+/* Log a warning followed by the text of errno. */
+void
+log_warn(const char *fmt, ...)
+{
+	char	buf[1024];
+	va_list	ap;
+	int	saved = errno;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_warnx("%s: %s", buf, strerror(saved));
+}
+
+/* Log a broken invariant or fatal system error with errno and exit. */
+void
+fatal(const char *fmt, ...)
+{
+	char	buf[1024];
+	va_list	ap;
+	int	saved = errno;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_warnx("fatal: %s: %s", buf, strerror(saved));
+	exit(1);
+}
+
+/* Log a fatal condition and exit. */
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_CRIT, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+/* Copy untrusted bytes into dst, writing non-printables as \xHH. */
+void
+log_escape(const char *src, size_t len, char *dst, size_t dstsz)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	size_t			 i, o = 0;
+	unsigned char		 c;
+
+	if (dstsz == 0)
+		return;
+	for (i = 0; i < len && o + 5 < dstsz; i++) {
+		c = (unsigned char)src[i];
+		if (c >= 0x20 && c < 0x7f && c != '\\') {
+			dst[o++] = (char)c;
+			continue;
+		}
+		dst[o++] = '\\';
+		dst[o++] = 'x';
+		dst[o++] = hex[c >> 4];
+		dst[o++] = hex[c & 15];
+	}
+	dst[o] = '\0';
+}

@@ -1,0 +1,325 @@
+/*
+ * mxd.h: the one internal header.  Structures shared between files and
+ * every prototype, grouped by the file that defines it.
+ */
+#ifndef MXD_H
+#define MXD_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+struct bufferevent;
+struct evbuffer;
+struct event_base;
+
+/* RFC 5321 4.5.3.1.4: a command line is at most 512 octets with CRLF. */
+#define SMTP_CMD_MAX		512
+/* RFC 5321 4.5.3.1.3: a path is at most 256 octets with the brackets. */
+#define SMTP_PATH_MAX		256
+/* RFC 5321 4.5.3.1.1 and 4.5.3.1.2. */
+#define SMTP_LOCAL_MAX		64
+#define SMTP_DOMAIN_MAX		255
+
+/* A queue ID: 13 hex digits of microseconds, 3 of a per-process tag. */
+#define QID_LEN			16
+
+/* A list of strings from the configuration. */
+struct strlist {
+	char		**v;
+	size_t		  n;
+};
+
+/* Every setting; options-table.c describes each field. */
+struct config {
+	struct strlist	  listen;
+	char		 *hostname;
+	char		 *spool_dir;
+	struct strlist	  domains;
+	size_t		  max_message_size;
+	long long	  max_recipients;
+	char		 *pid_file;
+	long long	  command_timeout;
+	long long	  data_timeout;
+	int		  spool_sync;
+	int		  bare_lf_end;
+	char		 *syslog_facility;
+	char		 *syslog_ident;
+};
+
+enum opt_type {
+	OPT_STRING,
+	OPT_LIST,
+	OPT_SIZE,
+	OPT_COUNT,
+	OPT_TIME,
+	OPT_BOOL,
+	OPT_LISTEN,
+};
+
+/* One setting: its only spelling, type, default, limits and help. */
+struct option_entry {
+	const char	*name;
+	enum opt_type	 type;
+	size_t		 offset;
+	const char	*def;
+	long long	 min;
+	long long	 max;
+	const char	*help;
+};
+
+/* Parsed parts of a MAIL or RCPT command. */
+struct smtp_path {
+	char		 addr[SMTP_PATH_MAX + 1];	/* without brackets */
+	char		*params;			/* after the path */
+	int		 null;				/* <> */
+	int		 utf8;				/* has non-ASCII */
+};
+
+struct mail_params {
+	long long	 size;		/* SIZE=, -1 if absent */
+	int		 body;		/* BODY_* */
+	int		 smtputf8;
+};
+#define BODY_NONE	0
+#define BODY_7BIT	1
+#define BODY_8BITMIME	2
+
+enum addr_status {
+	ADDR_OK,
+	ADDR_SYNTAX,		/* not FROM:/TO: path */
+	ADDR_BAD_PATH,		/* path does not parse */
+	ADDR_TOO_LONG,
+};
+
+enum param_status {
+	PARAM_OK,
+	PARAM_UNKNOWN,
+	PARAM_BAD_VALUE,
+	PARAM_DUPLICATE,
+};
+
+/* The DATA decoder: dot-unstuffing and end-of-data, chunk by chunk. */
+struct data_dec {
+	int		 state;
+	int		 lax;		/* bare LF ends lines (lab only) */
+	int		 bare;		/* saw a bare CR or LF */
+	void		(*emit)(void *, const char *, size_t);
+	void		*arg;
+};
+
+enum session_state {
+	STATE_CONNECTED,	/* greeted, needs HELO/EHLO */
+	STATE_READY,		/* identified, no transaction */
+	STATE_MAIL,		/* MAIL accepted */
+	STATE_RCPT,		/* at least one RCPT accepted */
+	STATE_DATA,		/* reading the message */
+	STATE_QUIT,		/* closing once output drains */
+};
+#define STATE_BIT(s)		(1u << (s))
+
+#define SESSION_F_ESMTP		0x01	/* EHLO, not HELO */
+#define SESSION_F_BARE_LF	0x02	/* the client ends lines in bare LF */
+#define SESSION_F_WAIT		0x04	/* parked until the spool answers */
+#define SESSION_F_GONE		0x08	/* client gone; free when unparked */
+#define SESSION_F_DISCARD	0x10	/* skipping the rest of a long line */
+#define SESSION_F_FLOW		0x20	/* stopped reading: output is full */
+
+#define CMD_MAX			16	/* size of the per-verb counters */
+
+/* One mail transaction: MAIL, RCPTs, the message. */
+struct tx {
+	char			 qid[QID_LEN + 1];
+	char			 sender[SMTP_PATH_MAX + 1];
+	char			**rcpt;
+	size_t			 nrcpt;
+	struct mail_params	 params;
+	struct spool_file	*sf;
+	struct data_dec		 dec;
+	struct evbuffer		*body;		/* decoded, not yet written */
+	size_t			 size;		/* decoded message octets */
+	int			 toobig;
+	int			 ioerr;
+};
+
+/* One SMTP connection. */
+struct session {
+	uint64_t		 id;
+	struct bufferevent	*bev;
+	char			 addr[INET6_ADDRSTRLEN];
+	int			 port;
+	enum session_state	 state;
+	int			 flags;
+	char			*helo;
+	struct tx		*tx;
+	char			 line[SMTP_CMD_MAX + 1];	/* current command */
+	unsigned		 ncmd[CMD_MAX];
+	unsigned		 nunknown;
+	unsigned		 nerr;
+	unsigned		 nqueued;
+	char			 qids[8 * (QID_LEN + 1) + 1];
+	struct session		*next;
+	struct session		*prev;
+};
+
+/* reply.c */
+enum reply_id {
+	R_GREETING,
+	R_HELO,
+	R_DONE,
+	R_SENDER_OK,
+	R_RCPT_OK,
+	R_RESET,
+	R_NOOP,
+	R_QUIT,
+	R_VRFY,
+	R_DATA_GO,
+	R_DATA_GO_BARE_LF,
+	R_QUEUED,
+	R_UNKNOWN_CMD,
+	R_NOT_IMPLEMENTED,
+	R_LINE_TOO_LONG,
+	R_BAD_CHAR,
+	R_NEED_ARGS,
+	R_NO_ARGS,
+	R_HELO_SYNTAX,
+	R_MAIL_SYNTAX,
+	R_RCPT_SYNTAX,
+	R_BAD_SENDER,
+	R_BAD_RCPT,
+	R_PATH_TOO_LONG,
+	R_NEED_SMTPUTF8,
+	R_NULL_RCPT,
+	R_NEED_HELO,
+	R_NEED_MAIL,
+	R_NEED_RCPT,
+	R_NESTED_MAIL,
+	R_PARAM_UNKNOWN,
+	R_PARAM_BAD,
+	R_SIZE_EXCEEDED,
+	R_MSG_TOO_BIG,
+	R_TOO_MANY_RCPTS,
+	R_RELAY_DENIED,
+	R_SPOOL_FULL,
+	R_SPOOL_ERROR,
+	R_HELP_UNKNOWN,
+	R_SHUTDOWN,
+	R_TIMEOUT,
+	R_MAX
+};
+void		 reply(struct session *, enum reply_id, ...);
+void		 reply_lines(struct session *, int, const char *,
+		    const char *const *, size_t);
+int		 reply_code(enum reply_id);
+
+/* command.c */
+void		 command_dispatch(struct session *, char *, size_t);
+void		 command_counts(const struct session *, char *, size_t);
+const char	*command_help(const char *);
+
+/* line.c */
+enum line_status {
+	LINE_OK,
+	LINE_PARTIAL,
+	LINE_TOO_LONG,
+};
+enum line_status line_get(struct evbuffer *, char *, size_t, size_t *, int *);
+int		 line_valid(const char *, size_t);
+
+/* addr.c */
+enum addr_status addr_parse_cmd(char *, const char *, struct smtp_path *);
+int		 addr_parse_path(const char *, size_t, struct smtp_path *);
+const char	*addr_domain(const char *);
+int		 addr_is_postmaster(const char *, const char *);
+
+/* esmtp.c */
+enum param_status esmtp_mail_params(char *, struct mail_params *,
+		    const char **);
+enum param_status esmtp_rcpt_params(char *, const char **);
+size_t		 xtext_encode(const char *, char *, size_t);
+size_t		 xtext_decode(const char *, char *, size_t);
+
+/* data.c */
+int		 data_start(struct session *);
+void		 data_input(struct session *, struct evbuffer *);
+void		 data_dec_init(struct data_dec *, int,
+		    void (*)(void *, const char *, size_t), void *);
+int		 data_dec_feed(struct data_dec *, const char *, size_t,
+		    size_t *);
+
+/* log.c */
+void		 log_init(int, const char *, const char *);
+void		 log_info(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
+void		 log_warn(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
+void		 log_warnx(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
+void		 log_debug(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
+void		 fatal(const char *, ...)
+		    __attribute__((format(printf, 1, 2), noreturn));
+void		 fatalx(const char *, ...)
+		    __attribute__((format(printf, 1, 2), noreturn));
+void		 log_escape(const char *, size_t, char *, size_t);
+extern int	 log_verbose;
+
+/* xmalloc.c */
+void		*xmalloc(size_t);
+void		*xcalloc(size_t, size_t);
+void		*xreallocarray(void *, size_t, size_t);
+char		*xstrdup(const char *);
+int		 xasprintf(char **, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+
+/* options-table.c */
+extern const struct option_entry options_table[];
+
+/* config.c */
+extern struct config *cfg;
+int		 config_load(struct config *, const char *, char **,
+		    size_t, char **);
+int		 config_set(struct config *, const char *, const char *,
+		    char **);
+void		 config_free(struct config *);
+void		 config_dump(const struct config *, FILE *);
+int		 config_domain_match(const struct config *, const char *);
+
+/* spool.c */
+struct spool_file;
+int		 spool_init(const char *, int, const char **);
+void		 spool_start(struct event_base *);
+void		 spool_stop(void);
+void		 spool_qid_new(char *);
+struct spool_file *spool_create(const char *);
+int		 spool_write(struct spool_file *, struct evbuffer *);
+void		 spool_commit(struct spool_file *,
+		    void (*)(void *, int), void *);
+void		 spool_abort(struct spool_file *);
+int		 spool_list(const char *, FILE *);
+
+/* listener.c */
+int		 listener_open(struct event_base *, const char *,
+		    const char **);
+void		 listener_close_all(void);
+
+/* session.c */
+void		 session_accept(struct event_base *, int,
+		    struct sockaddr *, int);
+void		 session_shutdown_all(void);
+void		 session_enter_state(struct session *, enum session_state);
+void		 session_write(struct session *, const char *, size_t);
+void		 session_close(struct session *, const char *);
+void		 session_tx_free(struct session *);
+void		 session_queued(struct session *, const char *);
+void		 session_park(struct session *);
+void		 session_data_done(struct session *, enum reply_id);
+void		 session_free_all(void);
+
+#endif

@@ -1,0 +1,152 @@
+/*
+ * reply.c: every SMTP reply, written once.  Each row is a reply code, an
+ * RFC 3463 enhanced status code and a text a person can understand; some
+ * texts take printf arguments.  reply() is the single sink: it formats,
+ * logs failures with the command that caused them, counts errors, and
+ * closes the session after a 421.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "mxd.h"
+
+static const struct {
+	enum reply_id	 id;
+	int		 code;
+	const char	*esc;
+	const char	*text;
+} replies[R_MAX] = {
+	{ R_GREETING, 220, NULL, "%s ESMTP mxd" },
+	{ R_HELO, 250, NULL, "%s Hello %s [%s], pleased to meet you" },
+	{ R_DONE, 250, "2.0.0", "Ok" },
+	{ R_SENDER_OK, 250, "2.1.0", "Sender <%s> ok" },
+	{ R_RCPT_OK, 250, "2.1.5", "Recipient <%s> ok" },
+	{ R_RESET, 250, "2.0.0", "Reset state" },
+	{ R_NOOP, 250, "2.0.0", "Ok, nothing done" },
+	{ R_QUIT, 221, "2.0.0", "%s closing connection, goodbye" },
+	{ R_VRFY, 252, "2.5.0", "Cannot VRFY user, but will accept message "
+	  "and attempt delivery" },
+	{ R_DATA_GO, 354, NULL, "End data with <CR><LF>.<CR><LF>" },
+	{ R_DATA_GO_BARE_LF, 354, NULL, "End data with <CR><LF>.<CR><LF>. "
+	  "Your lines end in bare LF, so a lone '.' will NOT end the message; "
+	  "use 'nc -C' or telnet, which send CRLF" },
+	{ R_QUEUED, 250, "2.0.0", "Ok: queued as %s" },
+	{ R_UNKNOWN_CMD, 500, "5.5.2", "Command unrecognized: \"%s\"; "
+	  "try HELP" },
+	{ R_NOT_IMPLEMENTED, 502, "5.5.1", "%s is not implemented here" },
+	{ R_LINE_TOO_LONG, 500, "5.5.2", "Line too long (limit is 512 "
+	  "octets with CRLF)" },
+	{ R_BAD_CHAR, 500, "5.5.2", "Control character in command; "
+	  "commands are plain text lines" },
+	{ R_NEED_ARGS, 501, "5.5.4", "Syntax: %s" },
+	{ R_NO_ARGS, 501, "5.5.4", "Syntax: %s (no arguments)" },
+	{ R_HELO_SYNTAX, 501, "5.5.4", "Syntax: %s <your-hostname>" },
+	{ R_MAIL_SYNTAX, 501, "5.5.4", "Syntax: MAIL FROM:<address> "
+	  "[SIZE=n] [BODY=8BITMIME] [SMTPUTF8]" },
+	{ R_RCPT_SYNTAX, 501, "5.5.4", "Syntax: RCPT TO:<address>" },
+	{ R_BAD_SENDER, 501, "5.1.7", "Bad sender address syntax: "
+	  "want user@domain, or <> for bounces" },
+	{ R_BAD_RCPT, 501, "5.1.3", "Bad recipient address syntax: "
+	  "want user@domain" },
+	{ R_PATH_TOO_LONG, 501, "5.1.3", "Address too long (limit is 256 "
+	  "octets, 64 before the @)" },
+	{ R_NEED_SMTPUTF8, 553, "5.6.7", "Non-ASCII address needs the "
+	  "SMTPUTF8 parameter on MAIL" },
+	{ R_NULL_RCPT, 501, "5.1.3", "The null path <> is only for senders" },
+	{ R_NEED_HELO, 503, "5.5.1", "Say HELO or EHLO first" },
+	{ R_NEED_MAIL, 503, "5.5.1", "Need MAIL FROM before %s" },
+	{ R_NEED_RCPT, 503, "5.5.1", "Need RCPT TO before DATA" },
+	{ R_NESTED_MAIL, 503, "5.5.1", "Sender already given; "
+	  "use RSET to start over" },
+	{ R_PARAM_UNKNOWN, 555, "5.5.4", "Unsupported parameter \"%s\"" },
+	{ R_PARAM_BAD, 501, "5.5.4", "Bad value for parameter \"%s\"" },
+	{ R_SIZE_EXCEEDED, 552, "5.3.4", "Message size exceeds the limit "
+	  "of %zu octets" },
+	{ R_MSG_TOO_BIG, 552, "5.3.4", "Message too big; the limit is "
+	  "%zu octets; nothing was kept" },
+	{ R_TOO_MANY_RCPTS, 452, "4.5.3", "Too many recipients; "
+	  "send the rest in another message" },
+	{ R_RELAY_DENIED, 550, "5.7.1", "Relay access denied: "
+	  "this server does not accept mail for <%s>" },
+	{ R_SPOOL_FULL, 452, "4.3.1", "Insufficient system storage; "
+	  "try again later" },
+	{ R_SPOOL_ERROR, 451, "4.3.0", "Local error writing the message; "
+	  "try again later" },
+	{ R_HELP_UNKNOWN, 504, "5.5.1", "No help for \"%s\"; HELP lists "
+	  "the commands" },
+	{ R_SHUTDOWN, 421, "4.3.2", "%s shutting down; try again later" },
+	{ R_TIMEOUT, 421, "4.4.2", "%s timeout: closing connection" },
+};
+
+/* The three-digit code of a reply. */
+int
+reply_code(enum reply_id id)
+{
+	return (replies[id].code);
+}
+
+/* Log a failed command with the escaped text that caused it. */
+static void
+reply_log_failure(struct session *s, const char *line)
+{
+	char	cmd[SMTP_CMD_MAX * 4 + 1];
+
+	log_escape(s->line, strnlen(s->line, SMTP_CMD_MAX), cmd, sizeof(cmd));
+	log_info("s=%08llx reject client=[%s] reply=\"%s\" command=\"%s\"",
+	    (unsigned long long)s->id, s->addr, line, cmd);
+}
+
+/* Send a reply from the table; arguments fill the text's conversions. */
+void
+reply(struct session *s, enum reply_id id, ...)
+{
+	char	 text[SMTP_CMD_MAX], line[SMTP_CMD_MAX + 2];
+	va_list	 ap;
+	int	 n;
+
+	if (id >= R_MAX || replies[id].id != id)
+		fatalx("reply: table out of order at %d", id);
+	va_start(ap, id);
+	vsnprintf(text, sizeof(text), replies[id].text, ap);
+	va_end(ap);
+	if (replies[id].esc != NULL)
+		n = snprintf(line, sizeof(line) - 2, "%d %s %s",
+		    replies[id].code, replies[id].esc, text);
+	else
+		n = snprintf(line, sizeof(line) - 2, "%d %s",
+		    replies[id].code, text);
+	if (n < 0 || (size_t)n >= sizeof(line) - 2)
+		n = (int)sizeof(line) - 3;
+	if (replies[id].code >= 400) {
+		s->nerr++;
+		line[n] = '\0';
+		reply_log_failure(s, line);
+	}
+	memcpy(line + n, "\r\n", 2);
+	session_write(s, line, (size_t)n + 2);
+	if (replies[id].code == 421)
+		session_enter_state(s, STATE_QUIT);
+}
+
+/*
+ * Send a multi-line reply: `code-` on every line but the last.  esc, if
+ * not NULL, goes on every line (RFC 2034 4).
+ */
+void
+reply_lines(struct session *s, int code, const char *esc,
+    const char *const *lines, size_t n)
+{
+	char	line[SMTP_CMD_MAX + 2];
+	size_t	i;
+	int	len;
+
+	for (i = 0; i < n; i++) {
+		len = snprintf(line, sizeof(line) - 2, "%d%c%s%s%s", code,
+		    i + 1 < n ? '-' : ' ', esc ? esc : "", esc ? " " : "",
+		    lines[i]);
+		if (len < 0 || (size_t)len >= sizeof(line) - 2)
+			len = (int)sizeof(line) - 3;
+		memcpy(line + len, "\r\n", 2);
+		session_write(s, line, (size_t)len + 2);
+	}
+}

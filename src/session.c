@@ -1,0 +1,339 @@
+/*
+ * session.c: one SMTP session per connection on a libevent bufferevent.
+ * It owns the connection's lifecycle: greeting, timeouts, the input loop
+ * that hands complete command lines to command.c or message octets to
+ * data.c, parking while the spool makes a message durable, flow control
+ * when a client will not read its replies, and the disconnect summary.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "mxd.h"
+
+/* Read no more than this before the session consumes it. */
+#define SESSION_READ_HIWAT	(256 * 1024)
+/* Stop reading commands while this much output is unsent. */
+#define SESSION_OUT_MAX		(64 * 1024)
+/* Queue IDs remembered for the disconnect line. */
+#define SESSION_QIDS		8
+
+static struct session	*sessions;
+static uint64_t		 session_next_id;
+
+static const char *const state_names[] = {
+	"CONNECTED", "READY", "MAIL", "RCPT", "DATA", "QUIT"
+};
+
+static void	session_process(struct session *);
+static void	session_free(struct session *);
+
+/* Move to a new state; the only place the state changes. */
+void
+session_enter_state(struct session *s, enum session_state st)
+{
+	struct timeval	tv = { 0, 0 };
+
+	if (s->state == st)
+		return;
+	log_debug("s=%08llx state %s -> %s", (unsigned long long)s->id,
+	    state_names[s->state], state_names[st]);
+	s->state = st;
+	tv.tv_sec = st == STATE_DATA ? cfg->data_timeout :
+	    cfg->command_timeout;
+	if (s->bev != NULL)
+		bufferevent_set_timeouts(s->bev, &tv, &tv);
+}
+
+/* Queue bytes for the client. */
+void
+session_write(struct session *s, const char *buf, size_t len)
+{
+	if (s->bev != NULL)
+		bufferevent_write(s->bev, buf, len);
+}
+
+/* Free the transaction; an unfinished message leaves nothing behind. */
+void
+session_tx_free(struct session *s)
+{
+	struct tx	*tx = s->tx;
+	size_t		 i;
+
+	if (tx == NULL)
+		return;
+	spool_abort(tx->sf);
+	for (i = 0; i < tx->nrcpt; i++)
+		free(tx->rcpt[i]);
+	free(tx->rcpt);
+	if (tx->body != NULL)
+		evbuffer_free(tx->body);
+	free(tx);
+	s->tx = NULL;
+}
+
+/* Remember a queued message for the disconnect line. */
+void
+session_queued(struct session *s, const char *qid)
+{
+	size_t	len = strlen(s->qids);
+
+	s->nqueued++;
+	if (s->nqueued > SESSION_QIDS)
+		return;
+	snprintf(s->qids + len, sizeof(s->qids) - len, "%s%s",
+	    len ? "," : "", qid);
+}
+
+/* Stop reading until the spool answers (data_committed_cb). */
+void
+session_park(struct session *s)
+{
+	s->flags |= SESSION_F_WAIT;
+	bufferevent_disable(s->bev, EV_READ);
+}
+
+/*
+ * The end of a message: reply with its fate, return to READY, and go on
+ * with whatever the client pipelined after it.
+ */
+void
+session_data_done(struct session *s, enum reply_id id)
+{
+	s->flags &= ~SESSION_F_WAIT;
+	if (s->flags & SESSION_F_GONE) {
+		session_free(s);
+		return;
+	}
+	if (id == R_QUEUED)
+		reply(s, id, s->tx->qid);
+	else if (id == R_MSG_TOO_BIG)
+		reply(s, id, cfg->max_message_size);
+	else
+		reply(s, id);
+	session_tx_free(s);
+	if (s->state == STATE_DATA)
+		session_enter_state(s, STATE_READY);
+	bufferevent_enable(s->bev, EV_READ);
+	session_process(s);
+}
+
+/* Skip the rest of an overlong line; return 1 when its end was seen. */
+static int
+session_discard(struct session *s, struct evbuffer *in)
+{
+	struct evbuffer_ptr	lf;
+
+	lf = evbuffer_search(in, "\n", 1, NULL);
+	if (lf.pos < 0) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return (0);
+	}
+	evbuffer_drain(in, (size_t)lf.pos + 1);
+	s->flags &= ~SESSION_F_DISCARD;
+	return (1);
+}
+
+/* Read one command line and dispatch it; 0 when more input is needed. */
+static int
+session_command(struct session *s, struct evbuffer *in)
+{
+	size_t	len;
+	int	bare;
+
+	if ((s->flags & SESSION_F_DISCARD) && !session_discard(s, in))
+		return (0);
+	switch (line_get(in, s->line, SMTP_CMD_MAX, &len, &bare)) {
+	case LINE_PARTIAL:
+		return (0);
+	case LINE_TOO_LONG:
+		s->line[0] = '\0';
+		s->flags |= SESSION_F_DISCARD;
+		reply(s, R_LINE_TOO_LONG);
+		return (1);
+	case LINE_OK:
+		break;
+	}
+	if (bare)
+		s->flags |= SESSION_F_BARE_LF;
+	command_dispatch(s, s->line, len);
+	return (1);
+}
+
+/* Consume input until it runs out or the session must wait. */
+static void
+session_process(struct session *s)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->bev);
+	struct evbuffer	*out = bufferevent_get_output(s->bev);
+
+	while (!(s->flags & (SESSION_F_WAIT | SESSION_F_GONE)) &&
+	    s->state != STATE_QUIT && evbuffer_get_length(in) > 0) {
+		if (evbuffer_get_length(out) > SESSION_OUT_MAX) {
+			/* The client is not reading; resume on drain. */
+			s->flags |= SESSION_F_FLOW;
+			bufferevent_disable(s->bev, EV_READ);
+			return;
+		}
+		if (s->state == STATE_DATA)
+			data_input(s, in);
+		else if (!session_command(s, in))
+			break;
+	}
+}
+
+/* Input arrived. */
+static void
+session_read_cb(struct bufferevent *bev, void *arg)
+{
+	session_process(arg);
+}
+
+/* Output drained: close after QUIT or 421, or resume a stalled reader. */
+static void
+session_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+
+	if (s->state == STATE_QUIT) {
+		session_close(s, "quit");
+		return;
+	}
+	if (s->flags & SESSION_F_FLOW) {
+		s->flags &= ~SESSION_F_FLOW;
+		bufferevent_enable(s->bev, EV_READ);
+		session_process(s);
+	}
+}
+
+/* EOF, error or timeout on the connection. */
+static void
+session_event_cb(struct bufferevent *bev, short events, void *arg)
+{
+	struct session	*s = arg;
+
+	if (events & BEV_EVENT_TIMEOUT) {
+		bufferevent_disable(bev, EV_READ);
+		reply(s, R_TIMEOUT, cfg->hostname);
+		bufferevent_enable(bev, EV_WRITE);
+		return;
+	}
+	session_close(s, events & BEV_EVENT_EOF ? "eof" : "error");
+}
+
+/* Log the disconnect summary and release the connection. */
+void
+session_close(struct session *s, const char *why)
+{
+	char	counts[512];
+
+	command_counts(s, counts, sizeof(counts));
+	log_info("s=%08llx disconnect client=[%s]:%d reason=%s %s%s%s",
+	    (unsigned long long)s->id, s->addr, s->port, why, counts,
+	    s->qids[0] ? " qids=" : "", s->qids);
+	if (s->bev != NULL) {
+		bufferevent_free(s->bev);
+		s->bev = NULL;
+	}
+	if (s->flags & SESSION_F_WAIT) {
+		/* The spool still holds this session; it frees it. */
+		s->flags |= SESSION_F_GONE;
+		return;
+	}
+	session_free(s);
+}
+
+/* Free a session that has no connection and no pending commit. */
+static void
+session_free(struct session *s)
+{
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	session_tx_free(s);
+	free(s->helo);
+	free(s);
+}
+
+/* Start a session on an accepted connection and greet the client. */
+void
+session_accept(struct event_base *base, int fd, struct sockaddr *sa, int len)
+{
+	struct session	*s;
+	struct timeval	 tv = { 0, 0 };
+
+	s = xcalloc(1, sizeof(*s));
+	if (session_next_id == 0)
+		session_next_id = ((uint64_t)getpid() << 16) ^
+		    (uint64_t)time(NULL);
+	s->id = ++session_next_id & 0xffffffffULL;
+	if (sa->sa_family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)sa;
+
+		evutil_inet_ntop(AF_INET6, &sin6->sin6_addr, s->addr,
+		    sizeof(s->addr));
+		s->port = ntohs(sin6->sin6_port);
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)sa;
+
+		evutil_inet_ntop(AF_INET, &sin->sin_addr, s->addr,
+		    sizeof(s->addr));
+		s->port = ntohs(sin->sin_port);
+	}
+	s->helo = xstrdup("");
+	s->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->bev == NULL) {
+		close(fd);
+		free(s->helo);
+		free(s);
+		return;
+	}
+	s->next = sessions;
+	if (sessions != NULL)
+		sessions->prev = s;
+	sessions = s;
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
+	    session_event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_READ_HIWAT);
+	tv.tv_sec = cfg->command_timeout;
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	log_info("s=%08llx connect client=[%s]:%d", (unsigned long long)s->id,
+	    s->addr, s->port);
+	reply(s, R_GREETING, cfg->hostname);
+}
+
+/* Say 421 to every session that is not waiting for the disk. */
+void
+session_shutdown_all(void)
+{
+	struct session	*s;
+
+	for (s = sessions; s != NULL; s = s->next) {
+		if (s->bev == NULL || s->state == STATE_QUIT)
+			continue;
+		bufferevent_disable(s->bev, EV_READ);
+		reply(s, R_SHUTDOWN, cfg->hostname);
+	}
+}
+
+/* Free every session at exit. */
+void
+session_free_all(void)
+{
+	while (sessions != NULL) {
+		sessions->flags &= ~SESSION_F_WAIT;
+		if (sessions->bev != NULL)
+			session_close(sessions, "shutdown");
+		else
+			session_free(sessions);
+	}
+}

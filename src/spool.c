@@ -1,0 +1,332 @@
+/*
+ * spool.c: durable message storage.  A message is written to tmp/<QID>
+ * as it arrives; at the end of DATA an I/O thread makes it durable and
+ * moves it to queue/<QID>.eml, and only then does the session say 250.
+ *
+ * The I/O thread does group commit: it takes every message that finished
+ * since its last pass, fdatasyncs each file, renames each into queue/,
+ * fsyncs the queue directory once for all of them, and hands the batch
+ * back to the event loop through a pipe.  Disk waits never run on the
+ * event loop, and under load many messages share one directory flush.
+ */
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "mxd.h"
+
+/* One message on its way to the queue. */
+struct spool_file {
+	int			 fd;
+	int			 err;
+	char			 qid[QID_LEN + 1];
+	void			(*done)(void *, int);
+	void			*arg;
+	struct spool_file	*next;
+};
+
+static int		 spool_dirfd = -1;	/* the spool directory */
+static int		 spool_tmpfd = -1;	/* tmp/ */
+static int		 spool_queuefd = -1;	/* queue/ */
+static int		 spool_sync = 1;
+static unsigned		 spool_tag;
+
+static pthread_t	 spool_thread;
+static pthread_mutex_t	 spool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	 spool_cond = PTHREAD_COND_INITIALIZER;
+static struct spool_file *spool_todo, **spool_todo_tail = &spool_todo;
+static struct spool_file *spool_done;
+static int		 spool_quit;
+static int		 spool_running;
+static int		 spool_pipe[2] = { -1, -1 };
+static struct event	*spool_ev;
+
+/* Open (creating) a subdirectory of the spool; returns an fd or -1. */
+static int
+spool_subdir(const char *name)
+{
+	if (mkdirat(spool_dirfd, name, 0700) == -1 && errno != EEXIST)
+		return (-1);
+	return (openat(spool_dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+}
+
+/* Remove temporary files a crash left behind: they never got a 250. */
+static void
+spool_clean_tmp(void)
+{
+	DIR		*d;
+	struct dirent	*e;
+	int		 fd;
+
+	if ((fd = dup(spool_tmpfd)) == -1 || (d = fdopendir(fd)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (unlinkat(spool_tmpfd, e->d_name, 0) == 0)
+			log_info("spool: removed unfinished tmp/%s", e->d_name);
+	}
+	closedir(d);
+}
+
+/* Create the spool layout under dir; sync=0 skips every fsync. */
+int
+spool_init(const char *dir, int sync, const char **cause)
+{
+	struct timeval	tv;
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		*cause = "cannot create the spool directory";
+		return (-1);
+	}
+	if ((spool_dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    (spool_tmpfd = spool_subdir("tmp")) == -1 ||
+	    (spool_queuefd = spool_subdir("queue")) == -1) {
+		*cause = "cannot open the spool directory";
+		return (-1);
+	}
+	spool_sync = sync;
+	gettimeofday(&tv, NULL);
+	spool_tag = ((unsigned)getpid() ^ (unsigned)tv.tv_usec) & 0xfff;
+	spool_clean_tmp();
+	return (0);
+}
+
+/*
+ * Make a new queue ID: 13 hex digits of the time in microseconds, kept
+ * strictly increasing within the process, then 3 hex digits of a tag for
+ * this process.  IDs sort by time and are the file names in queue/.
+ */
+void
+spool_qid_new(char *buf)
+{
+	static unsigned long long	 last;
+	struct timeval			 tv;
+	unsigned long long		 us;
+
+	gettimeofday(&tv, NULL);
+	us = (unsigned long long)tv.tv_sec * 1000000 + (unsigned)tv.tv_usec;
+	if (us <= last)
+		us = last + 1;
+	last = us;
+	snprintf(buf, QID_LEN + 1, "%013llX%03X", us & 0xFFFFFFFFFFFFFULL,
+	    spool_tag);
+}
+
+/* Create tmp/<qid> for a new message; NULL with errno on failure. */
+struct spool_file *
+spool_create(const char *qid)
+{
+	struct spool_file	*sf;
+	int			 fd;
+
+	fd = openat(spool_tmpfd, qid, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600);
+	if (fd == -1) {
+		log_warn("spool: create tmp/%s", qid);
+		return (NULL);
+	}
+	sf = xcalloc(1, sizeof(*sf));
+	sf->fd = fd;
+	memcpy(sf->qid, qid, QID_LEN + 1);
+	return (sf);
+}
+
+/* Append the buffer to the file, emptying it; 0 or -1 with errno. */
+int
+spool_write(struct spool_file *sf, struct evbuffer *buf)
+{
+	int	n;
+
+	while (evbuffer_get_length(buf) > 0) {
+		n = evbuffer_write(buf, sf->fd);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			log_warn("spool: write tmp/%s", sf->qid);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/* Drop a message that will not be queued: nothing stays behind. */
+void
+spool_abort(struct spool_file *sf)
+{
+	if (sf == NULL)
+		return;
+	close(sf->fd);
+	unlinkat(spool_tmpfd, sf->qid, 0);
+	free(sf);
+}
+
+/* Move tmp/<qid> to queue/<qid>.eml, never replacing a queued file. */
+static int
+spool_rename(const char *qid)
+{
+	char	name[QID_LEN + 5];
+
+	snprintf(name, sizeof(name), "%s.eml", qid);
+#ifdef HAVE_RENAMEAT2
+	if (renameat2(spool_tmpfd, qid, spool_queuefd, name,
+	    RENAME_NOREPLACE) == 0)
+		return (0);
+	if (errno != EINVAL && errno != ENOSYS)
+		return (-1);
+#endif
+	if (linkat(spool_tmpfd, qid, spool_queuefd, name, 0) == -1)
+		return (-1);
+	unlinkat(spool_tmpfd, qid, 0);
+	return (0);
+}
+
+/* Make one batch durable: sync files, rename, then one directory sync. */
+static void
+spool_commit_batch(struct spool_file *batch)
+{
+	struct spool_file	*sf;
+	int			 renamed = 0;
+
+	for (sf = batch; sf != NULL; sf = sf->next) {
+		if (spool_sync && fdatasync(sf->fd) == -1)
+			sf->err = errno;
+		if (close(sf->fd) == -1 && sf->err == 0)
+			sf->err = errno;
+		sf->fd = -1;
+		if (sf->err == 0 && spool_rename(sf->qid) == -1)
+			sf->err = errno;
+		if (sf->err != 0)
+			unlinkat(spool_tmpfd, sf->qid, 0);
+		else
+			renamed = 1;
+	}
+	if (renamed && spool_sync && fsync(spool_queuefd) == -1) {
+		/* Nothing in this batch is known to be durable. */
+		for (sf = batch; sf != NULL; sf = sf->next)
+			if (sf->err == 0)
+				sf->err = errno;
+	}
+}
+
+/* The I/O thread: wait for work, commit it in batches, report back. */
+static void *
+spool_thread_main(void *arg)
+{
+	struct spool_file	*batch, *last;
+	char			 c = 0;
+
+	pthread_mutex_lock(&spool_lock);
+	for (;;) {
+		while (spool_todo == NULL && !spool_quit)
+			pthread_cond_wait(&spool_cond, &spool_lock);
+		if (spool_todo == NULL)
+			break;
+		batch = spool_todo;
+		spool_todo = NULL;
+		spool_todo_tail = &spool_todo;
+		pthread_mutex_unlock(&spool_lock);
+
+		spool_commit_batch(batch);
+
+		pthread_mutex_lock(&spool_lock);
+		for (last = batch; last->next != NULL; last = last->next)
+			;
+		last->next = spool_done;
+		spool_done = batch;
+		pthread_mutex_unlock(&spool_lock);
+		while (write(spool_pipe[1], &c, 1) == -1 && errno == EINTR)
+			;
+		pthread_mutex_lock(&spool_lock);
+	}
+	pthread_mutex_unlock(&spool_lock);
+	return (NULL);
+}
+
+/* Back on the event loop: tell each session its message's fate. */
+static void
+spool_done_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct spool_file	*list, *sf, *rev = NULL;
+	char			 buf[256];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&spool_lock);
+	list = spool_done;
+	spool_done = NULL;
+	pthread_mutex_unlock(&spool_lock);
+	/* Batches were pushed in front; reverse to answer in order. */
+	while (list != NULL) {
+		sf = list;
+		list = sf->next;
+		sf->next = rev;
+		rev = sf;
+	}
+	while ((sf = rev) != NULL) {
+		rev = sf->next;
+		sf->done(sf->arg, sf->err);
+		free(sf);
+	}
+}
+
+/* Queue a finished message for the I/O thread; done runs on the loop. */
+void
+spool_commit(struct spool_file *sf, void (*done)(void *, int), void *arg)
+{
+	sf->done = done;
+	sf->arg = arg;
+	sf->next = NULL;
+	pthread_mutex_lock(&spool_lock);
+	*spool_todo_tail = sf;
+	spool_todo_tail = &sf->next;
+	pthread_cond_signal(&spool_cond);
+	pthread_mutex_unlock(&spool_lock);
+}
+
+/* Start the I/O thread and its completion event. */
+void
+spool_start(struct event_base *base)
+{
+	if (pipe2(spool_pipe, O_NONBLOCK | O_CLOEXEC) == -1)
+		fatal("pipe2");
+	spool_ev = event_new(base, spool_pipe[0], EV_READ | EV_PERSIST,
+	    spool_done_cb, NULL);
+	if (spool_ev == NULL || event_add(spool_ev, NULL) == -1)
+		fatalx("spool: cannot add the completion event");
+	if (pthread_create(&spool_thread, NULL, spool_thread_main, NULL) != 0)
+		fatalx("spool: cannot start the I/O thread");
+	spool_running = 1;
+}
+
+/* Finish every queued commit, answer the sessions, stop the thread. */
+void
+spool_stop(void)
+{
+	if (!spool_running)
+		return;
+	pthread_mutex_lock(&spool_lock);
+	spool_quit = 1;
+	pthread_cond_signal(&spool_cond);
+	pthread_mutex_unlock(&spool_lock);
+	pthread_join(spool_thread, NULL);
+	spool_done_cb(spool_pipe[0], EV_READ, NULL);
+	event_free(spool_ev);
+	close(spool_pipe[0]);
+	close(spool_pipe[1]);
+	spool_running = 0;
+}
