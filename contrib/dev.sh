@@ -1,0 +1,105 @@
+#!/bin/sh
+# dev.sh: the two commands of the README.
+#
+#   contrib/dev.sh run    install what is missing, build, run mxd in the
+#                         foreground on its embedded defaults (a local
+#                         sink on 127.0.0.1:2525, spool in ./spool)
+#   contrib/dev.sh test   install what is missing, build, run the whole
+#                         test suite: unit and integration tests on a
+#                         normal build and on an ASan+UBSan build
+#
+# Works on a fresh Debian 12 as root (or with sudo).  Builds go to
+# build/ and build-asan/ under the source tree.
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+# Debian packages the build and the tests use.
+PKGS="gcc make autoconf automake pkg-config libevent-dev libssl-dev
+libsasl2-dev python3 swaks curl openssl procps"
+
+need_pkgs() {
+	missing=""
+	for p in $PKGS; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+		    grep -q "install ok installed" || missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	echo "dev.sh: installing$missing"
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq
+	# shellcheck disable=SC2086
+	$sudo apt-get install -y -qq --no-install-recommends $missing
+}
+
+# build DIR [configure args...]: configure once, then make.
+build() {
+	dir=$1
+	shift
+	[ -x "$top/configure" ] || (cd "$top" && autoreconf -fi)
+	mkdir -p "$top/$dir"
+	cd "$top/$dir"
+	[ -f Makefile ] || "$top/configure" -q "$@"
+	make -s -j"$jobs"
+	cd "$top"
+}
+
+# check DIR: run the suite in a build directory, keep going on failure.
+check() {
+	(cd "$top/$1" && make -s -j"$jobs" check) || true
+}
+
+# Sum automake's counts over the suites and print the closing line.
+summary() {
+	pass=0 fail=0 skip=0
+	for dir in "$@"; do
+		log="$top/$dir/test-suite.log"
+		if [ ! -f "$log" ]; then
+			echo "dev.sh: $dir: no test-suite.log"
+			fail=$((fail + 1))
+			continue
+		fi
+		p=$(sed -n 's/^# PASS: *//p' "$log")
+		s=$(sed -n 's/^# SKIP: *//p' "$log")
+		f=0
+		for k in FAIL XPASS ERROR; do
+			n=$(sed -n "s/^# $k: *//p" "$log")
+			f=$((f + ${n:-0}))
+		done
+		echo "$dir: ${p:-0} passed, $f failed, ${s:-0} skipped"
+		pass=$((pass + ${p:-0})) fail=$((fail + f)) skip=$((skip + ${s:-0}))
+		[ "$f" -eq 0 ] || grep -E '^(FAIL|ERROR|XPASS)' "$log" || true
+	done
+	[ "$pass" -gt 0 ] || fail=$((fail + 1))
+	echo "$pass passed, $fail failed"
+	[ "$fail" -eq 0 ]
+}
+
+case "${1:-}" in
+run)
+	need_pkgs
+	build build
+	echo "dev.sh: mxd listens on 127.0.0.1:2525; spool in $PWD/spool;" \
+	    "try: swaks --server 127.0.0.1:2525 --to you@example.org"
+	exec "$top/build/src/mxd" -f
+	;;
+test)
+	need_pkgs
+	build build
+	san="-fsanitize=address,undefined -fno-omit-frame-pointer"
+	build build-asan CFLAGS="-O1 -g $san -fno-sanitize-recover=undefined" \
+	    LDFLAGS="$san"
+	check build
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    check build-asan
+	summary build build-asan
+	;;
+*)
+	echo "usage: $0 run | test" >&2
+	exit 2
+	;;
+esac
