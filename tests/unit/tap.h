@@ -11,10 +11,11 @@ static int	tap_n, tap_failed;
 
 /* Record one check; print ok/not ok with a description. */
 #define ok(cond, ...) do {						\
+	int ok_ = (cond) ? 1 : 0;					\
 	tap_n++;							\
-	if (!(cond))							\
+	if (!ok_)							\
 		tap_failed++;						\
-	printf("%s %d - ", (cond) ? "ok" : "not ok", tap_n);		\
+	printf("%s %d - ", ok_ ? "ok" : "not ok", tap_n);		\
 	printf(__VA_ARGS__);						\
 	printf("\n");							\
 } while (0)
