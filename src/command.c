@@ -74,10 +74,11 @@ static const struct cmd cmds[] = {
 	{ "HELP", cmd_help, NEED_NONE, 0, "HELP [command]",
 	  "list the commands, or explain one" },
 	{ "QUIT", cmd_quit, NEED_NONE, 0, "QUIT", "say goodbye and close" },
-	{ "STARTTLS", cmd_starttls, NEED_NONE, 0, "STARTTLS",
-	  "start TLS (not available yet)" },
-	{ "AUTH", cmd_auth, NEED_NONE, 0, "AUTH <mechanism>",
-	  "authenticate (not available yet)" },
+	{ "STARTTLS", cmd_starttls, NEED_NONE, CMD_F_NOARGS, "STARTTLS",
+	  "switch this connection to TLS, then EHLO again (RFC 3207)" },
+	{ "AUTH", cmd_auth, NEED_GREET, CMD_F_ARGS,
+	  "AUTH <mechanism> [initial-response]",
+	  "log in; EHLO lists the mechanisms (RFC 4954)" },
 };
 #define NCMDS	(sizeof(cmds) / sizeof(cmds[0]))
 
@@ -226,8 +227,8 @@ cmd_helo(struct session *s, char *args)
 static void
 cmd_ehlo(struct session *s, char *args)
 {
-	char		 first[SMTP_CMD_MAX], size[64];
-	const char	*lines[8];
+	char		 first[SMTP_CMD_MAX], size[64], mechs[400], auth[410];
+	const char	*lines[10];
 	size_t		 n = 0;
 
 	cmd_hello(s, args, 1);
@@ -240,6 +241,14 @@ cmd_ehlo(struct session *s, char *args)
 	lines[n++] = "8BITMIME";
 	lines[n++] = "ENHANCEDSTATUSCODES";
 	lines[n++] = "SMTPUTF8";
+	if (tls_enabled() && !(s->flags & SESSION_F_TLS) &&
+	    s->kind != LISTEN_SMTPS)
+		lines[n++] = "STARTTLS";
+	auth_mechs(s, mechs, sizeof(mechs));
+	if (mechs[0] != '\0') {
+		snprintf(auth, sizeof(auth), "AUTH %s", mechs);
+		lines[n++] = auth;
+	}
 	lines[n++] = "HELP";
 	reply_lines(s, 250, NULL, lines, n);
 }
@@ -278,6 +287,10 @@ cmd_mail(struct session *s, char *args)
 	const char		*bad = "";
 	struct tx		*tx;
 
+	if (s->kind == LISTEN_SUBMISSION && !(s->flags & SESSION_F_AUTH)) {
+		reply(s, R_AUTH_REQUIRED);
+		return;
+	}
 	if ((st = addr_parse_cmd(args, "FROM", &p)) != ADDR_OK) {
 		reply(s, cmd_addr_reply(st, R_MAIL_SYNTAX, R_BAD_SENDER));
 		return;
@@ -303,10 +316,15 @@ cmd_mail(struct session *s, char *args)
 	reply(s, R_SENDER_OK, tx->sender);
 }
 
-/* Is this recipient ours?  Never relay (RFC 5321 3.6, 7.1). */
+/*
+ * Is this recipient ours?  Never relay (RFC 5321 3.6, 7.1) for strangers;
+ * an authenticated client may send anywhere: that is submission.
+ */
 static int
-cmd_rcpt_allowed(const char *addr)
+cmd_rcpt_allowed(const struct session *s, const char *addr)
 {
+	if (s->flags & SESSION_F_AUTH)
+		return (1);
 	if (addr_is_postmaster(addr, cfg->hostname))
 		return (1);
 	return (config_domain_match(cfg, addr_domain(addr)));
@@ -340,7 +358,7 @@ cmd_rcpt(struct session *s, char *args)
 		reply(s, R_TOO_MANY_RCPTS);
 		return;
 	}
-	if (!cmd_rcpt_allowed(p.addr)) {
+	if (!cmd_rcpt_allowed(s, p.addr)) {
 		log_escape(p.addr, strlen(p.addr), esc, sizeof(esc));
 		reply(s, R_RELAY_DENIED, esc);
 		return;
@@ -393,18 +411,36 @@ cmd_expn(struct session *s, char *args)
 	reply(s, R_NOT_IMPLEMENTED, "EXPN");
 }
 
-/* STARTTLS: not offered until TLS is configured. */
+/* STARTTLS (RFC 3207): 220, then the handshake, then a fresh session. */
 static void
 cmd_starttls(struct session *s, char *args)
 {
-	reply(s, R_NOT_IMPLEMENTED, "STARTTLS");
+	if (!tls_enabled() || s->kind == LISTEN_SMTPS) {
+		reply(s, s->flags & SESSION_F_TLS ? R_TLS_TWICE :
+		    R_NOT_IMPLEMENTED, "STARTTLS");
+		return;
+	}
+	if (s->flags & SESSION_F_TLS) {
+		reply(s, R_TLS_TWICE);
+		return;
+	}
+	reply(s, R_STARTTLS_GO);
+	session_starttls(s);
 }
 
-/* AUTH: not offered until SASL is configured. */
+/* AUTH (RFC 4954): hand over to auth.c; keep secrets out of the log. */
 static void
 cmd_auth(struct session *s, char *args)
 {
-	reply(s, R_NOT_IMPLEMENTED, "AUTH");
+	char	copy[SMTP_CMD_MAX + 1];
+
+	snprintf(copy, sizeof(copy), "%s", args);
+	/* Log lines show the mechanism, never the initial response. */
+	s->line[strcspn(s->line, " \t")] = '\0';
+	snprintf(s->line + strlen(s->line), sizeof(s->line) - strlen(s->line),
+	    " %.*s", (int)strcspn(copy, " \t"), copy);
+	auth_start(s, copy);
+	explicit_bzero(copy, sizeof(copy));
 }
 
 /* The help text for one verb, or NULL. */

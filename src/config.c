@@ -110,6 +110,22 @@ config_check_listen(const struct strlist *l, char **cause)
 	return (0);
 }
 
+/* Is value one of the |-separated choices? */
+static int
+config_choice(const char *choices, const char *value)
+{
+	size_t	n = strlen(value);
+
+	while (*choices != '\0') {
+		if (strncmp(choices, value, n) == 0 &&
+		    (choices[n] == '|' || choices[n] == '\0'))
+			return (1);
+		choices += strcspn(choices, "|");
+		choices += strspn(choices, "|");
+	}
+	return (0);
+}
+
 /* Set one value, checking its type and limits. */
 int
 config_set(struct config *c, const char *name, const char *value,
@@ -131,7 +147,8 @@ config_set(struct config *c, const char *name, const char *value,
 	switch (o->type) {
 	case OPT_STRING:
 		if (strlen(value) < (size_t)o->min ||
-		    strlen(value) > (size_t)o->max)
+		    strlen(value) > (size_t)o->max ||
+		    (o->choices != NULL && !config_choice(o->choices, value)))
 			goto bad;
 		free(*(char **)field);
 		*(char **)field = xstrdup(value);
@@ -180,7 +197,12 @@ config_set(struct config *c, const char *name, const char *value,
 		*(long long *)field = n;
 	return (0);
 bad:
-	xasprintf(cause, "bad value '%s' for %s (%s)", value, name, o->help);
+	if (o->choices != NULL)
+		xasprintf(cause, "bad value '%s' for %s (one of %s)", value,
+		    name, o->choices);
+	else
+		xasprintf(cause, "bad value '%s' for %s (%s)", value, name,
+		    o->help);
 	return (-1);
 }
 

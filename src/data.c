@@ -168,6 +168,20 @@ data_header_safe(const char *src, char *dst, size_t dstsz)
 	dst[i] = '\0';
 }
 
+/* RFC 3848: SMTP, ESMTP, ESMTPS, ESMTPA or ESMTPSA. */
+static const char *
+data_protocol(const struct session *s)
+{
+	static const char *const names[] = {
+		"ESMTP", "ESMTPS", "ESMTPA", "ESMTPSA"
+	};
+
+	if (!(s->flags & SESSION_F_ESMTP))
+		return ("SMTP");
+	return (names[((s->flags & SESSION_F_TLS) ? 1 : 0) +
+	    ((s->flags & SESSION_F_AUTH) ? 2 : 0)]);
+}
+
 /* Write the envelope block and the RFC 5321 4.4 Received: header. */
 static void
 data_header(struct session *s)
@@ -195,10 +209,25 @@ data_header(struct session *s)
 		xtext_encode(tx->rcpt[i], x, sizeof(x));
 		evbuffer_add_printf(tx->body, "X-Mxd-Recipient: <%s>\r\n", x);
 	}
+	if (s->auth_user != NULL) {
+		xtext_encode(s->auth_user, x, sizeof(x));
+		evbuffer_add_printf(tx->body, "X-Mxd-Auth: %s %s\r\n",
+		    s->auth_mech, x);
+	}
+	if (s->tls_info[0] != '\0')
+		evbuffer_add_printf(tx->body, "X-Mxd-Tls: %s\r\n", s->tls_info);
 	data_header_safe(s->helo, helo, sizeof(helo));
-	evbuffer_add_printf(tx->body, "Received: from %s ([%s])\r\n"
-	    "\tby %s (mxd) with %s id %s", helo, s->addr, cfg->hostname,
-	    (s->flags & SESSION_F_ESMTP) ? "ESMTP" : "SMTP", tx->qid);
+	evbuffer_add_printf(tx->body, "Received: from %s ([%s])\r\n",
+	    helo, s->addr);
+	if (s->tls_info[0] != '\0')
+		evbuffer_add_printf(tx->body, "\t(using %s)\r\n", s->tls_info);
+	if (s->auth_user != NULL) {
+		data_header_safe(s->auth_user, x, sizeof(x));
+		evbuffer_add_printf(tx->body, "\t(authenticated as %s "
+		    "with %s)\r\n", x, s->auth_mech);
+	}
+	evbuffer_add_printf(tx->body, "\tby %s (mxd) with %s id %s",
+	    cfg->hostname, data_protocol(s), tx->qid);
 	if (tx->nrcpt == 1 && !tx->params.smtputf8)
 		evbuffer_add_printf(tx->body, "\r\n\tfor <%s>", tx->rcpt[0]);
 	evbuffer_add_printf(tx->body, ";\r\n\t%s\r\n", date);
@@ -247,8 +276,12 @@ data_committed_cb(void *arg, int err)
 	tx->sf = NULL;		/* spool_commit() consumed it */
 	if (err == 0) {
 		log_info("s=%08llx qid=%s from=<%s> size=%zu nrcpt=%zu "
-		    "queued", (unsigned long long)s->id, tx->qid, tx->sender,
-		    tx->size, tx->nrcpt);
+		    "proto=%s%s%s%s%s queued", (unsigned long long)s->id,
+		    tx->qid, tx->sender, tx->size, tx->nrcpt,
+		    data_protocol(s), s->auth_user ? " sasl_method=" : "",
+		    s->auth_user ? s->auth_mech : "",
+		    s->auth_user ? " sasl_username=" : "",
+		    s->auth_user ? s->auth_user : "");
 		for (i = 0; i < tx->nrcpt; i++)
 			log_info("s=%08llx qid=%s to=<%s>",
 			    (unsigned long long)s->id, tx->qid, tx->rcpt[i]);

@@ -17,6 +17,7 @@ struct listener {
 	struct evconnlistener	*lev;
 	struct event		*resume;
 	char			*name;
+	enum listen_kind	 kind;
 	struct listener		*next;
 };
 
@@ -27,8 +28,10 @@ static void
 listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int len, void *arg)
 {
+	struct listener	*l = arg;
+
 	evutil_make_socket_closeonexec(fd);
-	session_accept(evconnlistener_get_base(lev), fd, sa, len);
+	session_accept(evconnlistener_get_base(lev), fd, sa, len, l->kind);
 }
 
 /* The pause after a descriptor shortage is over. */
@@ -58,8 +61,10 @@ listener_error_cb(struct evconnlistener *lev, void *arg)
 
 /* Listen on one address:port; 0 or -1 with *cause. */
 int
-listener_open(struct event_base *base, const char *where, const char **cause)
+listener_open(struct event_base *base, const char *where,
+    enum listen_kind kind, const char **cause)
 {
+	static const char *const kinds[] = { "smtp", "smtps", "submission" };
 	struct sockaddr_storage	 ss;
 	struct listener		*l;
 	int			 len = sizeof(ss);
@@ -80,11 +85,12 @@ listener_open(struct event_base *base, const char *where, const char **cause)
 		return (-1);
 	}
 	l->name = xstrdup(where);
+	l->kind = kind;
 	l->resume = evtimer_new(base, listener_resume_cb, l);
 	evconnlistener_set_error_cb(l->lev, listener_error_cb);
 	l->next = listeners;
 	listeners = l;
-	log_info("listening on %s", where);
+	log_info("listening on %s (%s)", where, kinds[kind]);
 	return (0);
 }
 

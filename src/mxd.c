@@ -20,6 +20,13 @@
 #include "mxd.h"
 
 static struct event_base	*base;
+static const char		*conf_file;
+static char			**conf_over;
+static size_t			 conf_nover;
+static struct config		 main_conf;
+
+static void	mxd_config_free(struct config *);
+static void	mxd_resolve(struct config *);
 
 /* Say how to run mxd, and exit. */
 static void __attribute__((noreturn))
@@ -46,6 +53,77 @@ mxd_signal_cb(evutil_socket_t sig, short events, void *arg)
 	listener_close_all();
 	session_shutdown_all();
 	event_base_loopexit(base, &tv);
+}
+
+/*
+ * Checks across settings, and loading what the settings name (the
+ * certificate), so that -t catches them too.
+ */
+static int
+mxd_check(struct config *c, char **cause)
+{
+	if (c->smtps_listen.n > 0 && c->tls_cert[0] == '\0') {
+		xasprintf(cause, "smtps_listen needs tls_cert and tls_key");
+		return (-1);
+	}
+	if (c->submission_listen.n > 0 && !c->auth) {
+		xasprintf(cause, "submission_listen needs auth = yes");
+		return (-1);
+	}
+	/* Last: on success it replaces the running certificate. */
+	return (tls_load(c, cause));
+}
+
+/* Open every listener of one kind, or die. */
+static void
+mxd_listen(struct event_base *b, const struct strlist *l,
+    enum listen_kind kind)
+{
+	const char	*cause;
+	size_t		 i;
+
+	for (i = 0; i < l->n; i++)
+		if (listener_open(b, l->v[i], kind, &cause) != 0)
+			fatalx("listen %s: %s", l->v[i], cause);
+}
+
+/*
+ * SIGHUP: read the configuration again.  If it is good, it replaces the
+ * running one (and the TLS certificate with it); live sessions carry
+ * on.  If not, the old one stays and the log says why.  Listener
+ * addresses and the spool directory change only on restart.
+ */
+static void
+mxd_reload_cb(evutil_socket_t sig, short events, void *arg)
+{
+	struct config	*next = xcalloc(1, sizeof(*next));
+	char		*why = NULL;
+
+	if (config_load(next, conf_file, conf_over, conf_nover, &why) != 0 ||
+	    mxd_check(next, &why) != 0) {
+		log_warnx("reload failed, keeping the running configuration: "
+		    "%s", why);
+		free(why);
+		config_free(next);
+		free(next);
+		return;
+	}
+	mxd_resolve(next);
+	free(next->spool_dir);
+	next->spool_dir = xstrdup(cfg->spool_dir);
+	mxd_config_free(cfg);
+	cfg = next;
+	log_info("reloaded configuration%s%s", conf_file ? " from " : "",
+	    conf_file ? conf_file : "");
+}
+
+/* Free a configuration, and its memory unless it is main()'s. */
+static void
+mxd_config_free(struct config *c)
+{
+	config_free(c);
+	if (c != &main_conf)
+		free(c);
 }
 
 /* Fill in settings that depend on the machine or the start directory. */
@@ -116,12 +194,11 @@ mxd_daemonize(void)
 int
 main(int argc, char **argv)
 {
-	static struct config	 conf;
-	const char		*file = NULL, *cause;
-	char			*why = NULL, **over = NULL;
-	size_t			 nover = 0, i;
+	const char		*file = NULL;
+	char			*why = NULL, **over = NULL, *pid_file;
+	size_t			 nover = 0;
 	int			 ch, fg = 0, check = 0, dump = 0, list = 0;
-	struct event		*sigterm, *sigint;
+	struct event		*sigterm, *sigint, *sighup;
 
 	while ((ch = getopt(argc, argv, "c:dfo:qtv")) != -1) {
 		switch (ch) {
@@ -140,43 +217,56 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
-	if (config_load(&conf, file, over, nover, &why) != 0) {
+	if (config_load(&main_conf, file, over, nover, &why) != 0) {
 		fprintf(stderr, "mxd: %s\n", why);
 		return (1);
 	}
-	free(over);
-	cfg = &conf;
+	conf_file = file;
+	conf_over = over;
+	conf_nover = nover;
+	cfg = &main_conf;
+	if (mxd_check(&main_conf, &why) != 0) {
+		fprintf(stderr, "mxd: %s%s%s\n", file ? file : "",
+		    file ? ": " : "", why);
+		return (1);
+	}
 	if (check) {
 		printf("mxd: configuration %s ok\n", file ? file : "(built in)");
 		return (0);
 	}
-	mxd_resolve(&conf);
+	mxd_resolve(&main_conf);
 	if (dump) {
-		config_dump(&conf, stdout);
+		config_dump(&main_conf, stdout);
 		return (0);
 	}
 	if (list)
-		return (spool_list(conf.spool_dir, stdout));
+		return (spool_list(main_conf.spool_dir, stdout));
 
-	log_init(fg, conf.syslog_ident, conf.syslog_facility);
+	log_init(fg, main_conf.syslog_ident, main_conf.syslog_facility);
 	signal(SIGPIPE, SIG_IGN);
-	if (spool_init(conf.spool_dir, conf.spool_sync, &cause) != 0)
-		fatal("%s: %s", conf.spool_dir, cause);
+	if (auth_init(&main_conf, &why) != 0)
+		fatalx("%s", why);
+	if (spool_init(main_conf.spool_dir, main_conf.spool_sync,
+	    (const char **)&why) != 0)
+		fatal("%s: %s", main_conf.spool_dir, why);
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
-	for (i = 0; i < conf.listen.n; i++)
-		if (listener_open(base, conf.listen.v[i], &cause) != 0)
-			fatalx("listen %s: %s", conf.listen.v[i], cause);
+	mxd_listen(base, &main_conf.listen, LISTEN_SMTP);
+	mxd_listen(base, &main_conf.smtps_listen, LISTEN_SMTPS);
+	mxd_listen(base, &main_conf.submission_listen, LISTEN_SUBMISSION);
 	if (!fg)
 		mxd_daemonize();
-	mxd_pid_file(conf.pid_file);
+	pid_file = xstrdup(main_conf.pid_file);
+	mxd_pid_file(pid_file);
 	spool_start(base);
 	sigterm = evsignal_new(base, SIGTERM, mxd_signal_cb, NULL);
 	sigint = evsignal_new(base, SIGINT, mxd_signal_cb, NULL);
+	sighup = evsignal_new(base, SIGHUP, mxd_reload_cb, NULL);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
+	evsignal_add(sighup, NULL);
 	log_info("mxd %s ready: hostname=%s spool=%s", PACKAGE_VERSION,
-	    conf.hostname, conf.spool_dir);
+	    main_conf.hostname, main_conf.spool_dir);
 
 	event_base_dispatch(base);
 
@@ -185,10 +275,14 @@ main(int argc, char **argv)
 	listener_close_all();
 	event_free(sigterm);
 	event_free(sigint);
+	event_free(sighup);
+	tls_free();
 	event_base_free(base);
-	if (conf.pid_file[0] != '\0')
-		unlink(conf.pid_file);
+	if (pid_file[0] != '\0')
+		unlink(pid_file);
 	log_info("mxd stopped");
-	config_free(&conf);
+	mxd_config_free(cfg);
+	free(pid_file);
+	free(over);
 	return (0);
 }

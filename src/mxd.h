@@ -51,6 +51,18 @@ struct config {
 	int		  bare_lf_end;
 	char		 *syslog_facility;
 	char		 *syslog_ident;
+	struct strlist	  smtps_listen;
+	struct strlist	  submission_listen;
+	char		 *tls_cert;
+	char		 *tls_key;
+	char		 *tls_ciphers;
+	struct strlist	  tls_protocols;
+	int		  auth;
+	char		 *sasl_app;
+	char		 *sasl_config_dir;
+	char		 *auth_plaintext;
+	long long	  auth_max_failures;
+	long long	  auth_delay_max;
 };
 
 enum opt_type {
@@ -72,6 +84,7 @@ struct option_entry {
 	long long	 min;
 	long long	 max;
 	const char	*help;
+	const char	*choices;	/* OPT_STRING: allowed values, |-separated */
 };
 
 /* Parsed parts of a MAIL or RCPT command. */
@@ -130,45 +143,22 @@ enum session_state {
 #define SESSION_F_GONE		0x08	/* client gone; free when unparked */
 #define SESSION_F_DISCARD	0x10	/* skipping the rest of a long line */
 #define SESSION_F_FLOW		0x20	/* stopped reading: output is full */
+#define SESSION_F_TLS		0x40	/* TLS is on */
+#define SESSION_F_AUTH		0x80	/* authenticated */
+#define SESSION_F_AUTH_CONT	0x100	/* reading AUTH responses */
+#define SESSION_F_TARPIT	0x200	/* reply delayed by a timer */
+#define SESSION_F_STARTTLS	0x400	/* 220 sent; TLS once it drains */
+
+/* What kind of listener accepted the connection. */
+enum listen_kind {
+	LISTEN_SMTP,		/* port 25: STARTTLS optional */
+	LISTEN_SMTPS,		/* RFC 8314 implicit TLS, port 465 */
+	LISTEN_SUBMISSION,	/* port 587: AUTH before MAIL */
+};
 
 #define CMD_MAX			16	/* size of the per-verb counters */
 
-/* One mail transaction: MAIL, RCPTs, the message. */
-struct tx {
-	char			 qid[QID_LEN + 1];
-	char			 sender[SMTP_PATH_MAX + 1];
-	char			**rcpt;
-	size_t			 nrcpt;
-	struct mail_params	 params;
-	struct spool_file	*sf;
-	struct data_dec		 dec;
-	struct evbuffer		*body;		/* decoded, not yet written */
-	size_t			 size;		/* decoded message octets */
-	int			 toobig;
-	int			 ioerr;
-};
-
-/* One SMTP connection. */
-struct session {
-	uint64_t		 id;
-	struct bufferevent	*bev;
-	char			 addr[INET6_ADDRSTRLEN];
-	int			 port;
-	enum session_state	 state;
-	int			 flags;
-	char			*helo;
-	struct tx		*tx;
-	char			 line[SMTP_CMD_MAX + 1];	/* current command */
-	unsigned		 ncmd[CMD_MAX];
-	unsigned		 nunknown;
-	unsigned		 nerr;
-	unsigned		 nqueued;
-	char			 qids[8 * (QID_LEN + 1) + 1];
-	struct session		*next;
-	struct session		*prev;
-};
-
-/* reply.c */
+/* reply.c: every reply the server can send. */
 enum reply_id {
 	R_GREETING,
 	R_HELO,
@@ -211,8 +201,70 @@ enum reply_id {
 	R_HELP_UNKNOWN,
 	R_SHUTDOWN,
 	R_TIMEOUT,
+	R_STARTTLS_GO,
+	R_TLS_TWICE,
+	R_TLS_UNAVAILABLE,
+	R_TLS_REQUIRED,
+	R_AUTH_REQUIRED,
+	R_AUTH_OK,
+	R_AUTH_CHALLENGE,
+	R_AUTH_FAILED,
+	R_AUTH_TOO_MANY,
+	R_AUTH_CANCELLED,
+	R_AUTH_BAD_BASE64,
+	R_AUTH_TWICE,
+	R_AUTH_IN_TX,
+	R_AUTH_UNKNOWN_MECH,
+	R_AUTH_NEED_TLS,
+	R_AUTH_TEMP,
 	R_MAX
 };
+
+/* One mail transaction: MAIL, RCPTs, the message. */
+struct tx {
+	char			 qid[QID_LEN + 1];
+	char			 sender[SMTP_PATH_MAX + 1];
+	char			**rcpt;
+	size_t			 nrcpt;
+	struct mail_params	 params;
+	struct spool_file	*sf;
+	struct data_dec		 dec;
+	struct evbuffer		*body;		/* decoded, not yet written */
+	size_t			 size;		/* decoded message octets */
+	int			 toobig;
+	int			 ioerr;
+};
+
+/* One SMTP connection. */
+struct session {
+	uint64_t		 id;
+	struct bufferevent	*bev;
+	char			 addr[INET6_ADDRSTRLEN];
+	int			 port;
+	enum listen_kind	 kind;
+	enum session_state	 state;
+	int			 flags;
+	char			*helo;
+	struct tx		*tx;
+	char			 line[SMTP_CMD_MAX + 1];	/* current command */
+	unsigned		 ncmd[CMD_MAX];
+	unsigned		 nunknown;
+	unsigned		 nerr;
+	unsigned		 nqueued;
+	char			 qids[8 * (QID_LEN + 1) + 1];
+	int			 tls_bits;
+	char			 tls_info[128];	/* version and cipher */
+	void			*sasl;		/* sasl_conn_t */
+	char			*auth_user;
+	char			*auth_mech;
+	unsigned		 auth_failures;
+	struct event		*tarpit;
+	enum reply_id		 tarpit_reply;
+	struct session		*next;
+	struct session		*prev;
+};
+
+/* reply.c */
 void		 reply(struct session *, enum reply_id, ...);
 void		 reply_lines(struct session *, int, const char *,
 		    const char *const *, size_t);
@@ -306,12 +358,31 @@ int		 spool_list(const char *, FILE *);
 
 /* listener.c */
 int		 listener_open(struct event_base *, const char *,
-		    const char **);
+		    enum listen_kind, const char **);
 void		 listener_close_all(void);
+
+/* tls.c */
+int		 tls_load(const struct config *, char **);
+int		 tls_enabled(void);
+void		 tls_free(void);
+struct bufferevent *tls_socket_new(struct event_base *, int);
+struct bufferevent *tls_starttls(struct session *);
+void		 tls_describe(struct bufferevent *, char *, size_t, int *);
+const char	*tls_last_error(struct bufferevent *);
+
+/* auth.c */
+int		 auth_init(const struct config *, char **);
+int		 auth_enabled(void);
+void		 auth_session_free(struct session *);
+void		 auth_mechs(struct session *, char *, size_t);
+void		 auth_start(struct session *, char *);
+void		 auth_continue(struct session *, const char *);
 
 /* session.c */
 void		 session_accept(struct event_base *, int,
-		    struct sockaddr *, int);
+		    struct sockaddr *, int, enum listen_kind);
+void		 session_tarpit(struct session *, unsigned, enum reply_id);
+void		 session_starttls(struct session *);
 void		 session_shutdown_all(void);
 void		 session_enter_state(struct session *, enum session_state);
 void		 session_write(struct session *, const char *, size_t);

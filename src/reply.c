@@ -76,6 +76,29 @@ static const struct {
 	  "the commands" },
 	{ R_SHUTDOWN, 421, "4.3.2", "%s shutting down; try again later" },
 	{ R_TIMEOUT, 421, "4.4.2", "%s timeout: closing connection" },
+	{ R_STARTTLS_GO, 220, "2.0.0", "Ready to start TLS" },
+	{ R_TLS_TWICE, 503, "5.5.1", "TLS is already active" },
+	{ R_TLS_UNAVAILABLE, 454, "4.7.0", "TLS not available now; "
+	  "try again later" },
+	{ R_TLS_REQUIRED, 530, "5.7.0", "Must issue a STARTTLS command "
+	  "first" },
+	{ R_AUTH_REQUIRED, 530, "5.7.0", "Authentication required: this is "
+	  "the submission port; use AUTH first" },
+	{ R_AUTH_OK, 235, "2.7.0", "Authentication successful" },
+	{ R_AUTH_CHALLENGE, 334, NULL, "%s" },
+	{ R_AUTH_FAILED, 535, "5.7.8", "Authentication credentials invalid" },
+	{ R_AUTH_TOO_MANY, 421, "4.7.0", "Too many failed authentications; "
+	  "closing connection" },
+	{ R_AUTH_CANCELLED, 501, "5.7.0", "Authentication cancelled" },
+	{ R_AUTH_BAD_BASE64, 501, "5.5.2", "Invalid base64 in AUTH data" },
+	{ R_AUTH_TWICE, 503, "5.5.1", "Already authenticated" },
+	{ R_AUTH_IN_TX, 503, "5.5.1", "AUTH is not allowed during a mail "
+	  "transaction" },
+	{ R_AUTH_UNKNOWN_MECH, 504, "5.5.4", "Unrecognized authentication "
+	  "mechanism; EHLO lists the ones offered" },
+	{ R_AUTH_NEED_TLS, 538, "5.7.11", "Encryption required for requested "
+	  "authentication mechanism; use STARTTLS first" },
+	{ R_AUTH_TEMP, 454, "4.7.0", "Temporary authentication failure" },
 };
 
 /* The three-digit code of a reply. */

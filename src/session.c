@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -15,6 +16,8 @@
 #include <event2/event.h>
 
 #include "mxd.h"
+
+#include <event2/bufferevent_ssl.h>
 
 /* Read no more than this before the session consumes it. */
 #define SESSION_READ_HIWAT	(256 * 1024)
@@ -32,6 +35,8 @@ static const char *const state_names[] = {
 
 static void	session_process(struct session *);
 static void	session_free(struct session *);
+static void	session_set_bev(struct session *, struct bufferevent *);
+static void	session_starttls_switch(struct session *);
 
 /* Move to a new state; the only place the state changes. */
 void
@@ -105,6 +110,8 @@ session_park(struct session *s)
 void
 session_data_done(struct session *s, enum reply_id id)
 {
+	int	parked = s->flags & SESSION_F_WAIT;
+
 	s->flags &= ~SESSION_F_WAIT;
 	if (s->flags & SESSION_F_GONE) {
 		session_free(s);
@@ -119,8 +126,11 @@ session_data_done(struct session *s, enum reply_id id)
 	session_tx_free(s);
 	if (s->state == STATE_DATA)
 		session_enter_state(s, STATE_READY);
-	bufferevent_enable(s->bev, EV_READ);
-	session_process(s);
+	if (parked) {
+		/* Called from the spool, not from session_process(). */
+		bufferevent_enable(s->bev, EV_READ);
+		session_process(s);
+	}
 }
 
 /* Skip the rest of an overlong line; return 1 when its end was seen. */
@@ -161,6 +171,16 @@ session_command(struct session *s, struct evbuffer *in)
 	}
 	if (bare)
 		s->flags |= SESSION_F_BARE_LF;
+	if (s->flags & SESSION_F_AUTH_CONT) {
+		/* An AUTH response: never let it reach a log line. */
+		char	resp[SMTP_CMD_MAX + 1];
+
+		memcpy(resp, s->line, len + 1);
+		snprintf(s->line, sizeof(s->line), "(AUTH response)");
+		auth_continue(s, resp);
+		explicit_bzero(resp, sizeof(resp));
+		return (1);
+	}
 	command_dispatch(s, s->line, len);
 	return (1);
 }
@@ -172,7 +192,8 @@ session_process(struct session *s)
 	struct evbuffer	*in = bufferevent_get_input(s->bev);
 	struct evbuffer	*out = bufferevent_get_output(s->bev);
 
-	while (!(s->flags & (SESSION_F_WAIT | SESSION_F_GONE)) &&
+	while (!(s->flags & (SESSION_F_WAIT | SESSION_F_GONE |
+	    SESSION_F_TARPIT | SESSION_F_STARTTLS)) &&
 	    s->state != STATE_QUIT && evbuffer_get_length(in) > 0) {
 		if (evbuffer_get_length(out) > SESSION_OUT_MAX) {
 			/* The client is not reading; resume on drain. */
@@ -204,6 +225,10 @@ session_write_cb(struct bufferevent *bev, void *arg)
 		session_close(s, "quit");
 		return;
 	}
+	if (s->flags & SESSION_F_STARTTLS) {
+		session_starttls_switch(s);
+		return;
+	}
 	if (s->flags & SESSION_F_FLOW) {
 		s->flags &= ~SESSION_F_FLOW;
 		bufferevent_enable(s->bev, EV_READ);
@@ -217,13 +242,111 @@ session_event_cb(struct bufferevent *bev, short events, void *arg)
 {
 	struct session	*s = arg;
 
+	if (events & BEV_EVENT_CONNECTED) {
+		/* The TLS handshake finished. */
+		tls_describe(bev, s->tls_info, sizeof(s->tls_info),
+		    &s->tls_bits);
+		s->flags |= SESSION_F_TLS;
+		log_info("s=%08llx tls client=[%s]:%d %s",
+		    (unsigned long long)s->id, s->addr, s->port, s->tls_info);
+		return;
+	}
 	if (events & BEV_EVENT_TIMEOUT) {
 		bufferevent_disable(bev, EV_READ);
 		reply(s, R_TIMEOUT, cfg->hostname);
 		bufferevent_enable(bev, EV_WRITE);
 		return;
 	}
+	if ((events & BEV_EVENT_ERROR) && !(s->flags & SESSION_F_TLS) &&
+	    bufferevent_openssl_get_ssl(bev) != NULL) {
+		log_info("s=%08llx tls failed client=[%s]:%d reason=\"%s\"",
+		    (unsigned long long)s->id, s->addr, s->port,
+		    tls_last_error(bev));
+		session_close(s, "tls-failed");
+		return;
+	}
 	session_close(s, events & BEV_EVENT_EOF ? "eof" : "error");
+}
+
+/* Install a (new) bufferevent: callbacks, limits, timeouts. */
+static void
+session_set_bev(struct session *s, struct bufferevent *bev)
+{
+	struct timeval	tv = { 0, 0 };
+
+	s->bev = bev;
+	bufferevent_setcb(bev, session_read_cb, session_write_cb,
+	    session_event_cb, s);
+	bufferevent_setwatermark(bev, EV_READ, 0, SESSION_READ_HIWAT);
+	tv.tv_sec = s->state == STATE_DATA ? cfg->data_timeout :
+	    cfg->command_timeout;
+	bufferevent_set_timeouts(bev, &tv, &tv);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+/*
+ * STARTTLS was answered with 220: read nothing more in plaintext; the
+ * switch to TLS happens once the 220 has left (session_write_cb).
+ */
+void
+session_starttls(struct session *s)
+{
+	s->flags |= SESSION_F_STARTTLS;
+	bufferevent_disable(s->bev, EV_READ);
+}
+
+/*
+ * Put the connection under TLS and forget everything learned in
+ * plaintext (RFC 3207 4.2): the client must EHLO again.
+ */
+static void
+session_starttls_switch(struct session *s)
+{
+	struct bufferevent	*bev;
+
+	s->flags &= ~SESSION_F_STARTTLS;
+	if ((bev = tls_starttls(s)) == NULL) {
+		log_warnx("s=%08llx starttls: cannot start TLS",
+		    (unsigned long long)s->id);
+		session_close(s, "tls-failed");
+		return;
+	}
+	session_tx_free(s);
+	auth_session_free(s);
+	free(s->helo);
+	s->helo = xstrdup("");
+	s->flags &= ~(SESSION_F_ESMTP | SESSION_F_BARE_LF);
+	session_enter_state(s, STATE_CONNECTED);
+	session_set_bev(s, bev);
+}
+
+/* The tarpit delay is over: send the reply and read again. */
+static void
+session_tarpit_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct session	*s = arg;
+
+	s->flags &= ~SESSION_F_TARPIT;
+	reply(s, s->tarpit_reply);
+	if (s->state == STATE_QUIT)
+		return;
+	bufferevent_enable(s->bev, EV_READ);
+	session_process(s);
+}
+
+/* Answer id after secs seconds, reading nothing meanwhile. */
+void
+session_tarpit(struct session *s, unsigned secs, enum reply_id id)
+{
+	struct timeval	tv = { secs, 0 };
+
+	if (s->tarpit == NULL)
+		s->tarpit = evtimer_new(bufferevent_get_base(s->bev),
+		    session_tarpit_cb, s);
+	s->tarpit_reply = id;
+	s->flags |= SESSION_F_TARPIT;
+	bufferevent_disable(s->bev, EV_READ);
+	evtimer_add(s->tarpit, &tv);
 }
 
 /* Log the disconnect summary and release the connection. */
@@ -232,6 +355,11 @@ session_close(struct session *s, const char *why)
 {
 	char	counts[512];
 
+	if (s->tx != NULL && s->state == STATE_DATA &&
+	    !(s->flags & SESSION_F_WAIT))
+		log_info("s=%08llx qid=%s lost connection in DATA after %zu "
+		    "octets; nothing kept", (unsigned long long)s->id,
+		    s->tx->qid, s->tx->size);
 	command_counts(s, counts, sizeof(counts));
 	log_info("s=%08llx disconnect client=[%s]:%d reason=%s %s%s%s",
 	    (unsigned long long)s->id, s->addr, s->port, why, counts,
@@ -259,22 +387,38 @@ session_free(struct session *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	session_tx_free(s);
+	auth_session_free(s);
+	if (s->tarpit != NULL)
+		event_free(s->tarpit);
+	free(s->auth_user);
+	free(s->auth_mech);
 	free(s->helo);
 	free(s);
 }
 
 /* Start a session on an accepted connection and greet the client. */
 void
-session_accept(struct event_base *base, int fd, struct sockaddr *sa, int len)
+session_accept(struct event_base *base, int fd, struct sockaddr *sa, int len,
+    enum listen_kind kind)
 {
-	struct session	*s;
-	struct timeval	 tv = { 0, 0 };
+	struct bufferevent	*bev;
+	struct session		*s;
 
+	if (kind == LISTEN_SMTPS)
+		bev = tls_socket_new(base, fd);
+	else
+		bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		log_warnx("cannot start a session for fd %d", fd);
+		close(fd);
+		return;
+	}
 	s = xcalloc(1, sizeof(*s));
 	if (session_next_id == 0)
 		session_next_id = ((uint64_t)getpid() << 16) ^
 		    (uint64_t)time(NULL);
 	s->id = ++session_next_id & 0xffffffffULL;
+	s->kind = kind;
 	if (sa->sa_family == AF_INET6) {
 		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)sa;
 
@@ -289,25 +433,14 @@ session_accept(struct event_base *base, int fd, struct sockaddr *sa, int len)
 		s->port = ntohs(sin->sin_port);
 	}
 	s->helo = xstrdup("");
-	s->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (s->bev == NULL) {
-		close(fd);
-		free(s->helo);
-		free(s);
-		return;
-	}
 	s->next = sessions;
 	if (sessions != NULL)
 		sessions->prev = s;
 	sessions = s;
-	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
-	    session_event_cb, s);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_READ_HIWAT);
-	tv.tv_sec = cfg->command_timeout;
-	bufferevent_set_timeouts(s->bev, &tv, &tv);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	log_info("s=%08llx connect client=[%s]:%d", (unsigned long long)s->id,
-	    s->addr, s->port);
+	session_set_bev(s, bev);
+	log_info("s=%08llx connect client=[%s]:%d%s", (unsigned long long)s->id,
+	    s->addr, s->port, kind == LISTEN_SMTPS ? " smtps" :
+	    kind == LISTEN_SUBMISSION ? " submission" : "");
 	reply(s, R_GREETING, cfg->hostname);
 }
 
