@@ -6,7 +6,8 @@
 #                         sink on 127.0.0.1:2525, spool in ./spool)
 #   contrib/dev.sh test   install what is missing, build, run the whole
 #                         test suite: unit and integration tests on a
-#                         normal build and on an ASan+UBSan build
+#                         normal build and on an ASan+UBSan build, then
+#                         each libFuzzer target for FUZZ_SECONDS (30)
 #
 # Works on a fresh Debian 12 as root (or with sudo).  Builds go to
 # build/ and build-asan/ under the source tree.
@@ -18,7 +19,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # Debian packages the build and the tests use.
 PKGS="gcc make autoconf automake pkg-config libevent-dev libssl-dev
 libsasl2-dev python3 swaks curl openssl procps sasl2-bin libsasl2-modules
-libsasl2-modules-db libnet-ssleay-perl libio-socket-ssl-perl"
+libsasl2-modules-db libnet-ssleay-perl libio-socket-ssl-perl clang
+libclang-rt-14-dev"
 
 need_pkgs() {
 	missing=""
@@ -48,9 +50,12 @@ build() {
 	cd "$top"
 }
 
-# check DIR: run the suite in a build directory, keep going on failure.
+# check DIR [make args...]: run the suite in a build directory, keep
+# going on failure.
 check() {
-	(cd "$top/$1" && make -s -j"$jobs" check) || true
+	dir=$1
+	shift
+	(cd "$top/$dir" && make -s -j"$jobs" check "$@") || true
 }
 
 # Sum automake's counts over the suites and print the closing line.
@@ -93,11 +98,14 @@ test)
 	san="-fsanitize=address,undefined -fno-omit-frame-pointer"
 	build build-asan CFLAGS="-O1 -g $san -fno-sanitize-recover=undefined" \
 	    LDFLAGS="$san"
+	build build-fuzz --enable-fuzzing CC=clang
 	check build
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    check build-asan
-	summary build build-asan
+	FUZZ_SECONDS=${FUZZ_SECONDS:-30} \
+	    check build-fuzz TESTS=tests/fuzz/run-fuzz.sh
+	summary build build-asan build-fuzz
 	;;
 *)
 	echo "usage: $0 run | test" >&2

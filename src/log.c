@@ -27,7 +27,10 @@ static const struct {
 	{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
 };
 
-/* Choose stderr (foreground) or syslog with the given facility. */
+/*
+ * Choose stderr (to_stderr 1), syslog with the given facility (0), or
+ * nowhere (-1, for the fuzzers).
+ */
 void
 log_init(int to_stderr, const char *ident, const char *facility)
 {
@@ -39,7 +42,7 @@ log_init(int to_stderr, const char *ident, const char *facility)
 	    sizeof(log_facilities[0]); i++)
 		if (strcmp(facility, log_facilities[i].name) == 0)
 			fac = log_facilities[i].value;
-	if (!log_stderr)
+	if (log_stderr == 0)
 		openlog(ident, LOG_PID | LOG_NDELAY, fac);
 }
 
@@ -52,6 +55,8 @@ log_vwrite(int pri, const char *fmt, va_list ap)
 	struct timespec	 now;
 	struct tm	 tm;
 
+	if (log_stderr < 0)
+		return;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	if (!log_stderr) {
 		syslog(pri, "%s", buf);

@@ -392,5 +392,6 @@ void		 session_queued(struct session *, const char *);
 void		 session_park(struct session *);
 void		 session_data_done(struct session *, enum reply_id);
 void		 session_free_all(void);
+unsigned	 session_count(void);
 
 #endif

@@ -27,6 +27,7 @@
 #define SESSION_QIDS		8
 
 static struct session	*sessions;
+static unsigned		 session_n;
 static uint64_t		 session_next_id;
 
 static const char *const state_names[] = {
@@ -386,6 +387,7 @@ session_free(struct session *s)
 		sessions = s->next;
 	if (s->next != NULL)
 		s->next->prev = s->prev;
+	session_n--;
 	session_tx_free(s);
 	auth_session_free(s);
 	if (s->tarpit != NULL)
@@ -433,6 +435,7 @@ session_accept(struct event_base *base, int fd, struct sockaddr *sa, int len,
 		s->port = ntohs(sin->sin_port);
 	}
 	s->helo = xstrdup("");
+	session_n++;
 	s->next = sessions;
 	if (sessions != NULL)
 		sessions->prev = s;
@@ -442,6 +445,13 @@ session_accept(struct event_base *base, int fd, struct sockaddr *sa, int len,
 	    s->addr, s->port, kind == LISTEN_SMTPS ? " smtps" :
 	    kind == LISTEN_SUBMISSION ? " submission" : "");
 	reply(s, R_GREETING, cfg->hostname);
+}
+
+/* How many sessions exist (connected, or waiting for the spool)? */
+unsigned
+session_count(void)
+{
+	return (session_n);
 }
 
 /* Say 421 to every session that is not waiting for the disk. */
