@@ -306,6 +306,11 @@ cmd_mail(struct session *s, char *args)
 		reply(s, R_SIZE_EXCEEDED, cfg->max_message_size);
 		return;
 	}
+	if (s->ntx >= (unsigned)cfg->max_messages_per_session) {
+		reply(s, R_TOO_MANY_MESSAGES, cfg->hostname);
+		return;
+	}
+	s->ntx++;
 	tx = s->tx = xcalloc(1, sizeof(*tx));
 	memcpy(tx->sender, p.addr, sizeof(tx->sender));
 	tx->params = mp;

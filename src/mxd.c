@@ -8,11 +8,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -20,6 +23,8 @@
 #include "mxd.h"
 
 static struct event_base	*base;
+static struct event		*drain_ev;
+static struct timespec		 drain_deadline;
 static const char		*conf_file;
 static char			**conf_over;
 static size_t			 conf_nover;
@@ -43,16 +48,81 @@ usage(void)
 	exit(2);
 }
 
-/* SIGTERM/SIGINT: stop accepting, say 421, leave the loop soon. */
+/* Shutting down: leave the loop once every session is gone. */
+static void
+mxd_drain_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct timespec	 now;
+	struct timeval	 tv = { 0, 100000 };
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (session_count() == 0 || now.tv_sec >= drain_deadline.tv_sec) {
+		if (session_count() > 0)
+			log_info("shutdown: grace period over, dropping %u "
+			    "sessions", session_count());
+		event_base_loopexit(base, NULL);
+		return;
+	}
+	evtimer_add(drain_ev, &tv);
+}
+
+/*
+ * SIGTERM/SIGINT: stop accepting, say 421 to idle sessions, let messages
+ * in DATA finish for up to shutdown_grace, then leave the loop.
+ */
 static void
 mxd_signal_cb(evutil_socket_t sig, short events, void *arg)
 {
-	struct timeval	tv = { 1, 0 };
-
-	log_info("signal %d: shutting down", (int)sig);
+	if (drain_ev != NULL) {
+		log_info("signal %d again: stopping now", (int)sig);
+		event_base_loopexit(base, NULL);
+		return;
+	}
+	log_info("signal %d: shutting down, %u sessions", (int)sig,
+	    session_count());
 	listener_close_all();
 	session_shutdown_all();
-	event_base_loopexit(base, &tv);
+	clock_gettime(CLOCK_MONOTONIC, &drain_deadline);
+	drain_deadline.tv_sec += cfg->shutdown_grace + 1;
+	drain_ev = evtimer_new(base, mxd_drain_cb, NULL);
+	mxd_drain_cb(-1, 0, NULL);
+}
+
+/*
+ * Started as root: after binding the ports and opening the spool, become
+ * the configured user for good, before any client byte is read.
+ */
+static void
+mxd_drop_privileges(const struct config *c)
+{
+	struct passwd	*pw;
+	struct group	*gr;
+	gid_t		 gid;
+
+	if (geteuid() != 0)
+		return;
+	if (c->user[0] == '\0') {
+		log_warnx("running as root: set user");
+		return;
+	}
+	if ((pw = getpwnam(c->user)) == NULL)
+		fatalx("user %s: no such user", c->user);
+	if (pw->pw_uid == 0)
+		fatalx("user %s is root: refusing to run as root", c->user);
+	gid = pw->pw_gid;
+	if (c->group[0] != '\0') {
+		if ((gr = getgrnam(c->group)) == NULL)
+			fatalx("group %s: no such group", c->group);
+		gid = gr->gr_gid;
+	}
+	spool_chown(pw->pw_uid, gid);
+	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+		fatal("cannot become %s", c->user);
+	if (setuid(0) != -1 || geteuid() == 0)
+		fatalx("still root after dropping privileges");
+	log_info("running as user %s (uid %ld, gid %ld)", c->user,
+	    (long)pw->pw_uid, (long)gid);
 }
 
 /*
@@ -258,6 +328,7 @@ main(int argc, char **argv)
 		mxd_daemonize();
 	pid_file = xstrdup(main_conf.pid_file);
 	mxd_pid_file(pid_file);
+	mxd_drop_privileges(&main_conf);
 	spool_start(base);
 	sigterm = evsignal_new(base, SIGTERM, mxd_signal_cb, NULL);
 	sigint = evsignal_new(base, SIGINT, mxd_signal_cb, NULL);
@@ -276,6 +347,8 @@ main(int argc, char **argv)
 	event_free(sigterm);
 	event_free(sigint);
 	event_free(sighup);
+	if (drain_ev != NULL)
+		event_free(drain_ev);
 	tls_free();
 	event_base_free(base);
 	if (pid_file[0] != '\0')

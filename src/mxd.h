@@ -63,6 +63,15 @@ struct config {
 	char		 *auth_plaintext;
 	long long	  auth_max_failures;
 	long long	  auth_delay_max;
+	long long	  max_connections;
+	long long	  max_connections_per_ip;
+	long long	  max_errors;
+	long long	  max_messages_per_session;
+	long long	  greet_delay;
+	int		  pregreet_reject;
+	long long	  shutdown_grace;
+	char		 *user;
+	char		 *group;
 };
 
 enum opt_type {
@@ -148,6 +157,9 @@ enum session_state {
 #define SESSION_F_AUTH_CONT	0x100	/* reading AUTH responses */
 #define SESSION_F_TARPIT	0x200	/* reply delayed by a timer */
 #define SESSION_F_STARTTLS	0x400	/* 220 sent; TLS once it drains */
+#define SESSION_F_COUNTED	0x800	/* counted by limit.c */
+#define SESSION_F_PREGREET	0x1000	/* greeting not sent yet */
+#define SESSION_F_SHUTDOWN	0x2000	/* server stopping: 421 after DATA */
 
 /* What kind of listener accepted the connection. */
 enum listen_kind {
@@ -217,6 +229,10 @@ enum reply_id {
 	R_AUTH_UNKNOWN_MECH,
 	R_AUTH_NEED_TLS,
 	R_AUTH_TEMP,
+	R_TOO_MANY_CONNS,
+	R_TOO_MANY_ERRORS,
+	R_TOO_MANY_MESSAGES,
+	R_PREGREET,
 	R_MAX
 };
 
@@ -251,6 +267,7 @@ struct session {
 	unsigned		 nunknown;
 	unsigned		 nerr;
 	unsigned		 nqueued;
+	unsigned		 ntx;
 	char			 qids[8 * (QID_LEN + 1) + 1];
 	int			 tls_bits;
 	char			 tls_info[128];	/* version and cipher */
@@ -349,12 +366,17 @@ int		 spool_init(const char *, int, const char **);
 void		 spool_start(struct event_base *);
 void		 spool_stop(void);
 void		 spool_qid_new(char *);
+void		 spool_chown(uid_t, gid_t);
 struct spool_file *spool_create(const char *);
 int		 spool_write(struct spool_file *, struct evbuffer *);
 void		 spool_commit(struct spool_file *,
 		    void (*)(void *, int), void *);
 void		 spool_abort(struct spool_file *);
 int		 spool_list(const char *, FILE *);
+
+/* limit.c */
+int		 limit_connect(const char *);
+void		 limit_disconnect(const char *);
 
 /* listener.c */
 int		 listener_open(struct event_base *, const char *,
@@ -383,7 +405,7 @@ void		 session_accept(struct event_base *, int,
 		    struct sockaddr *, int, enum listen_kind);
 void		 session_tarpit(struct session *, unsigned, enum reply_id);
 void		 session_starttls(struct session *);
-void		 session_shutdown_all(void);
+unsigned	 session_shutdown_all(void);
 void		 session_enter_state(struct session *, enum session_state);
 void		 session_write(struct session *, const char *, size_t);
 void		 session_close(struct session *, const char *);

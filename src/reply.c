@@ -99,6 +99,14 @@ static const struct {
 	{ R_AUTH_NEED_TLS, 538, "5.7.11", "Encryption required for requested "
 	  "authentication mechanism; use STARTTLS first" },
 	{ R_AUTH_TEMP, 454, "4.7.0", "Temporary authentication failure" },
+	{ R_TOO_MANY_CONNS, 421, "4.7.0", "%s Too many connections; "
+	  "try again later" },
+	{ R_TOO_MANY_ERRORS, 421, "4.7.0", "%s Too many errors; closing "
+	  "connection" },
+	{ R_TOO_MANY_MESSAGES, 421, "4.7.0", "%s Too many messages in one "
+	  "session; reconnect to send more" },
+	{ R_PREGREET, 554, "5.5.0", "%s Protocol error: you talked before "
+	  "the greeting; closing connection" },
 };
 
 /* The three-digit code of a reply. */
@@ -147,8 +155,13 @@ reply(struct session *s, enum reply_id id, ...)
 	}
 	memcpy(line + n, "\r\n", 2);
 	session_write(s, line, (size_t)n + 2);
-	if (replies[id].code == 421)
+	if (replies[id].code == 421 || id == R_PREGREET) {
 		session_enter_state(s, STATE_QUIT);
+		return;
+	}
+	/* Postfix's hard error limit: a client that keeps failing goes. */
+	if (replies[id].code >= 400 && s->nerr >= (unsigned)cfg->max_errors)
+		reply(s, R_TOO_MANY_ERRORS, cfg->hostname);
 }
 
 /*

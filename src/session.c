@@ -127,6 +127,10 @@ session_data_done(struct session *s, enum reply_id id)
 	session_tx_free(s);
 	if (s->state == STATE_DATA)
 		session_enter_state(s, STATE_READY);
+	if (s->flags & SESSION_F_SHUTDOWN) {
+		reply(s, R_SHUTDOWN, cfg->hostname);
+		return;
+	}
 	if (parked) {
 		/* Called from the spool, not from session_process(). */
 		bufferevent_enable(s->bev, EV_READ);
@@ -209,11 +213,39 @@ session_process(struct session *s)
 	}
 }
 
+/* A client talked before the greeting: log it, maybe refuse it. */
+static void
+session_pregreet(struct session *s)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->bev);
+	size_t		 n = evbuffer_get_length(in);
+
+	log_info("s=%08llx pregreet client=[%s]:%d octets=%zu%s",
+	    (unsigned long long)s->id, s->addr, s->port, n,
+	    cfg->pregreet_reject ? " rejected" : "");
+	if (!cfg->pregreet_reject) {
+		/* Keep the bytes for after the greeting; read no more. */
+		bufferevent_disable(s->bev, EV_READ);
+		return;
+	}
+	evtimer_del(s->tarpit);
+	s->flags &= ~(SESSION_F_TARPIT | SESSION_F_PREGREET);
+	evbuffer_drain(in, n);
+	bufferevent_disable(s->bev, EV_READ);
+	reply(s, R_PREGREET, cfg->hostname);
+}
+
 /* Input arrived. */
 static void
 session_read_cb(struct bufferevent *bev, void *arg)
 {
-	session_process(arg);
+	struct session	*s = arg;
+
+	if (s->flags & SESSION_F_PREGREET) {
+		session_pregreet(s);
+		return;
+	}
+	session_process(s);
 }
 
 /* Output drained: close after QUIT or 421, or resume a stalled reader. */
@@ -327,8 +359,11 @@ session_tarpit_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct session	*s = arg;
 
-	s->flags &= ~SESSION_F_TARPIT;
-	reply(s, s->tarpit_reply);
+	s->flags &= ~(SESSION_F_TARPIT | SESSION_F_PREGREET);
+	if (s->tarpit_reply == R_GREETING)
+		reply(s, R_GREETING, cfg->hostname);
+	else
+		reply(s, s->tarpit_reply);
 	if (s->state == STATE_QUIT)
 		return;
 	bufferevent_enable(s->bev, EV_READ);
@@ -388,6 +423,8 @@ session_free(struct session *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	session_n--;
+	if (s->flags & SESSION_F_COUNTED)
+		limit_disconnect(s->addr);
 	session_tx_free(s);
 	auth_session_free(s);
 	if (s->tarpit != NULL)
@@ -444,6 +481,20 @@ session_accept(struct event_base *base, int fd, struct sockaddr *sa, int len,
 	log_info("s=%08llx connect client=[%s]:%d%s", (unsigned long long)s->id,
 	    s->addr, s->port, kind == LISTEN_SMTPS ? " smtps" :
 	    kind == LISTEN_SUBMISSION ? " submission" : "");
+	if (limit_connect(s->addr) != 0) {
+		log_info("s=%08llx refused client=[%s] reason=too-many-"
+		    "connections", (unsigned long long)s->id, s->addr);
+		reply(s, R_TOO_MANY_CONNS, cfg->hostname);
+		return;
+	}
+	s->flags |= SESSION_F_COUNTED;
+	if (cfg->greet_delay > 0) {
+		/* Hold the banner; a client that talks now is a robot. */
+		s->flags |= SESSION_F_PREGREET;
+		session_tarpit(s, (unsigned)cfg->greet_delay, R_GREETING);
+		bufferevent_enable(s->bev, EV_READ);
+		return;
+	}
 	reply(s, R_GREETING, cfg->hostname);
 }
 
@@ -454,18 +505,27 @@ session_count(void)
 	return (session_n);
 }
 
-/* Say 421 to every session that is not waiting for the disk. */
-void
+/*
+ * The server is stopping: say 421 to every session, except that one in
+ * the middle of a message may finish it first (it gets its 250, then
+ * the 421).  Returns how many sessions remain.
+ */
+unsigned
 session_shutdown_all(void)
 {
 	struct session	*s;
 
 	for (s = sessions; s != NULL; s = s->next) {
-		if (s->bev == NULL || s->state == STATE_QUIT)
+		if (s->bev == NULL || s->state == STATE_QUIT ||
+		    (s->flags & SESSION_F_SHUTDOWN))
+			continue;
+		s->flags |= SESSION_F_SHUTDOWN;
+		if (s->state == STATE_DATA)
 			continue;
 		bufferevent_disable(s->bev, EV_READ);
 		reply(s, R_SHUTDOWN, cfg->hostname);
 	}
+	return (session_n);
 }
 
 /* Free every session at exit. */

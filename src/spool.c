@@ -104,6 +104,16 @@ spool_init(const char *dir, int sync, const char **cause)
 	return (0);
 }
 
+/* Give the spool directories to the user mxd runs as. */
+void
+spool_chown(uid_t uid, gid_t gid)
+{
+	if (fchown(spool_dirfd, uid, gid) == -1 ||
+	    fchown(spool_tmpfd, uid, gid) == -1 ||
+	    fchown(spool_queuefd, uid, gid) == -1)
+		fatal("spool: chown to uid %ld", (long)uid);
+}
+
 /*
  * Make a new queue ID: 13 hex digits of the time in microseconds, kept
  * strictly increasing within the process, then 3 hex digits of a tag for
