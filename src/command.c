@@ -120,20 +120,40 @@ command_check_order(struct session *s, const struct cmd *c)
 	return (0);
 }
 
+/* Cut an AUTH line after its mechanism: the rest may be a password. */
+static void
+command_mask_auth(char *line)
+{
+	size_t	n;
+
+	n = strcspn(line, " \t");
+	n += strspn(line + n, " \t");
+	n += strcspn(line + n, " \t");
+	if (line[n] != '\0')
+		snprintf(line + n, SMTP_CMD_MAX + 1 - n, " ***");
+}
+
 /* Run one command line: the rules from the table, then the handler. */
 void
 command_dispatch(struct session *s, char *line, size_t len)
 {
 	const struct cmd	*c;
-	char			*args, verb[65];
+	char			*args, verb[65], copy[SMTP_CMD_MAX + 1];
 	size_t			 vlen;
 
+	/* `RCPT: x` splits at the colon so it gets RCPT's syntax hint. */
+	vlen = strcspn(line, " \t:");
+	if (vlen == 4 && strncasecmp(line, "AUTH", 4) == 0 &&
+	    len < sizeof(copy)) {
+		/* Log lines (s->line) keep the mechanism, never the secret. */
+		memcpy(copy, line, len + 1);
+		command_mask_auth(s->line);
+		line = copy;
+	}
 	if (!line_valid(line, len)) {
 		reply(s, R_BAD_CHAR);
 		return;
 	}
-	/* `RCPT: x` splits at the colon so it gets RCPT's syntax hint. */
-	vlen = strcspn(line, " \t:");
 	args = line + vlen;
 	while (*args == ' ' || *args == '\t')
 		args++;
@@ -162,6 +182,8 @@ command_dispatch(struct session *s, char *line, size_t len)
 		return;
 	}
 	c->fn(s, args);
+	if (line == copy)
+		explicit_bzero(copy, sizeof(copy));
 }
 
 /* Format the per-verb counters for the disconnect line. */
@@ -433,19 +455,11 @@ cmd_starttls(struct session *s, char *args)
 	session_starttls(s);
 }
 
-/* AUTH (RFC 4954): hand over to auth.c; keep secrets out of the log. */
+/* AUTH (RFC 4954): hand over to auth.c. */
 static void
 cmd_auth(struct session *s, char *args)
 {
-	char	copy[SMTP_CMD_MAX + 1];
-
-	snprintf(copy, sizeof(copy), "%s", args);
-	/* Log lines show the mechanism, never the initial response. */
-	s->line[strcspn(s->line, " \t")] = '\0';
-	snprintf(s->line + strlen(s->line), sizeof(s->line) - strlen(s->line),
-	    " %.*s", (int)strcspn(copy, " \t"), copy);
-	auth_start(s, copy);
-	explicit_bzero(copy, sizeof(copy));
+	auth_start(s, args);
 }
 
 /* The help text for one verb, or NULL. */

@@ -348,7 +348,12 @@ session_starttls_switch(struct session *s)
 	auth_session_free(s);
 	free(s->helo);
 	s->helo = xstrdup("");
-	s->flags &= ~(SESSION_F_ESMTP | SESSION_F_BARE_LF);
+	/* RFC 3207 4.2: that includes an AUTH done in plaintext. */
+	free(s->auth_user);
+	free(s->auth_mech);
+	s->auth_user = s->auth_mech = NULL;
+	s->flags &= ~(SESSION_F_ESMTP | SESSION_F_BARE_LF | SESSION_F_AUTH |
+	    SESSION_F_AUTH_CONT);
 	session_enter_state(s, STATE_CONNECTED);
 	session_set_bev(s, bev);
 }
