@@ -306,8 +306,10 @@ cmd_mail(struct session *s, char *args)
 	struct smtp_path	p;
 	struct mail_params	mp;
 	enum addr_status	st;
+	enum param_status	st2;
 	const char		*bad = "";
 	struct tx		*tx;
+	char			params[SMTP_CMD_MAX + 1];
 
 	if (s->kind == LISTEN_SUBMISSION && !(s->flags & SESSION_F_AUTH)) {
 		reply(s, R_AUTH_REQUIRED);
@@ -317,7 +319,10 @@ cmd_mail(struct session *s, char *args)
 		reply(s, cmd_addr_reply(st, R_MAIL_SYNTAX, R_BAD_SENDER));
 		return;
 	}
-	if (cmd_param_reply(s, esmtp_mail_params(p.params, &mp, &bad), bad))
+	/* Parse a copy: the parser cuts its input, s->line is for logs. */
+	snprintf(params, sizeof(params), "%s", p.params);
+	st2 = esmtp_mail_params(params, &mp, &bad);
+	if (cmd_param_reply(s, st2, bad))
 		return;
 	if (p.utf8 && !mp.smtputf8) {
 		reply(s, R_NEED_SMTPUTF8);
@@ -363,9 +368,11 @@ cmd_rcpt(struct session *s, char *args)
 {
 	struct smtp_path	 p;
 	enum addr_status	 st;
+	enum param_status	 st2;
 	const char		*bad = "";
 	struct tx		*tx = s->tx;
 	char			 esc[SMTP_PATH_MAX * 4 + 1];
+	char			 params[SMTP_CMD_MAX + 1];
 
 	if ((st = addr_parse_cmd(args, "TO", &p)) != ADDR_OK) {
 		reply(s, cmd_addr_reply(st, R_RCPT_SYNTAX, R_BAD_RCPT));
@@ -375,7 +382,9 @@ cmd_rcpt(struct session *s, char *args)
 		reply(s, R_NULL_RCPT);
 		return;
 	}
-	if (cmd_param_reply(s, esmtp_rcpt_params(p.params, &bad), bad))
+	snprintf(params, sizeof(params), "%s", p.params);
+	st2 = esmtp_rcpt_params(params, &bad);
+	if (cmd_param_reply(s, st2, bad))
 		return;
 	if (p.utf8 && !tx->params.smtputf8) {
 		reply(s, R_NEED_SMTPUTF8);

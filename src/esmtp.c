@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -32,17 +33,27 @@ esmtp_next(char **p, char **value)
 	return (kw);
 }
 
-/* Parse SIZE=: RFC 1870 says 1 to 20 digits. */
+/*
+ * Parse SIZE=: RFC 1870 says 1 to 20 digits.  Values beyond what fits
+ * are clamped: they are over any limit anyway.
+ */
 static int
 esmtp_size(const char *v, long long *out)
 {
-	char	*end;
+	size_t	i, n;
 
-	if (v == NULL || !isdigit((unsigned char)*v) || strlen(v) > 18)
+	if (v == NULL || (n = strlen(v)) == 0 || n > 20)
 		return (-1);
-	errno = 0;
-	*out = strtoll(v, &end, 10);
-	return (errno != 0 || *end != '\0' ? -1 : 0);
+	*out = 0;
+	for (i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)v[i]))
+			return (-1);
+		if (*out > (LLONG_MAX - 9) / 10)
+			*out = LLONG_MAX;
+		else
+			*out = *out * 10 + (v[i] - '0');
+	}
+	return (0);
 }
 
 /*

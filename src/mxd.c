@@ -276,7 +276,8 @@ main(int argc, char **argv)
 		case 'd': dump = 1; break;
 		case 'f': fg = 1; break;
 		case 'o':
-			over = xreallocarray(over, nover + 1, sizeof(*over));
+			over = conf_over = xreallocarray(over, nover + 1,
+			    sizeof(*over));
 			over[nover++] = optarg;
 			break;
 		case 'q': list = 1; break;
@@ -287,17 +288,20 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
-	if (config_load(&main_conf, file, over, nover, &why) != 0) {
-		fprintf(stderr, "mxd: %s\n", why);
-		return (1);
-	}
+	/* Kept for SIGHUP, which applies the same overrides again. */
 	conf_file = file;
 	conf_over = over;
 	conf_nover = nover;
+	if (config_load(&main_conf, file, over, nover, &why) != 0) {
+		fprintf(stderr, "mxd: %s\n", why);
+		free(why);
+		return (1);
+	}
 	cfg = &main_conf;
 	if (mxd_check(&main_conf, &why) != 0) {
 		fprintf(stderr, "mxd: %s%s%s\n", file ? file : "",
 		    file ? ": " : "", why);
+		free(why);
 		return (1);
 	}
 	if (check) {
@@ -314,6 +318,8 @@ main(int argc, char **argv)
 
 	log_init(fg, main_conf.syslog_ident, main_conf.syslog_facility);
 	signal(SIGPIPE, SIG_IGN);
+	/* A file size limit is a write error (EFBIG) for one message. */
+	signal(SIGXFSZ, SIG_IGN);
 	if (auth_init(&main_conf, &why) != 0)
 		fatalx("%s", why);
 	if (spool_init(main_conf.spool_dir, main_conf.spool_sync,

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
@@ -268,6 +269,7 @@ struct session {
 	unsigned		 nerr;
 	unsigned		 nqueued;
 	unsigned		 ntx;
+	time_t			 partial_since;	/* a command line began */
 	char			 qids[8 * (QID_LEN + 1) + 1];
 	int			 tls_bits;
 	char			 tls_info[128];	/* version and cipher */

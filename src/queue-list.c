@@ -110,7 +110,8 @@ spool_list(const char *spool_dir, FILE *f)
 		names = xreallocarray(names, n + 1, sizeof(*names));
 		names[n++] = xstrdup(de->d_name);
 	}
-	qsort(names, n, sizeof(*names), queue_cmp);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), queue_cmp);
 	if (n == 0)
 		fprintf(f, "Mail queue is empty\n");
 	else

@@ -146,8 +146,9 @@ reply(struct session *s, enum reply_id id, ...)
 	else
 		n = snprintf(line, sizeof(line) - 2, "%d %s",
 		    replies[id].code, text);
-	if (n < 0 || (size_t)n >= sizeof(line) - 2)
-		n = (int)sizeof(line) - 3;
+	/* RFC 5321 4.5.3.1.5: 512 octets with the CRLF. */
+	if (n < 0 || n > SMTP_CMD_MAX - 2)
+		n = SMTP_CMD_MAX - 2;
 	if (replies[id].code >= 400) {
 		s->nerr++;
 		line[n] = '\0';
@@ -180,8 +181,8 @@ reply_lines(struct session *s, int code, const char *esc,
 		len = snprintf(line, sizeof(line) - 2, "%d%c%s%s%s", code,
 		    i + 1 < n ? '-' : ' ', esc ? esc : "", esc ? " " : "",
 		    lines[i]);
-		if (len < 0 || (size_t)len >= sizeof(line) - 2)
-			len = (int)sizeof(line) - 3;
+		if (len < 0 || len > SMTP_CMD_MAX - 2)
+			len = SMTP_CMD_MAX - 2;
 		memcpy(line + len, "\r\n", 2);
 		session_write(s, line, (size_t)len + 2);
 	}

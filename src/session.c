@@ -154,6 +154,27 @@ session_discard(struct session *s, struct evbuffer *in)
 	return (1);
 }
 
+/*
+ * Part of a command line is here.  A line must be complete within
+ * command_timeout of its first octet, however slowly it drips in (the
+ * read timeout alone restarts with every octet: slowloris).  Returns 0.
+ */
+static int
+session_slow_line(struct session *s)
+{
+	time_t	now = time(NULL);
+
+	if (s->partial_since == 0)
+		s->partial_since = now;
+	else if (now - s->partial_since > cfg->command_timeout) {
+		log_info("s=%08llx slow command line client=[%s]:%d",
+		    (unsigned long long)s->id, s->addr, s->port);
+		bufferevent_disable(s->bev, EV_READ);
+		reply(s, R_TIMEOUT, cfg->hostname);
+	}
+	return (0);
+}
+
 /* Read one command line and dispatch it; 0 when more input is needed. */
 static int
 session_command(struct session *s, struct evbuffer *in)
@@ -165,13 +186,14 @@ session_command(struct session *s, struct evbuffer *in)
 		return (0);
 	switch (line_get(in, s->line, SMTP_CMD_MAX, &len, &bare)) {
 	case LINE_PARTIAL:
-		return (0);
+		return (session_slow_line(s));
 	case LINE_TOO_LONG:
 		s->line[0] = '\0';
 		s->flags |= SESSION_F_DISCARD;
 		reply(s, R_LINE_TOO_LONG);
 		return (1);
 	case LINE_OK:
+		s->partial_since = 0;
 		break;
 	}
 	if (bare)

@@ -15,6 +15,7 @@ Test files run as `python3 tests/integration/t_x.py` with MXD set to the
 absolute path of src/mxd and PYTHONPATH set to this directory.
 """
 
+import atexit
 import os
 import re
 import shutil
@@ -68,12 +69,32 @@ def run_mxd(args, timeout=10, cwd=None):
     p = subprocess.run([mxd_path()] + list(args), stdin=subprocess.DEVNULL,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=timeout, cwd=cwd)
-    return (p.returncode, p.stdout.decode("utf-8", "replace"),
-            p.stderr.decode("utf-8", "replace"))
+    err = p.stderr.decode("utf-8", "replace")
+    _oneshot.append((list(args), err if SANITIZER_RE.search(err) else None))
+    return (p.returncode, p.stdout.decode("utf-8", "replace"), err)
+
+
+# Every one-shot run_mxd() of this process: (args, stderr if it holds a
+# sanitizer report else None); run() turns the reports into a test case.
+_oneshot = []
 
 
 # Every Server started by this process, so run() can check each one's exit.
 _servers = []
+
+
+def _kill_leftovers():
+    """At exit, however the test process ends: no mxd outlives it."""
+    for srv in _servers:
+        if srv.proc is not None and srv.proc.poll() is None:
+            srv.proc.kill()
+            try:
+                srv.proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+atexit.register(_kill_leftovers)
 
 
 class ServerError(Exception):
@@ -82,7 +103,8 @@ class ServerError(Exception):
 
 class Server:
     """
-    A running `mxd -f` for a test file or a group of tests.
+    A running `mxd -f` for a test file or a group of tests.  Leaving the
+    `with` block sends SIGTERM; run() waits for the exit and checks it.
 
         with Server(domains="example.org", max_recipients=3) as srv:
             with srv.client() as c:
@@ -92,7 +114,7 @@ class Server:
     spool_dir and hostname, so they can override those too); args are
     extra command-line arguments put before the -o options (e.g. ["-c",
     file]).  The spool is a fresh temporary directory unless spool= is
-    given.  The port is free loopback port; binding is retried.
+    given.  The port is a free loopback port; binding is retried.
     """
 
     def __init__(self, args=(), spool=None, hostname="mx.test", **opts):
@@ -107,6 +129,7 @@ class Server:
         self.rc = None
         self.stopped = False
         self.signalled = False
+        self._log_start = 0
         _servers.append(self)
 
     # -- lifecycle ---------------------------------------------------------
@@ -128,6 +151,7 @@ class Server:
         for attempt in range(5):
             port = free_port()
             log = open(self.logfile, "ab")
+            self._log_start = log.tell()    # this attempt's part of the log
             try:
                 self.proc = subprocess.Popen(
                     self.command(port), stdin=subprocess.DEVNULL,
@@ -139,7 +163,7 @@ class Server:
             if why is None:
                 return self
             self._kill()
-            if "Address already in use" not in self.log_text():
+            if "Address already in use" not in self._attempt_log():
                 break
         raise ServerError("mxd did not start: %s\n--- log:\n%s" %
                           (why, self.log_text()))
@@ -150,9 +174,11 @@ class Server:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 return "exited with %d" % self.proc.returncode
-            # The ready line proves that *this* process owns the port
-            # (another program might listen there if our bind failed).
-            if " ready: " in self.log_text():
+            # Our log proves that *this* process owns the port (another
+            # program might listen there if our bind failed).
+            log = self._attempt_log()
+            if " ready" in log or \
+                    "listening on 127.0.0.1:%d" % self.port in log:
                 try:
                     with Client(self.port) as c:
                         c.cmd("QUIT")
@@ -161,6 +187,10 @@ class Server:
                     pass
             time.sleep(0.02)
         return "not ready within %gs" % START_TIMEOUT
+
+    def _attempt_log(self):
+        return self.log_text_bytes()[self._log_start:].decode("utf-8",
+                                                                "replace")
 
     def _kill(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -199,7 +229,10 @@ class Server:
         return self.start()
 
     def __exit__(self, *exc):
-        self.stop()
+        # Only signal: run() waits for every server at the end and checks
+        # its exit status, so servers stop in parallel.  Call stop() to
+        # wait here.
+        self.terminate()
 
     # -- observation -------------------------------------------------------
 
@@ -209,12 +242,16 @@ class Server:
     def client(self, **kw):
         return Client(self.port, **kw)
 
-    def log_text(self):
+    def log_text_bytes(self):
         try:
             with open(self.logfile, "rb") as f:
-                return f.read().decode("utf-8", "replace")
+                return f.read()
         except OSError:
-            return ""
+            return b""
+
+    def log_text(self):
+        """Everything mxd wrote to stderr so far."""
+        return self.log_text_bytes().decode("utf-8", "replace")
 
     def wait_log(self, pattern, timeout=TIMEOUT):
         """Wait until a log line matches the regex; return the match."""
@@ -447,6 +484,10 @@ class Client:
         line, self.buf = self.buf[:i + 1], self.buf[i + 1:]
         if not line.endswith(b"\r\n"):
             raise ProtocolError("reply line not ended by CRLF: %r" % line)
+        if len(line) > 512:
+            raise ProtocolError("reply line of %d octets; RFC 5321 "
+                                "4.5.3.1.5 allows 512 with CRLF: %r" %
+                                (len(line), line[:80]))
         return line[:-2]
 
     def reply(self, timeout=None):
@@ -603,11 +644,14 @@ def run(ns):
     """
     Run every `test_*` function of the namespace ns (a module's globals())
     in definition order, one TAP line each; then check that every mxd the
-    file started exited 0 on SIGTERM with no sanitizer reports.  Prints
+    file started exited 0 on SIGTERM with no sanitizer reports, and that
+    no one-shot run_mxd() printed a sanitizer report either.  Prints
     the plan last and exits 0: the TAP driver judges by the lines.  With
     no usable $MXD it prints `not ok` and exits 1.
     """
     sys.stdout.reconfigure(line_buffering=True)
+    # A SIGTERM (a harness timeout) still runs the atexit clean-up.
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
     n = 0
     binary = mxd_path()
     if not binary or not os.path.isabs(binary) or \
@@ -656,12 +700,18 @@ def run(ns):
         for s in _servers:
             if s.proc is None:
                 continue
+            bad = []
             rc = s.stop()
             if rc != 0:
-                problems.append("mxd on port %s: exit %r\n%s" %
-                                (s.port, rc, s.log_tail(10)))
+                bad.append("mxd on port %s: exit %r\n%s" %
+                           (s.port, rc, s.log_tail(10)))
             for line in s.sanitizer_reports():
-                problems.append("mxd on port %s: %s" % (s.port, line))
+                bad.append("mxd on port %s: %s" % (s.port, line))
+            if bad:
+                bad.append("kept %s" % s.tmpdir)
+                problems += bad
+            else:
+                shutil.rmtree(s.tmpdir, ignore_errors=True)
         if problems:
             print("not ok %d - every mxd exited 0 on SIGTERM, no sanitizer "
                   "reports" % n)
@@ -669,11 +719,21 @@ def run(ns):
         else:
             print("ok %d - every mxd exited 0 on SIGTERM, no sanitizer "
                   "reports" % n)
-        for s in _servers:
-            if not problems:
-                shutil.rmtree(s.tmpdir, ignore_errors=True)
-            else:
-                _comment("kept %s" % s.tmpdir)
+    for s in _servers:
+        if s.proc is None:
+            shutil.rmtree(s.tmpdir, ignore_errors=True)
+    # The same for every one-shot `mxd -t/-d/-q` the file ran.
+    if _oneshot:
+        n += 1
+        bad = [(a, e) for a, e in _oneshot if e is not None]
+        desc = ("%d one-shot mxd runs (-t, -d, -q) had no sanitizer reports"
+                % len(_oneshot))
+        if bad:
+            print("not ok %d - %s" % (n, desc))
+            for a, e in bad:
+                _comment("mxd %s:\n%s" % (" ".join(a), e))
+        else:
+            print("ok %d - %s" % (n, desc))
     print("# %d tests in %.1fs" % (n, time.monotonic() - started))
     print("1..%d" % n)
     sys.exit(0)

@@ -1,6 +1,7 @@
 /*
  * test_addr.c: the MAIL/RCPT argument parser, ESMTP parameters and xtext.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,7 +132,10 @@ test_params(void)
 	ok(MP("SIZE=x") == PARAM_BAD_VALUE, "SIZE=x");
 	ok(MP("SIZE=") == PARAM_BAD_VALUE, "SIZE=");
 	ok(MP("SIZE") == PARAM_BAD_VALUE, "SIZE without value");
-	ok(MP("SIZE=99999999999999999999") == PARAM_BAD_VALUE, "SIZE huge");
+	ok(MP("SIZE=99999999999999999999") == PARAM_OK &&
+	    mp.size == LLONG_MAX, "SIZE of 20 digits is clamped");
+	ok(MP("SIZE=123456789012345678901") == PARAM_BAD_VALUE,
+	    "SIZE of 21 digits");
 	ok(MP("SIZE=1 SIZE=2") == PARAM_DUPLICATE, "SIZE twice");
 	ok(MP("BODY=9BIT") == PARAM_BAD_VALUE, "BODY=9BIT");
 	ok(MP("SMTPUTF8=yes") == PARAM_BAD_VALUE, "SMTPUTF8 takes no value");

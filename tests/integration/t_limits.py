@@ -1,0 +1,211 @@
+"""
+t_limits.py: the bounds of issue 4: connections in total and per client,
+errors and messages per session, timeouts (idle, slow drip, DATA),
+early talkers, and a clean stop on SIGTERM that lets DATA finish.
+"""
+
+import socket
+import time
+
+from mxdtest import (Client, Server, check, queued_qid, run, simple_message,
+                     wait_until, assert_eq, assert_in)
+
+
+def connect_raw(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    return s
+
+
+def test_per_ip_limit():
+    """max_connections_per_ip: the next client gets 421 4.7.0 at once"""
+    with Server(max_connections_per_ip=3) as srv:
+        held = [srv.client() for _ in range(3)]
+        extra = srv.client(greeting=False)
+        check(extra.reply(), 421, "4.7.0")
+        assert extra.wait_closed(), "the refused client was not closed"
+        held[0].expect("QUIT", 221, "2.0.0")
+        wait_until(lambda: "reason=quit" in srv.log_text(),
+                   what="first client gone")
+        with srv.client() as again:
+            again.expect("EHLO x", 250)
+        for c in held:
+            c.close()
+        srv.wait_log(r"refused client=\[127\.0\.0\.1\] "
+                     r"reason=too-many-connections")
+
+
+def test_total_limit():
+    """max_connections: the session cap counts every client"""
+    with Server(max_connections=2) as srv:
+        a, b = srv.client(), srv.client()
+        c = srv.client(greeting=False)
+        check(c.reply(), 421, "4.7.0")
+        assert c.wait_closed()
+        a.close()
+        b.close()
+
+
+def test_max_errors():
+    """max_errors: after that many error replies, 421 4.7.0 and close"""
+    with Server(max_errors=3) as srv, srv.client() as c:
+        c.expect("EHLO x", 250)
+        c.expect("FOO", 500, "5.5.2")
+        c.expect("RCPT TO:<a@b.c>", 503, "5.5.1")
+        c.send(b"BAR\r\n")
+        check(c.reply(), 500, "5.5.2")
+        check(c.reply(), 421, "4.7.0")
+        assert c.wait_closed(), "not closed after too many errors"
+
+
+def test_max_messages_per_session():
+    """max_messages_per_session: the next MAIL gets 421 4.7.0"""
+    with Server(max_messages_per_session=2) as srv, srv.client() as c:
+        c.expect("EHLO x", 250)
+        q1 = c.mail_tx("a@b.c", ["u@d.e"], simple_message("one"))
+        q2 = c.mail_tx("a@b.c", ["u@d.e"], simple_message("two"))
+        c.expect("MAIL FROM:<a@b.c>", 421, "4.7.0")
+        assert c.wait_closed()
+        assert_eq(sorted(srv.messages()), sorted([q1, q2]), "queued")
+
+
+def test_pregreet_rejected():
+    """greet_delay: a client that talks first gets 554 5.5.0 and is closed;
+    a patient one is greeted"""
+    with Server(greet_delay=1) as srv:
+        rude = srv.client(greeting=False)
+        rude.send(b"EHLO early\r\n")
+        check(rude.reply(), 554, "5.5.0")
+        assert rude.wait_closed()
+        srv.wait_log(r"pregreet client=\[127\.0\.0\.1\]:\d+ octets=12 "
+                     r"rejected")
+        t0 = time.monotonic()
+        with srv.client(greeting=False) as polite:
+            check(polite.reply(timeout=5), 220)
+            assert time.monotonic() - t0 >= 0.9, "greeting came early"
+            polite.expect("EHLO x", 250)
+        assert_eq(srv.messages(), {}, "queue")
+
+
+def test_pregreet_logged_only():
+    """pregreet_reject=no: the early command is logged, then answered
+    after the greeting"""
+    with Server(greet_delay=1, pregreet_reject="no") as srv:
+        c = srv.client(greeting=False)
+        c.send(b"NOOP\r\n")
+        check(c.reply(timeout=5), 220)
+        check(c.reply(), 250, "2.0.0")
+        srv.wait_log(r"pregreet client=\[127\.0\.0\.1\]:\d+ octets=6$")
+        c.close()
+
+
+def test_idle_timeout():
+    """command_timeout: an idle client gets 421 4.4.2 and is closed"""
+    with Server(command_timeout=1) as srv, srv.client() as c:
+        t0 = time.monotonic()
+        check(c.reply(timeout=5), 421, "4.4.2")
+        assert c.wait_closed()
+        assert time.monotonic() - t0 < 4
+
+
+def test_slow_drip():
+    """a command line dripped one octet at a time still has to be complete
+    within command_timeout (slowloris)"""
+    with Server(command_timeout=1) as srv, srv.client() as c:
+        t0 = time.monotonic()
+        got = None
+        for ch in b"EHLO " + b"x" * 60:
+            try:
+                c.send(bytes([ch]))
+            except OSError:
+                break
+            time.sleep(0.1)
+            if c.pending(0.01):
+                got = c.reply()
+                break
+            if time.monotonic() - t0 > 6:
+                break
+        assert got is not None, "the dripping client was never answered"
+        check(got, 421, "4.4.2")
+        assert time.monotonic() - t0 < 4.5, "dripper kept for too long"
+        srv.wait_log(r"slow command line client=")
+
+
+def test_data_timeout():
+    """data_timeout: a client that stops mid-DATA gets 421; nothing kept"""
+    with Server(data_timeout=1) as srv, srv.client() as c:
+        c.expect("EHLO x", 250)
+        c.expect("MAIL FROM:<a@b.c>", 250)
+        c.expect("RCPT TO:<u@d.e>", 250)
+        c.expect("DATA", 354)
+        c.send(b"Subject: half\r\n\r\nhalf a message\r\n")
+        check(c.reply(timeout=5), 421, "4.4.2")
+        assert c.wait_closed()
+        wait_until(lambda: srv.tmp_files() == [], what="tmp/ empty")
+        assert_eq(srv.messages(), {}, "queue")
+
+
+def test_sigterm_lets_data_finish():
+    """SIGTERM: idle sessions get 421 4.3.2 at once; a message in DATA may
+    finish (250, then 421); mxd exits 0"""
+    with Server(shutdown_grace=5) as srv:
+        busy, idle = srv.client(), srv.client()
+        busy.expect("EHLO x", 250)
+        busy.expect("MAIL FROM:<a@b.c>", 250)
+        busy.expect("RCPT TO:<u@d.e>", 250)
+        busy.expect("DATA", 354)
+        busy.send(b"Subject: late\r\n\r\nfirst half\r\n")
+        srv.terminate()
+        check(idle.reply(), 421, "4.3.2")
+        assert idle.wait_closed()
+        time.sleep(0.3)
+        busy.send(b"second half\r\n.\r\n")
+        qid = queued_qid(busy.reply())
+        check(busy.reply(), 421, "4.3.2")
+        assert_eq(srv.stop(), 0, "exit status")
+        assert_in(b"first half\r\nsecond half\r\n", srv.message(qid),
+                  "the finished message")
+        try:
+            Client(srv.port, timeout=1)
+            raise AssertionError("still accepting after SIGTERM")
+        except OSError:
+            pass
+
+
+def test_sigterm_grace_expires():
+    """a message still in DATA when shutdown_grace runs out is dropped,
+    never half-queued"""
+    with Server(shutdown_grace=1) as srv:
+        c = srv.client()
+        c.expect("EHLO x", 250)
+        c.expect("MAIL FROM:<a@b.c>", 250)
+        c.expect("RCPT TO:<u@d.e>", 250)
+        c.expect("DATA", 354)
+        c.send(b"Subject: never\r\n\r\nnever finished\r\n")
+        t0 = time.monotonic()
+        assert_eq(srv.stop(), 0, "exit status")
+        assert time.monotonic() - t0 < 5
+        assert_eq(srv.messages(), {}, "queue")
+        assert_eq(srv.tmp_files(), [], "tmp")
+        c.close()
+
+
+def test_output_flood_bounded():
+    """a client that pipelines thousands of commands without reading is
+    paused (backpressure), then answered in full once it reads"""
+    with Server() as srv:
+        c = srv.client(rcvbuf=4096)
+        n = 20000
+        c.sock.settimeout(10)
+        c.send(b"NOOP\r\n" * n)
+        time.sleep(0.5)
+        got = 0
+        for _ in range(n):
+            check(c.reply(timeout=10), 250, "2.0.0")
+            got += 1
+        assert_eq(got, n, "replies")
+        c.expect("QUIT", 221)
+        c.close()
+
+
+if __name__ == "__main__":
+    run(globals())
