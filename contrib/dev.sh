@@ -20,7 +20,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 PKGS="gcc make autoconf automake pkg-config libevent-dev libssl-dev
 libsasl2-dev python3 swaks curl openssl procps sasl2-bin libsasl2-modules
 libsasl2-modules-db libnet-ssleay-perl libio-socket-ssl-perl clang
-libclang-rt-14-dev"
+libclang-rt-14-dev valgrind util-linux"
 
 need_pkgs() {
 	missing=""

@@ -25,6 +25,7 @@
 static struct event_base	*base;
 static struct event		*drain_ev;
 static struct timespec		 drain_deadline;
+static int			 pid_fd = -1;
 static const char		*conf_file;
 static char			**conf_over;
 static size_t			 conf_nover;
@@ -101,10 +102,6 @@ mxd_drop_privileges(const struct config *c)
 
 	if (geteuid() != 0)
 		return;
-	if (c->user[0] == '\0') {
-		log_warnx("running as root: set user");
-		return;
-	}
 	if ((pw = getpwnam(c->user)) == NULL)
 		fatalx("user %s: no such user", c->user);
 	if (pw->pw_uid == 0)
@@ -116,6 +113,8 @@ mxd_drop_privileges(const struct config *c)
 		gid = gr->gr_gid;
 	}
 	spool_chown(pw->pw_uid, gid);
+	if (pid_fd != -1 && fchown(pid_fd, pw->pw_uid, gid) == -1)
+		fatal("chown pid file");
 	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
 		fatal("cannot become %s", c->user);
@@ -224,14 +223,32 @@ mxd_resolve(struct config *c)
 static void
 mxd_pid_file(const char *path)
 {
-	FILE	*f;
+	char	buf[32];
+	int	n;
 
 	if (path[0] == '\0')
 		return;
-	if ((f = fopen(path, "w")) == NULL)
+	if ((pid_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0644)) == -1)
 		fatal("pid file %s", path);
-	fprintf(f, "%ld\n", (long)getpid());
-	fclose(f);
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (write(pid_fd, buf, (size_t)n) != n)
+		fatal("pid file %s", path);
+}
+
+/*
+ * Remove the pid file at exit.  After dropping root that may not be
+ * allowed (its directory belongs to root): then empty it, since mxd
+ * still owns the file, so nobody mistakes it for a running server.
+ */
+static void
+mxd_pid_file_remove(const char *path)
+{
+	if (pid_fd == -1)
+		return;
+	if (unlink(path) == -1 && ftruncate(pid_fd, 0) == -1)
+		log_warn("pid file %s", path);
+	close(pid_fd);
 }
 
 /* Detach from the terminal. */
@@ -357,8 +374,7 @@ main(int argc, char **argv)
 		event_free(drain_ev);
 	tls_free();
 	event_base_free(base);
-	if (pid_file[0] != '\0')
-		unlink(pid_file);
+	mxd_pid_file_remove(pid_file);
 	log_info("mxd stopped");
 	mxd_config_free(cfg);
 	free(pid_file);

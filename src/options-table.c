@@ -83,7 +83,7 @@ const struct option_entry options_table[] = {
 	  NULL },
 	{ "shutdown_grace", OPT_TIME, OFF(shutdown_grace), "30s", 0, 3600,
 	  "on SIGTERM, how long messages in DATA may take to finish", NULL },
-	{ "user", OPT_STRING, OFF(user), "", 0, 64,
+	{ "user", OPT_STRING, OFF(user), "nobody", 1, 64,
 	  "when started as root, the user to run as after binding", NULL },
 	{ "group", OPT_STRING, OFF(group), "", 0, 64,
 	  "group to run as (empty: the user's primary group)", NULL },
