@@ -168,6 +168,21 @@ addr_parse_path(const char *s, size_t len, struct smtp_path *p)
 	return (0);
 }
 
+/* Would this path parse but for a local part over 64 octets? */
+static int
+addr_local_too_long(const char *s, size_t len)
+{
+	const char	*at;
+
+	if (len > 0 && s[0] == '@' && (at = memchr(s, ':', len)) != NULL) {
+		len -= (size_t)(at + 1 - s);
+		s = at + 1;
+	}
+	if ((at = memchr(s, '@', len)) == NULL || at - s <= SMTP_LOCAL_MAX)
+		return (0);
+	return (addr_local_part(s, (size_t)(at - s)) == (size_t)(at - s));
+}
+
 /* Find the end of a bracketed path, skipping quoted strings. */
 static const char *
 addr_close_bracket(const char *s)
@@ -224,7 +239,8 @@ addr_parse_cmd(char *args, const char *keyword, struct smtp_path *p)
 	if (plen > SMTP_PATH_MAX - 2)
 		return (ADDR_TOO_LONG);
 	if (addr_parse_path(path, plen, p) != 0)
-		return (ADDR_BAD_PATH);
+		return (addr_local_too_long(path, plen) ? ADDR_TOO_LONG :
+		    ADDR_BAD_PATH);
 	while (*args == ' ' || *args == '\t')
 		args++;
 	p->params = args;

@@ -226,7 +226,7 @@ auth_result(struct session *s, int rc, const char *out, unsigned outlen)
 	s->auth_user = xstrdup(user);
 	log_info("s=%08llx auth ok client=[%s] sasl_method=%s "
 	    "sasl_username=%s", (unsigned long long)s->id, s->addr,
-	    s->auth_mech, s->auth_user);
+	    s->auth_mech, log_str(s->auth_user));
 	reply(s, R_AUTH_OK);
 }
 

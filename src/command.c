@@ -277,12 +277,13 @@ cmd_ehlo(struct session *s, char *args)
 
 /* Map a path parse failure to its reply. */
 static enum reply_id
-cmd_addr_reply(enum addr_status st, enum reply_id syntax, enum reply_id bad)
+cmd_addr_reply(enum addr_status st, enum reply_id syntax, enum reply_id bad,
+    enum reply_id toolong)
 {
 	if (st == ADDR_SYNTAX)
 		return (syntax);
 	if (st == ADDR_TOO_LONG)
-		return (R_PATH_TOO_LONG);
+		return (toolong);
 	return (bad);
 }
 
@@ -316,7 +317,8 @@ cmd_mail(struct session *s, char *args)
 		return;
 	}
 	if ((st = addr_parse_cmd(args, "FROM", &p)) != ADDR_OK) {
-		reply(s, cmd_addr_reply(st, R_MAIL_SYNTAX, R_BAD_SENDER));
+		reply(s, cmd_addr_reply(st, R_MAIL_SYNTAX, R_BAD_SENDER,
+		    R_SENDER_TOO_LONG));
 		return;
 	}
 	/* Parse a copy: the parser cuts its input, s->line is for logs. */
@@ -343,7 +345,8 @@ cmd_mail(struct session *s, char *args)
 	tx->params = mp;
 	spool_qid_new(tx->qid);
 	log_info("s=%08llx qid=%s client=[%s]:%d helo=%s",
-	    (unsigned long long)s->id, tx->qid, s->addr, s->port, s->helo);
+	    (unsigned long long)s->id, tx->qid, s->addr, s->port,
+	    log_str(s->helo));
 	session_enter_state(s, STATE_MAIL);
 	reply(s, R_SENDER_OK, tx->sender);
 }
@@ -375,7 +378,8 @@ cmd_rcpt(struct session *s, char *args)
 	char			 params[SMTP_CMD_MAX + 1];
 
 	if ((st = addr_parse_cmd(args, "TO", &p)) != ADDR_OK) {
-		reply(s, cmd_addr_reply(st, R_RCPT_SYNTAX, R_BAD_RCPT));
+		reply(s, cmd_addr_reply(st, R_RCPT_SYNTAX, R_BAD_RCPT,
+		    R_PATH_TOO_LONG));
 		return;
 	}
 	if (p.null) {
@@ -412,8 +416,11 @@ cmd_data(struct session *s, char *args)
 	if (data_start(s) != 0)
 		return;
 	session_enter_state(s, STATE_DATA);
-	reply(s, (s->flags & SESSION_F_BARE_LF) ? R_DATA_GO_BARE_LF :
-	    R_DATA_GO);
+	if (!(s->flags & SESSION_F_BARE_LF))
+		reply(s, R_DATA_GO);
+	else
+		reply(s, cfg->bare_lf_end ? R_DATA_GO_BARE_LF_LAB :
+		    R_DATA_GO_BARE_LF);
 }
 
 /* RSET: drop the transaction, keep the greeting. */
@@ -511,7 +518,7 @@ cmd_help(struct session *s, char *args)
 	}
 	lines[n++] = "A message: EHLO, MAIL FROM, RCPT TO (one per recipient), "
 	    "DATA, the text, a line with only \".\"";
-	if (s->flags & SESSION_F_BARE_LF)
+	if ((s->flags & SESSION_F_BARE_LF) && !cfg->bare_lf_end)
 		lines[n++] = "Your lines end in bare LF: a lone \".\" will not "
 		    "end DATA; use 'nc -C' or telnet (CRLF)";
 	lines[n++] = "HELP <command> explains one command";
@@ -523,5 +530,4 @@ static void
 cmd_quit(struct session *s, char *args)
 {
 	reply(s, R_QUIT, cfg->hostname);
-	session_enter_state(s, STATE_QUIT);
 }

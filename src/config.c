@@ -126,6 +126,16 @@ config_choice(const char *choices, const char *value)
 	return (0);
 }
 
+/* Letters, digits, hyphens, underscores and dots, or empty. */
+static int
+config_domain_name(const char *v)
+{
+	for (; *v != '\0'; v++)
+		if (!isalnum((unsigned char)*v) && strchr("-._", *v) == NULL)
+			return (0);
+	return (1);
+}
+
 /* Set one value, checking its type and limits. */
 int
 config_set(struct config *c, const char *name, const char *value,
@@ -138,6 +148,7 @@ config_set(struct config *c, const char *name, const char *value,
 	void			*field;
 	long long		 n = 0;
 	struct strlist		 l = { NULL, 0 };
+	size_t			 i;
 
 	if ((o = config_find(name)) == NULL) {
 		xasprintf(cause, "unknown setting '%s'", name);
@@ -145,6 +156,10 @@ config_set(struct config *c, const char *name, const char *value,
 	}
 	field = (char *)c + o->offset;
 	switch (o->type) {
+	case OPT_DOMAIN:
+		if (!config_domain_name(value))
+			goto bad;
+		/* FALLTHROUGH */
 	case OPT_STRING:
 		if (strlen(value) < (size_t)o->min ||
 		    strlen(value) > (size_t)o->max ||
@@ -160,6 +175,11 @@ config_set(struct config *c, const char *name, const char *value,
 			config_list_free(&l);
 			goto bad;
 		}
+		for (i = 0; o->choices != NULL && i < l.n; i++)
+			if (!config_choice(o->choices, l.v[i])) {
+				config_list_free(&l);
+				goto bad;
+			}
 		if (o->type == OPT_LISTEN && config_check_listen(&l, cause)) {
 			config_list_free(&l);
 			return (-1);
@@ -323,7 +343,7 @@ config_free(struct config *c)
 
 	for (o = options_table; o->name != NULL; o++) {
 		field = (char *)c + o->offset;
-		if (o->type == OPT_STRING)
+		if (o->type == OPT_STRING || o->type == OPT_DOMAIN)
 			free(*(char **)field);
 		else if (o->type == OPT_LIST || o->type == OPT_LISTEN)
 			config_list_free(field);
@@ -331,40 +351,58 @@ config_free(struct config *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* One setting's value as text, as a config file would hold it. */
+char *
+config_get(const struct config *c, const char *name)
+{
+	const struct option_entry	*o;
+	const void			*field;
+	const struct strlist		*l;
+	char				*v = NULL, *old;
+	size_t				 i;
+
+	if ((o = config_find(name)) == NULL)
+		fatalx("config_get: no setting %s", name);
+	field = (const char *)c + o->offset;
+	switch (o->type) {
+	case OPT_STRING:
+	case OPT_DOMAIN:
+		return (xstrdup(*(char *const *)field));
+	case OPT_LIST:
+	case OPT_LISTEN:
+		l = field;
+		v = xstrdup("");
+		for (i = 0; i < l->n; i++) {
+			old = v;
+			xasprintf(&v, "%s%s%s", old, i ? " " : "", l->v[i]);
+			free(old);
+		}
+		return (v);
+	case OPT_BOOL:
+		return (xstrdup(*(const int *)field ? "yes" : "no"));
+	case OPT_SIZE:
+		xasprintf(&v, "%zu", *(const size_t *)field);
+		return (v);
+	case OPT_COUNT:
+	case OPT_TIME:
+		xasprintf(&v, "%lld", *(const long long *)field);
+		return (v);
+	}
+	fatalx("config_get: bad type");
+}
+
 /* Print every setting with its current value, as a config file. */
 void
 config_dump(const struct config *c, FILE *f)
 {
 	const struct option_entry	*o;
-	const void			*field;
-	const struct strlist		*l;
-	size_t				 i;
+	char				*v;
 
 	for (o = options_table; o->name != NULL; o++) {
-		field = (const char *)c + o->offset;
-		fprintf(f, "# %s\n%s =", o->help, o->name);
-		switch (o->type) {
-		case OPT_STRING:
-			fprintf(f, " %s", *(char *const *)field);
-			break;
-		case OPT_LIST:
-		case OPT_LISTEN:
-			l = field;
-			for (i = 0; i < l->n; i++)
-				fprintf(f, " %s", l->v[i]);
-			break;
-		case OPT_BOOL:
-			fprintf(f, " %s", *(const int *)field ? "yes" : "no");
-			break;
-		case OPT_SIZE:
-			fprintf(f, " %zu", *(const size_t *)field);
-			break;
-		case OPT_COUNT:
-		case OPT_TIME:
-			fprintf(f, " %lld", *(const long long *)field);
-			break;
-		}
-		fprintf(f, "\n");
+		v = config_get(c, o->name);
+		fprintf(f, "# %s\n%s =%s%s\n", o->help, o->name,
+		    v[0] ? " " : "", v);
+		free(v);
 	}
 }
 

@@ -168,17 +168,22 @@ data_header_safe(const char *src, char *dst, size_t dstsz)
 	dst[i] = '\0';
 }
 
-/* RFC 3848: SMTP, ESMTP, ESMTPS, ESMTPA or ESMTPSA. */
+/*
+ * The `with` protocol: SMTP, or ESMTP with S for TLS and A for AUTH
+ * (RFC 3848), or UTF8SMTP with the same for SMTPUTF8 mail (RFC 6531).
+ */
 static const char *
 data_protocol(const struct session *s)
 {
-	static const char *const names[] = {
-		"ESMTP", "ESMTPS", "ESMTPA", "ESMTPSA"
+	static const char *const names[2][4] = {
+		{ "ESMTP", "ESMTPS", "ESMTPA", "ESMTPSA" },
+		{ "UTF8SMTP", "UTF8SMTPS", "UTF8SMTPA", "UTF8SMTPSA" },
 	};
 
 	if (!(s->flags & SESSION_F_ESMTP))
 		return ("SMTP");
-	return (names[((s->flags & SESSION_F_TLS) ? 1 : 0) +
+	return (names[s->tx != NULL && s->tx->params.smtputf8]
+	    [((s->flags & SESSION_F_TLS) ? 1 : 0) +
 	    ((s->flags & SESSION_F_AUTH) ? 2 : 0)]);
 }
 
@@ -277,14 +282,15 @@ data_committed_cb(void *arg, int err)
 	if (err == 0) {
 		log_info("s=%08llx qid=%s from=<%s> size=%zu nrcpt=%zu "
 		    "proto=%s%s%s%s%s queued", (unsigned long long)s->id,
-		    tx->qid, tx->sender, tx->size, tx->nrcpt,
+		    tx->qid, log_str(tx->sender), tx->size, tx->nrcpt,
 		    data_protocol(s), s->auth_user ? " sasl_method=" : "",
 		    s->auth_user ? s->auth_mech : "",
 		    s->auth_user ? " sasl_username=" : "",
-		    s->auth_user ? s->auth_user : "");
+		    s->auth_user ? log_str(s->auth_user) : "");
 		for (i = 0; i < tx->nrcpt; i++)
 			log_info("s=%08llx qid=%s to=<%s>",
-			    (unsigned long long)s->id, tx->qid, tx->rcpt[i]);
+			    (unsigned long long)s->id, tx->qid,
+			    log_str(tx->rcpt[i]));
 		session_queued(s, tx->qid);
 	} else {
 		errno = err;

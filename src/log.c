@@ -168,3 +168,18 @@ log_escape(const char *src, size_t len, char *dst, size_t dstsz)
 	}
 	dst[o] = '\0';
 }
+
+/*
+ * Escape a client-supplied string for a log line.  Returns one of four
+ * rotating static buffers, so up to four may appear in one log call.
+ */
+const char *
+log_str(const char *src)
+{
+	static char	bufs[4][SMTP_CMD_MAX * 4 + 1];
+	static int	next;
+	char		*b = bufs[next++ & 3];
+
+	log_escape(src, strlen(src), b, sizeof(bufs[0]));
+	return (b);
+}

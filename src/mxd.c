@@ -5,6 +5,7 @@
  * sink on 127.0.0.1:2525 that accepts any domain and spools under ./spool.
  */
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +34,7 @@ static struct config		 main_conf;
 
 static void	mxd_config_free(struct config *);
 static void	mxd_resolve(struct config *);
+static void	mxd_keep_on_reload(struct config *);
 
 /* Say how to run mxd, and exit. */
 static void __attribute__((noreturn))
@@ -168,8 +170,11 @@ mxd_reload_cb(evutil_socket_t sig, short events, void *arg)
 	struct config	*next = xcalloc(1, sizeof(*next));
 	char		*why = NULL;
 
-	if (config_load(next, conf_file, conf_over, conf_nover, &why) != 0 ||
-	    mxd_check(next, &why) != 0) {
+	if (config_load(next, conf_file, conf_over, conf_nover, &why) == 0) {
+		mxd_resolve(next);
+		mxd_keep_on_reload(next);
+	}
+	if (why != NULL || mxd_check(next, &why) != 0) {
 		log_warnx("reload failed, keeping the running configuration: "
 		    "%s", why);
 		free(why);
@@ -177,13 +182,37 @@ mxd_reload_cb(evutil_socket_t sig, short events, void *arg)
 		free(next);
 		return;
 	}
-	mxd_resolve(next);
-	free(next->spool_dir);
-	next->spool_dir = xstrdup(cfg->spool_dir);
 	mxd_config_free(cfg);
 	cfg = next;
 	log_info("reloaded configuration%s%s", conf_file ? " from " : "",
 	    conf_file ? conf_file : "");
+}
+
+/*
+ * Settings a reload cannot change (they were applied once at start):
+ * keep the running values, and say so when the file differs.
+ */
+static void
+mxd_keep_on_reload(struct config *next)
+{
+	static const char *const fixed[] = { "spool_dir", "auth", "sasl_app",
+	    "sasl_config_dir", "user", "group", "pid_file", "syslog_ident",
+	    "syslog_facility" };
+	char	 *a, *b;
+	size_t	  i;
+
+	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		a = config_get(cfg, fixed[i]);
+		b = config_get(next, fixed[i]);
+		if (strcmp(a, b) != 0) {
+			log_warnx("reload: %s changes only on restart; keeping "
+			    "%s", fixed[i], a);
+			if (config_set(next, fixed[i], a, &b) != 0)
+				fatalx("reload: %s", b);
+		}
+		free(a);
+		free(b);
+	}
 }
 
 /* Free a configuration, and its memory unless it is main()'s. */
@@ -193,6 +222,22 @@ mxd_config_free(struct config *c)
 	config_free(c);
 	if (c != &main_conf)
 		free(c);
+}
+
+/* Make a relative path absolute: daemons and reloads run from /. */
+static void
+mxd_absolute(char **path)
+{
+	char	*cwd, *abs;
+
+	if ((*path)[0] == '\0' || (*path)[0] == '/')
+		return;
+	if ((cwd = realpath(".", NULL)) == NULL)
+		fatal("realpath");
+	xasprintf(&abs, "%s/%s", cwd, *path);
+	free(cwd);
+	free(*path);
+	*path = abs;
 }
 
 /* Fill in settings that depend on the machine or the start directory. */
@@ -208,6 +253,10 @@ mxd_resolve(struct config *c)
 		free(c->hostname);
 		c->hostname = xstrdup(name);
 	}
+	mxd_absolute(&c->tls_cert);
+	mxd_absolute(&c->tls_key);
+	mxd_absolute(&c->sasl_config_dir);
+	mxd_absolute(&c->pid_file);
 	if (c->spool_dir[0] != '/') {
 		/* Daemons change to /; keep the spool where it was meant. */
 		if ((cwd = realpath(".", NULL)) == NULL)
@@ -251,24 +300,47 @@ mxd_pid_file_remove(const char *path)
 	close(pid_fd);
 }
 
-/* Detach from the terminal. */
-static void
+/*
+ * Detach from the terminal, but keep stderr until mxd is ready, so that
+ * a start-up error still reaches the person who started it.  The parent
+ * waits for the child to say it is ready (mxd_detached) and exits 0, or
+ * exits 1 if the child died first.  Returns the child's end of the pipe.
+ */
+static int
 mxd_daemonize(void)
 {
-	int	fd;
+	int	p[2], status;
+	char	c;
 
+	if (pipe(p) == -1)
+		fatal("pipe");
 	switch (fork()) {
 	case -1:
 		fatal("fork");
 	case 0:
 		break;
 	default:
-		_exit(0);
+		close(p[1]);
+		if (read(p[0], &c, 1) == 1)
+			_exit(0);
+		wait(&status);
+		_exit(1);
 	}
+	close(p[0]);
 	if (setsid() == -1)
 		fatal("setsid");
 	if (chdir("/") == -1)
 		fatal("chdir /");
+	return (p[1]);
+}
+
+/* Ready: log to syslog from now on, let go of the terminal and parent. */
+static void
+mxd_detached(int ready_fd, const struct config *c)
+{
+	int	fd;
+
+	log_init(0, c->syslog_ident, c->syslog_facility);
 	if ((fd = open("/dev/null", O_RDWR)) != -1) {
 		dup2(fd, STDIN_FILENO);
 		dup2(fd, STDOUT_FILENO);
@@ -276,6 +348,9 @@ mxd_daemonize(void)
 		if (fd > STDERR_FILENO)
 			close(fd);
 	}
+	if (write(ready_fd, "", 1) != 1)
+		log_warn("telling the parent we are ready");
+	close(ready_fd);
 }
 
 int
@@ -285,6 +360,7 @@ main(int argc, char **argv)
 	char			*why = NULL, **over = NULL, *pid_file;
 	size_t			 nover = 0;
 	int			 ch, fg = 0, check = 0, dump = 0, list = 0;
+	int			 ready_fd = -1;
 	struct event		*sigterm, *sigint, *sighup;
 
 	while ((ch = getopt(argc, argv, "c:dfo:qtv")) != -1) {
@@ -333,7 +409,9 @@ main(int argc, char **argv)
 	if (list)
 		return (spool_list(main_conf.spool_dir, stdout));
 
-	log_init(fg, main_conf.syslog_ident, main_conf.syslog_facility);
+	log_init(1, main_conf.syslog_ident, main_conf.syslog_facility);
+	if (!fg)
+		ready_fd = mxd_daemonize();
 	signal(SIGPIPE, SIG_IGN);
 	/* A file size limit is a write error (EFBIG) for one message. */
 	signal(SIGXFSZ, SIG_IGN);
@@ -347,8 +425,6 @@ main(int argc, char **argv)
 	mxd_listen(base, &main_conf.listen, LISTEN_SMTP);
 	mxd_listen(base, &main_conf.smtps_listen, LISTEN_SMTPS);
 	mxd_listen(base, &main_conf.submission_listen, LISTEN_SUBMISSION);
-	if (!fg)
-		mxd_daemonize();
 	pid_file = xstrdup(main_conf.pid_file);
 	mxd_pid_file(pid_file);
 	mxd_drop_privileges(&main_conf);
@@ -361,6 +437,8 @@ main(int argc, char **argv)
 	evsignal_add(sighup, NULL);
 	log_info("mxd %s ready: hostname=%s spool=%s", PACKAGE_VERSION,
 	    main_conf.hostname, main_conf.spool_dir);
+	if (ready_fd != -1)
+		mxd_detached(ready_fd, &main_conf);
 
 	event_base_dispatch(base);
 

@@ -83,6 +83,7 @@ enum opt_type {
 	OPT_TIME,
 	OPT_BOOL,
 	OPT_LISTEN,
+	OPT_DOMAIN,
 };
 
 /* One setting: its only spelling, type, default, limits and help. */
@@ -184,6 +185,7 @@ enum reply_id {
 	R_VRFY,
 	R_DATA_GO,
 	R_DATA_GO_BARE_LF,
+	R_DATA_GO_BARE_LF_LAB,
 	R_QUEUED,
 	R_UNKNOWN_CMD,
 	R_NOT_IMPLEMENTED,
@@ -197,6 +199,7 @@ enum reply_id {
 	R_BAD_SENDER,
 	R_BAD_RCPT,
 	R_PATH_TOO_LONG,
+	R_SENDER_TOO_LONG,
 	R_NEED_SMTPUTF8,
 	R_NULL_RCPT,
 	R_NEED_HELO,
@@ -216,8 +219,6 @@ enum reply_id {
 	R_TIMEOUT,
 	R_STARTTLS_GO,
 	R_TLS_TWICE,
-	R_TLS_UNAVAILABLE,
-	R_TLS_REQUIRED,
 	R_AUTH_REQUIRED,
 	R_AUTH_OK,
 	R_AUTH_CHALLENGE,
@@ -269,6 +270,7 @@ struct session {
 	unsigned		 nerr;
 	unsigned		 nqueued;
 	unsigned		 ntx;
+	const char		*quit_reason;	/* for the disconnect line */
 	time_t			 partial_since;	/* a command line began */
 	char			 qids[8 * (QID_LEN + 1) + 1];
 	int			 tls_bits;
@@ -339,6 +341,7 @@ void		 fatal(const char *, ...)
 void		 fatalx(const char *, ...)
 		    __attribute__((format(printf, 1, 2), noreturn));
 void		 log_escape(const char *, size_t, char *, size_t);
+const char	*log_str(const char *);
 extern int	 log_verbose;
 
 /* xmalloc.c */
@@ -360,6 +363,7 @@ int		 config_set(struct config *, const char *, const char *,
 		    char **);
 void		 config_free(struct config *);
 void		 config_dump(const struct config *, FILE *);
+char		*config_get(const struct config *, const char *);
 int		 config_domain_match(const struct config *, const char *);
 
 /* spool.c */

@@ -124,7 +124,7 @@ spool_list(const char *spool_dir, FILE *f)
 			    (long long)e.size, e.arrival, e.sender);
 			for (r = e.rcpts; r != NULL && *r != '\0'; r = nl + 1) {
 				nl = strchr(r, '\n');
-				fprintf(f, "%50s%.*s\n", "", (int)(nl - r), r);
+				fprintf(f, "%51s%.*s\n", "", (int)(nl - r), r);
 			}
 			free(e.rcpts);
 		}

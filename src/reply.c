@@ -30,6 +30,8 @@ static const struct {
 	{ R_DATA_GO_BARE_LF, 354, NULL, "End data with <CR><LF>.<CR><LF>. "
 	  "Your lines end in bare LF, so a lone '.' will NOT end the message; "
 	  "use 'nc -C' or telnet, which send CRLF" },
+	{ R_DATA_GO_BARE_LF_LAB, 354, NULL, "End data with <CR><LF>.<CR><LF>; "
+	  "lab mode (bare_lf_end): a lone '.' on a bare-LF line ends it too" },
 	{ R_QUEUED, 250, "2.0.0", "Ok: queued as %s" },
 	{ R_UNKNOWN_CMD, 500, "5.5.2", "Command unrecognized: \"%s\"; "
 	  "try HELP" },
@@ -48,8 +50,10 @@ static const struct {
 	  "want user@domain, or <> for bounces" },
 	{ R_BAD_RCPT, 501, "5.1.3", "Bad recipient address syntax: "
 	  "want user@domain" },
-	{ R_PATH_TOO_LONG, 501, "5.1.3", "Address too long (limit is 256 "
-	  "octets, 64 before the @)" },
+	{ R_PATH_TOO_LONG, 501, "5.1.3", "Recipient address too long (limit "
+	  "is 256 octets, 64 before the @)" },
+	{ R_SENDER_TOO_LONG, 501, "5.1.7", "Sender address too long (limit "
+	  "is 256 octets, 64 before the @)" },
 	{ R_NEED_SMTPUTF8, 553, "5.6.7", "Non-ASCII address needs the "
 	  "SMTPUTF8 parameter on MAIL" },
 	{ R_NULL_RCPT, 501, "5.1.3", "The null path <> is only for senders" },
@@ -78,10 +82,6 @@ static const struct {
 	{ R_TIMEOUT, 421, "4.4.2", "%s timeout: closing connection" },
 	{ R_STARTTLS_GO, 220, "2.0.0", "Ready to start TLS" },
 	{ R_TLS_TWICE, 503, "5.5.1", "TLS is already active" },
-	{ R_TLS_UNAVAILABLE, 454, "4.7.0", "TLS not available now; "
-	  "try again later" },
-	{ R_TLS_REQUIRED, 530, "5.7.0", "Must issue a STARTTLS command "
-	  "first" },
 	{ R_AUTH_REQUIRED, 530, "5.7.0", "Authentication required: this is "
 	  "the submission port; use AUTH first" },
 	{ R_AUTH_OK, 235, "2.7.0", "Authentication successful" },
@@ -108,6 +108,32 @@ static const struct {
 	{ R_PREGREET, 554, "5.5.0", "%s Protocol error: you talked before "
 	  "the greeting; closing connection" },
 };
+
+/* Why a reply ends the session, for the disconnect line. */
+static const char *
+reply_reason(enum reply_id id)
+{
+	switch (id) {
+	case R_QUIT:
+		return ("quit");
+	case R_TIMEOUT:
+		return ("timeout");
+	case R_SHUTDOWN:
+		return ("shutdown");
+	case R_PREGREET:
+		return ("pregreet");
+	case R_AUTH_TOO_MANY:
+		return ("auth-failures");
+	case R_TOO_MANY_CONNS:
+		return ("too-many-connections");
+	case R_TOO_MANY_ERRORS:
+		return ("too-many-errors");
+	case R_TOO_MANY_MESSAGES:
+		return ("too-many-messages");
+	default:
+		return ("closed");
+	}
+}
 
 /* The three-digit code of a reply. */
 int
@@ -156,7 +182,8 @@ reply(struct session *s, enum reply_id id, ...)
 	}
 	memcpy(line + n, "\r\n", 2);
 	session_write(s, line, (size_t)n + 2);
-	if (replies[id].code == 421 || id == R_PREGREET) {
+	if (replies[id].code == 421 || id == R_PREGREET || id == R_QUIT) {
+		s->quit_reason = reply_reason(id);
 		session_enter_state(s, STATE_QUIT);
 		return;
 	}

@@ -170,6 +170,7 @@ session_slow_line(struct session *s)
 		log_info("s=%08llx slow command line client=[%s]:%d",
 		    (unsigned long long)s->id, s->addr, s->port);
 		bufferevent_disable(s->bev, EV_READ);
+		s->line[0] = '\0';
 		reply(s, R_TIMEOUT, cfg->hostname);
 	}
 	return (0);
@@ -277,7 +278,7 @@ session_write_cb(struct bufferevent *bev, void *arg)
 	struct session	*s = arg;
 
 	if (s->state == STATE_QUIT) {
-		session_close(s, "quit");
+		session_close(s, s->quit_reason);
 		return;
 	}
 	if (s->flags & SESSION_F_STARTTLS) {
@@ -307,7 +308,13 @@ session_event_cb(struct bufferevent *bev, short events, void *arg)
 		return;
 	}
 	if (events & BEV_EVENT_TIMEOUT) {
+		if (s->state == STATE_QUIT || (events & BEV_EVENT_WRITING)) {
+			/* It does not even read its replies: just go. */
+			session_close(s, "timeout");
+			return;
+		}
 		bufferevent_disable(bev, EV_READ);
+		s->line[0] = '\0';	/* no command caused this */
 		reply(s, R_TIMEOUT, cfg->hostname);
 		bufferevent_enable(bev, EV_WRITE);
 		return;

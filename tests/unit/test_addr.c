@@ -105,7 +105,7 @@ test_lengths(void)
 	memset(local, 'a', 65);
 	local[65] = '\0';
 	snprintf(buf, sizeof(buf), "TO:<%s@b.c>", local);
-	ok(parse(buf, "TO", &p) == ADDR_BAD_PATH, "65-octet local part");
+	ok(parse(buf, "TO", &p) == ADDR_TOO_LONG, "65-octet local part");
 	memset(buf, 0, sizeof(buf));
 	memcpy(buf, "TO:<a@", 6);
 	memset(buf + 6, 'b', 300);
