@@ -139,5 +139,36 @@ def test_utf8smtp_and_log_escaping():
         assert_in("to=<\\xc3\\xbc@d.e>", log, "escaped recipient")
 
 
+def test_sighup_config_reload():
+    """SIGHUP rereads -c: a bad file keeps the running configuration (and
+    says why), a good one applies (domains change) without dropping an
+    open session"""
+    import signal
+    srv = Server()
+    conf = os.path.join(srv.tmpdir, "mxd.conf")
+    with open(conf, "w") as f:
+        f.write("domains = one.test\n")
+    # After dropping root, mxd rereads the file as its user.
+    os.chmod(srv.tmpdir, 0o755)
+    os.chmod(conf, 0o644)
+    srv.args = ["-c", conf]
+    with srv, srv.client() as c:
+        c.expect("EHLO x", 250)
+        c.expect("MAIL FROM:<a@b.c>", 250)
+        c.expect("RCPT TO:<u@two.test>", 550, "5.7.1")
+        with open(conf, "w") as f:
+            f.write("domains = two.test\nmax_recipients = zero\n")
+        srv.proc.send_signal(signal.SIGHUP)
+        srv.wait_log(r"reload failed, keeping the running configuration: "
+                     r".*mxd\.conf:2: bad value 'zero'")
+        c.expect("RCPT TO:<u@two.test>", 550, "5.7.1")
+        with open(conf, "w") as f:
+            f.write("domains = two.test\n")
+        srv.proc.send_signal(signal.SIGHUP)
+        srv.wait_log(r"reloaded configuration from .*mxd\.conf")
+        c.expect("RCPT TO:<u@two.test>", 250, "2.1.5")
+        c.expect("RCPT TO:<u@one.test>", 550, "5.7.1")
+
+
 if __name__ == "__main__":
     run(globals())
