@@ -205,16 +205,44 @@ spool_rename(const char *qid)
 	return (0);
 }
 
-/* Make one batch durable: sync files, rename, then one directory sync. */
+/*
+ * Make the data of every file in the batch durable.  One file: its own
+ * fdatasync.  Several: one syncfs() of the spool's file system, which
+ * costs one journal commit however many files there are; that is what
+ * lets many sessions share one flush.  A failure fails them all.
+ */
+static void
+spool_sync_data(struct spool_file *batch)
+{
+	struct spool_file	*sf;
+	int			 err = 0;
+
+	if (!spool_sync)
+		return;
+#ifdef HAVE_SYNCFS
+	if (batch->next != NULL) {
+		if (syncfs(spool_dirfd) == -1)
+			err = errno;
+		for (sf = batch; sf != NULL; sf = sf->next)
+			if (sf->err == 0)
+				sf->err = err;
+		return;
+	}
+#endif
+	for (sf = batch; sf != NULL; sf = sf->next)
+		if (sf->err == 0 && fdatasync(sf->fd) == -1)
+			sf->err = errno;
+}
+
+/* Make one batch durable: sync the data, rename, then one directory sync. */
 static void
 spool_commit_batch(struct spool_file *batch)
 {
 	struct spool_file	*sf;
 	int			 renamed = 0;
 
+	spool_sync_data(batch);
 	for (sf = batch; sf != NULL; sf = sf->next) {
-		if (spool_sync && fdatasync(sf->fd) == -1)
-			sf->err = errno;
 		if (close(sf->fd) == -1 && sf->err == 0)
 			sf->err = errno;
 		sf->fd = -1;
