@@ -329,6 +329,19 @@ spool_commit(struct spool_file *sf, void (*done)(void *, int), void *arg)
 	sf->done = done;
 	sf->arg = arg;
 	sf->next = NULL;
+	if (!spool_sync) {
+		/*
+		 * Nothing to wait for: rename here and answer on the next
+		 * loop pass, without a round trip through the I/O thread.
+		 */
+		spool_commit_batch(sf);
+		pthread_mutex_lock(&spool_lock);
+		sf->next = spool_done;
+		spool_done = sf;
+		pthread_mutex_unlock(&spool_lock);
+		event_active(spool_ev, EV_READ, 0);
+		return;
+	}
 	pthread_mutex_lock(&spool_lock);
 	*spool_todo_tail = sf;
 	spool_todo_tail = &sf->next;

@@ -170,5 +170,29 @@ def test_sighup_config_reload():
         c.expect("RCPT TO:<u@one.test>", 550, "5.7.1")
 
 
+def test_spool_sync_no_pipelined():
+    """spool_sync=no (the test-sink mode) still writes every message
+    whole, in order, even when 30 transactions arrive in one write"""
+    with Server(spool_sync="no") as srv, srv.client() as c:
+        c.expect("EHLO x", 250)
+        blob = b""
+        for i in range(30):
+            blob += (b"MAIL FROM:<a@b.c>\r\nRCPT TO:<u@d.e>\r\nDATA\r\n" +
+                     simple_message("fast %d" % i) + b".\r\n")
+        c.send(blob)
+        qids = []
+        for i in range(30):
+            check(c.reply(), 250, "2.1.0")
+            check(c.reply(), 250, "2.1.5")
+            check(c.reply(), 354)
+            code, lines = c.reply()
+            assert_eq(code, 250, "end of data %d" % i)
+            qids.append(lines[0].split()[-1])
+        msgs = srv.messages()
+        for i, q in enumerate(qids):
+            assert_in(b"Subject: fast %d\r\n" % i, msgs[q], "message %d" % i)
+        assert_eq(qids, sorted(qids), "queue IDs in order")
+
+
 if __name__ == "__main__":
     run(globals())
