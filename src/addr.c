@@ -180,7 +180,8 @@ addr_local_too_long(const char *s, size_t len)
 	}
 	if ((at = memchr(s, '@', len)) == NULL || at - s <= SMTP_LOCAL_MAX)
 		return (0);
-	return (addr_local_part(s, (size_t)(at - s)) == (size_t)(at - s));
+	return (addr_local_part(s, (size_t)(at - s)) == (size_t)(at - s) &&
+	    addr_domain_valid(at + 1, len - (size_t)(at - s) - 1));
 }
 
 /* Find the end of a bracketed path, skipping quoted strings. */

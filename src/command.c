@@ -209,8 +209,8 @@ command_counts(const struct session *s, char *buf, size_t len)
 	for (i = 0; i < o; i++)
 		buf[i] = (char)tolower((unsigned char)buf[i]);
 	if (s->nunknown)
-		o += (size_t)snprintf(buf + o, len - o, " unknown=%u",
-		    s->nunknown);
+		o += (size_t)snprintf(buf + o, len - o, "%sunknown=%u",
+		    o ? " " : "", s->nunknown);
 	if (o < len)
 		snprintf(buf + o, len - o, "%scommands=%u", o ? " " : "",
 		    total);

@@ -110,16 +110,21 @@ config_check_listen(const struct strlist *l, char **cause)
 	return (0);
 }
 
-/* Is value one of the |-separated choices? */
+/*
+ * Is value one of the |-separated choices, in any case?  If so, copy
+ * the choice's own spelling over it (same length) and return 1.
+ */
 static int
-config_choice(const char *choices, const char *value)
+config_choice(const char *choices, char *value)
 {
 	size_t	n = strlen(value);
 
 	while (*choices != '\0') {
-		if (strncmp(choices, value, n) == 0 &&
-		    (choices[n] == '|' || choices[n] == '\0'))
+		if (strncasecmp(choices, value, n) == 0 &&
+		    (choices[n] == '|' || choices[n] == '\0')) {
+			memcpy(value, choices, n);
 			return (1);
+		}
 		choices += strcspn(choices, "|");
 		choices += strspn(choices, "|");
 	}
@@ -149,6 +154,7 @@ config_set(struct config *c, const char *name, const char *value,
 	long long		 n = 0;
 	struct strlist		 l = { NULL, 0 };
 	size_t			 i;
+	char			*copy;
 
 	if ((o = config_find(name)) == NULL) {
 		xasprintf(cause, "unknown setting '%s'", name);
@@ -162,11 +168,15 @@ config_set(struct config *c, const char *name, const char *value,
 		/* FALLTHROUGH */
 	case OPT_STRING:
 		if (strlen(value) < (size_t)o->min ||
-		    strlen(value) > (size_t)o->max ||
-		    (o->choices != NULL && !config_choice(o->choices, value)))
+		    strlen(value) > (size_t)o->max)
 			goto bad;
+		copy = xstrdup(value);
+		if (o->choices != NULL && !config_choice(o->choices, copy)) {
+			free(copy);
+			goto bad;
+		}
 		free(*(char **)field);
-		*(char **)field = xstrdup(value);
+		*(char **)field = copy;
 		return (0);
 	case OPT_LIST:
 	case OPT_LISTEN:

@@ -157,7 +157,8 @@ log_escape(const char *src, size_t len, char *dst, size_t dstsz)
 		return;
 	for (i = 0; i < len && o + 5 < dstsz; i++) {
 		c = (unsigned char)src[i];
-		if (c >= 0x20 && c < 0x7f && c != '\\') {
+		/* Quotes too: values sit inside key="..." fields. */
+		if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') {
 			dst[o++] = (char)c;
 			continue;
 		}

@@ -27,7 +27,8 @@ static struct event_base	*base;
 static struct event		*drain_ev;
 static struct timespec		 drain_deadline;
 static int			 pid_fd = -1;
-static const char		*conf_file;
+static char			*conf_file;
+static char			*start_dir;
 static char			**conf_over;
 static size_t			 conf_nover;
 static struct config		 main_conf;
@@ -224,18 +225,18 @@ mxd_config_free(struct config *c)
 		free(c);
 }
 
-/* Make a relative path absolute: daemons and reloads run from /. */
+/*
+ * Make a relative path absolute against the directory mxd started in:
+ * daemons run from /, and a reload must find the same files.
+ */
 static void
 mxd_absolute(char **path)
 {
-	char	*cwd, *abs;
+	char	*abs;
 
 	if ((*path)[0] == '\0' || (*path)[0] == '/')
 		return;
-	if ((cwd = realpath(".", NULL)) == NULL)
-		fatal("realpath");
-	xasprintf(&abs, "%s/%s", cwd, *path);
-	free(cwd);
+	xasprintf(&abs, "%s/%s", start_dir, *path);
 	free(*path);
 	*path = abs;
 }
@@ -244,7 +245,7 @@ mxd_absolute(char **path)
 static void
 mxd_resolve(struct config *c)
 {
-	char	name[256], *cwd, *abs;
+	char	name[256];
 
 	if (c->hostname[0] == '\0') {
 		if (gethostname(name, sizeof(name)) != 0)
@@ -257,15 +258,7 @@ mxd_resolve(struct config *c)
 	mxd_absolute(&c->tls_key);
 	mxd_absolute(&c->sasl_config_dir);
 	mxd_absolute(&c->pid_file);
-	if (c->spool_dir[0] != '/') {
-		/* Daemons change to /; keep the spool where it was meant. */
-		if ((cwd = realpath(".", NULL)) == NULL)
-			fatal("realpath");
-		xasprintf(&abs, "%s/%s", cwd, c->spool_dir);
-		free(cwd);
-		free(c->spool_dir);
-		c->spool_dir = abs;
-	}
+	mxd_absolute(&c->spool_dir);
 }
 
 /* Write the pid file if one is configured. */
@@ -382,7 +375,12 @@ main(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	/* Kept for SIGHUP, which applies the same overrides again. */
-	conf_file = file;
+	if ((start_dir = realpath(".", NULL)) == NULL)
+		fatal("realpath .");
+	if (file != NULL) {
+		conf_file = xstrdup(file);
+		mxd_absolute(&conf_file);
+	}
 	conf_over = over;
 	conf_nover = nover;
 	if (config_load(&main_conf, file, over, nover, &why) != 0) {

@@ -94,7 +94,7 @@ spool_list(const char *spool_dir, FILE *f)
 	struct queue_entry	 e;
 	struct dirent		*de;
 	char			 path[4096], **names = NULL, *r, *nl;
-	size_t			 n = 0, i;
+	size_t			 n = 0, i, shown = 0;
 	long long		 total = 0;
 	DIR			*d;
 
@@ -119,6 +119,7 @@ spool_list(const char *spool_dir, FILE *f)
 		    "Arrival (UTC)", "Sender / Recipients");
 	for (i = 0; i < n; i++) {
 		if (queue_read(dirfd(d), names[i], &e) == 0) {
+			shown++;
 			total += e.size;
 			fprintf(f, "%-16s %10lld  %-20s  %s\n", e.qid,
 			    (long long)e.size, e.arrival, e.sender);
@@ -132,7 +133,7 @@ spool_list(const char *spool_dir, FILE *f)
 	}
 	if (n > 0)
 		fprintf(f, "-- %lld KiB in %zu message%s.\n",
-		    (total + 1023) / 1024, n, n == 1 ? "" : "s");
+		    (total + 1023) / 1024, shown, shown == 1 ? "" : "s");
 	free(names);
 	closedir(d);
 	return (0);

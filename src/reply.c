@@ -150,7 +150,7 @@ reply_log_failure(struct session *s, const char *line)
 
 	log_escape(s->line, strnlen(s->line, SMTP_CMD_MAX), cmd, sizeof(cmd));
 	log_info("s=%08llx reject client=[%s] reply=\"%s\" command=\"%s\"",
-	    (unsigned long long)s->id, s->addr, line, cmd);
+	    (unsigned long long)s->id, s->addr, log_str(line), cmd);
 }
 
 /* Send a reply from the table; arguments fill the text's conversions. */

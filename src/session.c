@@ -128,6 +128,7 @@ session_data_done(struct session *s, enum reply_id id)
 	if (s->state == STATE_DATA)
 		session_enter_state(s, STATE_READY);
 	if (s->flags & SESSION_F_SHUTDOWN) {
+		s->line[0] = '\0';
 		reply(s, R_SHUTDOWN, cfg->hostname);
 		return;
 	}
@@ -557,6 +558,7 @@ session_shutdown_all(void)
 		if (s->state == STATE_DATA)
 			continue;
 		bufferevent_disable(s->bev, EV_READ);
+		s->line[0] = '\0';	/* no command caused this */
 		reply(s, R_SHUTDOWN, cfg->hostname);
 	}
 	return (session_n);

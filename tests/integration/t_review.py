@@ -194,5 +194,21 @@ def test_spool_sync_no_pipelined():
         assert_eq(qids, sorted(qids), "queue IDs in order")
 
 
+def test_choices_any_case_and_absolute_paths():
+    """choice values take any case and are stored in their own spelling;
+    -d shows relative paths made absolute against the start directory"""
+    rc, out, err = run_mxd(["-d", "-o", "tls_protocols=tlsv1.2",
+                            "-o", "syslog_facility=LOCAL2"])
+    assert_eq(rc, 0, "exit status: %s" % err)
+    assert_in("tls_protocols = TLSv1.2\n", out, "-d output")
+    assert_in("syslog_facility = local2\n", out, "-d output")
+    tmp = Server().tmpdir
+    rc, out, err = run_mxd(["-d", "-o", "pid_file=run/mxd.pid",
+                            "-o", "spool_dir=sp"], cwd=tmp)
+    real = os.path.realpath(tmp)
+    assert_in("pid_file = %s/run/mxd.pid\n" % real, out, "-d output")
+    assert_in("spool_dir = %s/sp\n" % real, out, "-d output")
+
+
 if __name__ == "__main__":
     run(globals())
