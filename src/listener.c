@@ -4,6 +4,8 @@
  * runs out of descriptors, accepting pauses for a second instead of
  * spinning on the error.
  */
+#include <netinet/tcp.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +31,16 @@ listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int len, void *arg)
 {
 	struct listener	*l = arg;
+	int		 one = 1;
 
 	evutil_make_socket_closeonexec(fd);
+	/*
+	 * Replies are small and already gathered per loop pass; Nagle would
+	 * hold the next one until the client's delayed ACK (up to 40 ms)
+	 * whenever a reply is split over two passes, as the 250 after DATA
+	 * and the pipelined replies after it are.
+	 */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	session_accept(evconnlistener_get_base(lev), fd, sa, len, l->kind);
 }
 
