@@ -11,10 +11,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "mxd.h"
 
 static int	 log_stderr = 1;
+static long	 log_pid;
 int		 log_verbose;
+
+/*
+ * On stderr, lines gather in a buffer that is written once per event
+ * loop pass (log_flush_cb), not once per line: a busy server logs
+ * several lines per message.  Without an event base, each line is
+ * written at once.
+ */
+static char		 log_buf[16384];
+static size_t		 log_len;
+static struct event	*log_flush_ev;
 
 static const struct {
 	const char	*name;
@@ -37,7 +50,9 @@ log_init(int to_stderr, const char *ident, const char *facility)
 	size_t	i;
 	int	fac = LOG_MAIL;
 
+	log_flush();
 	log_stderr = to_stderr;
+	log_pid = 0;		/* a daemon has a new one */
 	for (i = 0; facility && i < sizeof(log_facilities) /
 	    sizeof(log_facilities[0]); i++)
 		if (strcmp(facility, log_facilities[i].name) == 0)
@@ -50,10 +65,11 @@ log_init(int to_stderr, const char *ident, const char *facility)
 static void
 log_vwrite(int pri, const char *fmt, va_list ap)
 {
-	char		 buf[2048];
+	char		 buf[2048], line[2100];
 	char		 ts[32];
 	struct timespec	 now;
 	struct tm	 tm;
+	int		 n;
 
 	if (log_stderr < 0)
 		return;
@@ -65,8 +81,60 @@ log_vwrite(int pri, const char *fmt, va_list ap)
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(stderr, "%s.%03ldZ mxd[%ld]: %s\n", ts,
-	    now.tv_nsec / 1000000, (long)getpid(), buf);
+	if (log_pid == 0)
+		log_pid = (long)getpid();
+	n = snprintf(line, sizeof(line), "%s.%03ldZ mxd[%ld]: %s\n", ts,
+	    now.tv_nsec / 1000000, log_pid, buf);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	if (log_len + (size_t)n > sizeof(log_buf))
+		log_flush();
+	memcpy(log_buf + log_len, line, (size_t)n);
+	log_len += (size_t)n;
+	if (log_flush_ev == NULL || pri <= LOG_WARNING)
+		log_flush();
+	else if (log_len == (size_t)n)
+		event_active(log_flush_ev, EV_TIMEOUT, 0);
+}
+
+/* Write out what is buffered for stderr. */
+void
+log_flush(void)
+{
+	size_t	off = 0;
+	ssize_t	n;
+
+	while (off < log_len) {
+		n = write(STDERR_FILENO, log_buf + off, log_len - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	log_len = 0;
+}
+
+/* The end of a loop pass that logged something. */
+static void
+log_flush_cb(evutil_socket_t fd, short events, void *arg)
+{
+	log_flush();
+}
+
+/* Batch stderr lines per pass of this event loop (NULL: stop). */
+void
+log_set_base(struct event_base *base)
+{
+	log_flush();
+	if (log_flush_ev != NULL)
+		event_free(log_flush_ev);
+	log_flush_ev = NULL;
+	if (base != NULL && (log_flush_ev = event_new(base, -1, 0,
+	    log_flush_cb, NULL)) == NULL)
+		fatalx("log: event_new failed");
 }
 
 /* Log an event at info level. */
@@ -130,6 +198,7 @@ fatal(const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	log_warnx("fatal: %s: %s", buf, strerror(saved));
+	log_flush();
 	exit(1);
 }
 
@@ -142,6 +211,7 @@ fatalx(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vwrite(LOG_CRIT, fmt, ap);
 	va_end(ap);
+	log_flush();
 	exit(1);
 }
 

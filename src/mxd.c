@@ -426,6 +426,7 @@ main(int argc, char **argv)
 	pid_file = xstrdup(main_conf.pid_file);
 	mxd_pid_file(pid_file);
 	mxd_drop_privileges(&main_conf);
+	log_set_base(base);
 	spool_start(base);
 	sigterm = evsignal_new(base, SIGTERM, mxd_signal_cb, NULL);
 	sigint = evsignal_new(base, SIGINT, mxd_signal_cb, NULL);
@@ -440,6 +441,7 @@ main(int argc, char **argv)
 
 	event_base_dispatch(base);
 
+	log_set_base(NULL);
 	spool_stop();
 	session_free_all();
 	listener_close_all();

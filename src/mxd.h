@@ -342,6 +342,8 @@ void		 fatalx(const char *, ...)
 		    __attribute__((format(printf, 1, 2), noreturn));
 void		 log_escape(const char *, size_t, char *, size_t);
 const char	*log_str(const char *);
+void		 log_flush(void);
+void		 log_set_base(struct event_base *);
 extern int	 log_verbose;
 
 /* xmalloc.c */

@@ -32,6 +32,7 @@ struct spool_file {
 	int			 fd;
 	int			 err;
 	char			 qid[QID_LEN + 1];
+	char			 tmp[32];	/* its name in tmp/ */
 	void			(*done)(void *, int);
 	void			*arg;
 	struct spool_file	*next;
@@ -52,6 +53,18 @@ static int		 spool_quit;
 static int		 spool_running;
 static int		 spool_pipe[2] = { -1, -1 };
 static struct event	*spool_ev;
+
+/*
+ * Spare files: empty files the I/O thread creates ahead of need, so that
+ * the event loop never waits for the file system to allocate an inode
+ * (on a busy or fragmented ext4 that can cost more than everything else
+ * a message needs).  A spare becomes queue/<QID>.eml by rename.
+ */
+#define SPOOL_SPARES	32
+static struct spool_file *spool_spares[SPOOL_SPARES];
+static int		 spool_nspares;
+static int		 spool_spare_failed;	/* stop until the next commit */
+static unsigned		 spool_spare_seq;
 
 /* Open (creating) a subdirectory of the spool; returns an fd or -1. */
 static int
@@ -135,23 +148,79 @@ spool_qid_new(char *buf)
 	    spool_tag);
 }
 
-/* Create tmp/<qid> for a new message; NULL with errno on failure. */
+/* Create a new empty file in tmp/; NULL with errno on failure. */
+static struct spool_file *
+spool_new_file(void)
+{
+	struct spool_file	*sf;
+	char			 name[32];
+	unsigned		 seq;
+	int			 fd;
+
+	pthread_mutex_lock(&spool_lock);
+	seq = ++spool_spare_seq;
+	pthread_mutex_unlock(&spool_lock);
+	snprintf(name, sizeof(name), "t%03X.%08X", spool_tag, seq);
+	fd = openat(spool_tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600);
+	if (fd == -1)
+		return (NULL);
+	sf = xcalloc(1, sizeof(*sf));
+	sf->fd = fd;
+	memcpy(sf->tmp, name, sizeof(name));
+	return (sf);
+}
+
+/*
+ * A file for a new message: a spare if there is one, else a file made
+ * now.  NULL with errno on failure.
+ */
 struct spool_file *
 spool_create(const char *qid)
 {
-	struct spool_file	*sf;
-	int			 fd;
+	struct spool_file	*sf = NULL;
 
-	fd = openat(spool_tmpfd, qid, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0600);
-	if (fd == -1) {
-		log_warn("spool: create tmp/%s", qid);
+	pthread_mutex_lock(&spool_lock);
+	if (spool_nspares > 0) {
+		sf = spool_spares[--spool_nspares];
+		/* Below half: the I/O thread makes more. */
+		if (spool_nspares < SPOOL_SPARES / 2)
+			pthread_cond_signal(&spool_cond);
+	}
+	pthread_mutex_unlock(&spool_lock);
+	if (sf == NULL && (sf = spool_new_file()) == NULL) {
+		log_warn("spool: create a file in tmp/ for %s", qid);
 		return (NULL);
 	}
-	sf = xcalloc(1, sizeof(*sf));
-	sf->fd = fd;
 	memcpy(sf->qid, qid, QID_LEN + 1);
 	return (sf);
+}
+
+/* The I/O thread, lock held: make spare files while it has nothing else. */
+static void
+spool_make_spares(void)
+{
+	struct spool_file	*sf;
+
+	while (spool_todo == NULL && !spool_quit && !spool_spare_failed &&
+	    spool_nspares < SPOOL_SPARES) {
+		pthread_mutex_unlock(&spool_lock);
+		sf = spool_new_file();
+		pthread_mutex_lock(&spool_lock);
+		if (sf == NULL) {
+			spool_spare_failed = 1;
+			break;
+		}
+		spool_spares[spool_nspares++] = sf;
+	}
+}
+
+/* At exit: remove the spare files. */
+static void
+spool_free_spares(void)
+{
+	while (spool_nspares > 0)
+		spool_abort(spool_spares[--spool_nspares]);
 }
 
 /* Append the buffer to the file, emptying it; 0 or -1 with errno. */
@@ -167,7 +236,8 @@ spool_write(struct spool_file *sf, struct evbuffer *buf)
 		if (n <= 0) {
 			if (n == 0)
 				errno = EIO;
-			log_warn("spool: write tmp/%s", sf->qid);
+			log_warn("spool: write tmp/%s for %s", sf->tmp,
+			    sf->qid);
 			return (-1);
 		}
 	}
@@ -181,27 +251,27 @@ spool_abort(struct spool_file *sf)
 	if (sf == NULL)
 		return;
 	close(sf->fd);
-	unlinkat(spool_tmpfd, sf->qid, 0);
+	unlinkat(spool_tmpfd, sf->tmp, 0);
 	free(sf);
 }
 
-/* Move tmp/<qid> to queue/<qid>.eml, never replacing a queued file. */
+/* Move the file to queue/<qid>.eml, never replacing a queued file. */
 static int
-spool_rename(const char *qid)
+spool_rename(const struct spool_file *sf)
 {
 	char	name[QID_LEN + 5];
 
-	snprintf(name, sizeof(name), "%s.eml", qid);
+	snprintf(name, sizeof(name), "%s.eml", sf->qid);
 #ifdef HAVE_RENAMEAT2
-	if (renameat2(spool_tmpfd, qid, spool_queuefd, name,
+	if (renameat2(spool_tmpfd, sf->tmp, spool_queuefd, name,
 	    RENAME_NOREPLACE) == 0)
 		return (0);
 	if (errno != EINVAL && errno != ENOSYS)
 		return (-1);
 #endif
-	if (linkat(spool_tmpfd, qid, spool_queuefd, name, 0) == -1)
+	if (linkat(spool_tmpfd, sf->tmp, spool_queuefd, name, 0) == -1)
 		return (-1);
-	unlinkat(spool_tmpfd, qid, 0);
+	unlinkat(spool_tmpfd, sf->tmp, 0);
 	return (0);
 }
 
@@ -246,10 +316,10 @@ spool_commit_batch(struct spool_file *batch)
 		if (close(sf->fd) == -1 && sf->err == 0)
 			sf->err = errno;
 		sf->fd = -1;
-		if (sf->err == 0 && spool_rename(sf->qid) == -1)
+		if (sf->err == 0 && spool_rename(sf) == -1)
 			sf->err = errno;
 		if (sf->err != 0)
-			unlinkat(spool_tmpfd, sf->qid, 0);
+			unlinkat(spool_tmpfd, sf->tmp, 0);
 		else
 			renamed = 1;
 	}
@@ -270,10 +340,14 @@ spool_thread_main(void *arg)
 
 	pthread_mutex_lock(&spool_lock);
 	for (;;) {
-		while (spool_todo == NULL && !spool_quit)
+		spool_make_spares();
+		while (spool_todo == NULL && !spool_quit &&
+		    (spool_nspares >= SPOOL_SPARES / 2 || spool_spare_failed))
 			pthread_cond_wait(&spool_cond, &spool_lock);
-		if (spool_todo == NULL)
+		if (spool_todo == NULL && spool_quit)
 			break;
+		if (spool_todo == NULL)
+			continue;
 		batch = spool_todo;
 		spool_todo = NULL;
 		spool_todo_tail = &spool_todo;
@@ -336,6 +410,7 @@ spool_commit(struct spool_file *sf, void (*done)(void *, int), void *arg)
 		 */
 		spool_commit_batch(sf);
 		pthread_mutex_lock(&spool_lock);
+		spool_spare_failed = 0;	/* space may be back: try again */
 		sf->next = spool_done;
 		spool_done = sf;
 		pthread_mutex_unlock(&spool_lock);
@@ -343,6 +418,7 @@ spool_commit(struct spool_file *sf, void (*done)(void *, int), void *arg)
 		return;
 	}
 	pthread_mutex_lock(&spool_lock);
+	spool_spare_failed = 0;
 	*spool_todo_tail = sf;
 	spool_todo_tail = &sf->next;
 	pthread_cond_signal(&spool_cond);
@@ -376,6 +452,7 @@ spool_stop(void)
 	pthread_mutex_unlock(&spool_lock);
 	pthread_join(spool_thread, NULL);
 	spool_done_cb(spool_pipe[0], EV_READ, NULL);
+	spool_free_spares();
 	event_free(spool_ev);
 	close(spool_pipe[0]);
 	close(spool_pipe[1]);

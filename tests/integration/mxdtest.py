@@ -32,6 +32,7 @@ START_TIMEOUT = 10.0    # a server must accept connections within this
 STOP_TIMEOUT = 10.0     # SIGTERM, then SIGKILL after this
 
 QID_RE = re.compile(rb"^[0-9A-F]{16}$")
+SPARE_RE = re.compile(r"^t[0-9A-F]{3}\.[0-9A-F]{8}$")
 QUEUED_RE = re.compile(r"queued as ([0-9A-F]{16})\b")
 SANITIZER_RE = re.compile(r"ERROR: (Address|Leak|Memory|Thread)Sanitizer|"
                           r"runtime error:|SUMMARY: \w+Sanitizer")
@@ -302,10 +303,21 @@ class Server:
         return Eml(self.message(qid))
 
     def tmp_files(self):
+        """Files in tmp/ that hold data: the empty spare files mxd makes
+        ahead of need (t<tag>.<seq>) are not leftovers."""
+        out = []
         try:
-            return sorted(os.listdir(self._dir("tmp")))
+            names = os.listdir(self._dir("tmp"))
         except FileNotFoundError:
             return []
+        for name in names:
+            try:
+                st = os.stat(os.path.join(self._dir("tmp"), name))
+            except FileNotFoundError:
+                continue
+            if not (SPARE_RE.match(name) and st.st_size == 0):
+                out.append(name)
+        return sorted(out)
 
     def remove(self, qid):
         """Delete queue/<qid>.eml."""

@@ -17,7 +17,8 @@ def instrumented():
 
 class ValgrindServer(Server):
     def command(self, port):
-        return ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
+        return ["valgrind", "-q", "--vgdb=no", "--error-exitcode=99",
+                "--leak-check=full",
                 "--errors-for-leak-kinds=definite,indirect",
                 "--show-leak-kinds=definite,indirect"] + \
             Server.command(self, port)
