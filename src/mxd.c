@@ -146,6 +146,27 @@ mxd_check(struct config *c, char **cause)
 	return (tls_load(c, cause));
 }
 
+/*
+ * The event base.  With epoll, interest changes made during one loop
+ * pass are applied together (the changelist): a bufferevent turning its
+ * write interest on and off around each reply then costs no epoll_ctl.
+ * mxd never dup()s a descriptor it watches, the case the changelist gets
+ * wrong.
+ */
+static struct event_base *
+mxd_event_base(void)
+{
+	struct event_config	*ec;
+	struct event_base	*b;
+
+	if ((ec = event_config_new()) == NULL)
+		return (NULL);
+	event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	b = event_base_new_with_config(ec);
+	event_config_free(ec);
+	return (b);
+}
+
 /* Open every listener of one kind, or die. */
 static void
 mxd_listen(struct event_base *b, const struct strlist *l,
@@ -418,7 +439,7 @@ main(int argc, char **argv)
 	if (spool_init(main_conf.spool_dir, main_conf.spool_sync,
 	    (const char **)&why) != 0)
 		fatal("%s: %s", main_conf.spool_dir, why);
-	if ((base = event_base_new()) == NULL)
+	if ((base = mxd_event_base()) == NULL)
 		fatalx("event_base_new failed");
 	mxd_listen(base, &main_conf.listen, LISTEN_SMTP);
 	mxd_listen(base, &main_conf.smtps_listen, LISTEN_SMTPS);
