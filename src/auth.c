@@ -73,13 +73,6 @@ auth_init(const struct config *c, char **cause)
 	return (0);
 }
 
-/* Is AUTH on at all? */
-int
-auth_enabled(void)
-{
-	return (auth_on);
-}
-
 /* May plaintext mechanisms be used on this session now? */
 static int
 auth_plaintext_ok(const struct session *s)

@@ -33,6 +33,7 @@ struct cmd {
 	void		(*fn)(struct session *, char *);
 	enum cmd_need	 need;
 	int		 flags;
+	enum reply_id	 r_syntax;	/* 501 for missing arguments */
 	const char	*syntax;
 	const char	*help;
 };
@@ -52,31 +53,34 @@ static void	cmd_starttls(struct session *, char *);
 static void	cmd_auth(struct session *, char *);
 
 static const struct cmd cmds[] = {
-	{ "HELO", cmd_helo, NEED_NONE, CMD_F_ARGS, "HELO <your-hostname>",
-	  "say hello (plain SMTP)" },
-	{ "EHLO", cmd_ehlo, NEED_NONE, CMD_F_ARGS, "EHLO <your-hostname>",
-	  "say hello and list the extensions (ESMTP)" },
-	{ "MAIL", cmd_mail, NEED_NO_TX, CMD_F_ARGS,
+	{ "HELO", cmd_helo, NEED_NONE, CMD_F_ARGS, R_NEED_ARGS,
+	  "HELO <your-hostname>", "say hello (plain SMTP)" },
+	{ "EHLO", cmd_ehlo, NEED_NONE, CMD_F_ARGS, R_NEED_ARGS,
+	  "EHLO <your-hostname>", "say hello and list the extensions (ESMTP)" },
+	{ "MAIL", cmd_mail, NEED_NO_TX, CMD_F_ARGS, R_MAIL_SYNTAX,
 	  "MAIL FROM:<sender> [SIZE=n] [BODY=8BITMIME] [SMTPUTF8]",
 	  "start a message; <> is the null sender of bounces" },
-	{ "RCPT", cmd_rcpt, NEED_TX, CMD_F_ARGS, "RCPT TO:<recipient>",
-	  "add a recipient; repeat for each" },
-	{ "DATA", cmd_data, NEED_RCPT, CMD_F_NOARGS, "DATA",
+	{ "RCPT", cmd_rcpt, NEED_TX, CMD_F_ARGS, R_RCPT_SYNTAX,
+	  "RCPT TO:<recipient>", "add a recipient; repeat for each" },
+	{ "DATA", cmd_data, NEED_RCPT, CMD_F_NOARGS, R_NEED_ARGS, "DATA",
 	  "send the message: headers, a blank line, the body, "
 	  "then a line with only \".\"" },
-	{ "RSET", cmd_rset, NEED_NONE, CMD_F_NOARGS, "RSET",
+	{ "RSET", cmd_rset, NEED_NONE, CMD_F_NOARGS, R_NEED_ARGS, "RSET",
 	  "forget the current message and start over" },
-	{ "NOOP", cmd_noop, NEED_NONE, 0, "NOOP", "do nothing, say Ok" },
-	{ "VRFY", cmd_vrfy, NEED_NONE, CMD_F_ARGS, "VRFY <address>",
-	  "verify an address (always 252: not disclosed)" },
-	{ "EXPN", cmd_expn, NEED_NONE, 0, "EXPN <list>",
+	{ "NOOP", cmd_noop, NEED_NONE, 0, R_NEED_ARGS, "NOOP",
+	  "do nothing, say Ok" },
+	{ "VRFY", cmd_vrfy, NEED_NONE, CMD_F_ARGS, R_NEED_ARGS,
+	  "VRFY <address>", "verify an address (always 252: not disclosed)" },
+	{ "EXPN", cmd_expn, NEED_NONE, 0, R_NEED_ARGS, "EXPN <list>",
 	  "expand a mailing list (not implemented)" },
-	{ "HELP", cmd_help, NEED_NONE, 0, "HELP [command]",
+	{ "HELP", cmd_help, NEED_NONE, 0, R_NEED_ARGS, "HELP [command]",
 	  "list the commands, or explain one" },
-	{ "QUIT", cmd_quit, NEED_NONE, 0, "QUIT", "say goodbye and close" },
-	{ "STARTTLS", cmd_starttls, NEED_NONE, CMD_F_NOARGS, "STARTTLS",
+	{ "QUIT", cmd_quit, NEED_NONE, 0, R_NEED_ARGS, "QUIT",
+	  "say goodbye and close" },
+	{ "STARTTLS", cmd_starttls, NEED_NONE, CMD_F_NOARGS, R_NEED_ARGS,
+	  "STARTTLS",
 	  "switch this connection to TLS, then EHLO again (RFC 3207)" },
-	{ "AUTH", cmd_auth, NEED_GREET, CMD_F_ARGS,
+	{ "AUTH", cmd_auth, NEED_GREET, CMD_F_ARGS, R_NEED_ARGS,
 	  "AUTH <mechanism> [initial-response]",
 	  "log in; EHLO lists the mechanisms (RFC 4954)" },
 };
@@ -167,14 +171,7 @@ command_dispatch(struct session *s, char *line, size_t len)
 	if (command_check_order(s, c) != 0)
 		return;
 	if ((c->flags & CMD_F_ARGS) && *args == '\0') {
-		if (c->fn == cmd_helo || c->fn == cmd_ehlo)
-			reply(s, R_HELO_SYNTAX, c->verb);
-		else if (c->fn == cmd_mail)
-			reply(s, R_MAIL_SYNTAX);
-		else if (c->fn == cmd_rcpt)
-			reply(s, R_RCPT_SYNTAX);
-		else
-			reply(s, R_NEED_ARGS, c->syntax);
+		reply(s, c->r_syntax, c->syntax);
 		return;
 	}
 	if ((c->flags & CMD_F_NOARGS) && *args != '\0') {
@@ -254,8 +251,8 @@ cmd_ehlo(struct session *s, char *args)
 	size_t		 n = 0;
 
 	cmd_hello(s, args, 1);
-	snprintf(first, sizeof(first), "%s Hello %s [%s], pleased to meet you",
-	    cfg->hostname, s->helo, s->addr);
+	reply_text(first, sizeof(first), R_HELO, cfg->hostname, s->helo,
+	    s->addr);
 	snprintf(size, sizeof(size), "SIZE %zu", cfg->max_message_size);
 	lines[n++] = first;
 	lines[n++] = "PIPELINING";
@@ -476,17 +473,6 @@ static void
 cmd_auth(struct session *s, char *args)
 {
 	auth_start(s, args);
-}
-
-/* The help text for one verb, or NULL. */
-const char *
-command_help(const char *verb)
-{
-	const struct cmd	*c;
-
-	if ((c = command_find(verb, strlen(verb))) == NULL)
-		return (NULL);
-	return (c->help);
 }
 
 /* HELP: the commands with their syntax, or one command explained. */

@@ -176,7 +176,6 @@ enum listen_kind {
 enum reply_id {
 	R_GREETING,
 	R_HELO,
-	R_DONE,
 	R_SENDER_OK,
 	R_RCPT_OK,
 	R_RESET,
@@ -193,7 +192,6 @@ enum reply_id {
 	R_BAD_CHAR,
 	R_NEED_ARGS,
 	R_NO_ARGS,
-	R_HELO_SYNTAX,
 	R_MAIL_SYNTAX,
 	R_RCPT_SYNTAX,
 	R_BAD_SENDER,
@@ -289,12 +287,11 @@ struct session {
 void		 reply(struct session *, enum reply_id, ...);
 void		 reply_lines(struct session *, int, const char *,
 		    const char *const *, size_t);
-int		 reply_code(enum reply_id);
+void		 reply_text(char *, size_t, enum reply_id, ...);
 
 /* command.c */
 void		 command_dispatch(struct session *, char *, size_t);
 void		 command_counts(const struct session *, char *, size_t);
-const char	*command_help(const char *);
 
 /* line.c */
 enum line_status {
@@ -402,7 +399,6 @@ const char	*tls_last_error(struct bufferevent *);
 
 /* auth.c */
 int		 auth_init(const struct config *, char **);
-int		 auth_enabled(void);
 void		 auth_session_free(struct session *);
 void		 auth_mechs(struct session *, char *, size_t);
 void		 auth_start(struct session *, char *);
@@ -413,7 +409,7 @@ void		 session_accept(struct event_base *, int,
 		    struct sockaddr *, int, enum listen_kind);
 void		 session_tarpit(struct session *, unsigned, enum reply_id);
 void		 session_starttls(struct session *);
-unsigned	 session_shutdown_all(void);
+void		 session_shutdown_all(void);
 void		 session_enter_state(struct session *, enum session_state);
 void		 session_write(struct session *, const char *, size_t);
 void		 session_close(struct session *, const char *);

@@ -18,7 +18,6 @@ static const struct {
 } replies[R_MAX] = {
 	{ R_GREETING, 220, NULL, "%s ESMTP mxd" },
 	{ R_HELO, 250, NULL, "%s Hello %s [%s], pleased to meet you" },
-	{ R_DONE, 250, "2.0.0", "Ok" },
 	{ R_SENDER_OK, 250, "2.1.0", "Sender <%s> ok" },
 	{ R_RCPT_OK, 250, "2.1.5", "Recipient <%s> ok" },
 	{ R_RESET, 250, "2.0.0", "Reset state" },
@@ -42,7 +41,6 @@ static const struct {
 	  "commands are plain text lines" },
 	{ R_NEED_ARGS, 501, "5.5.4", "Syntax: %s" },
 	{ R_NO_ARGS, 501, "5.5.4", "Syntax: %s (no arguments)" },
-	{ R_HELO_SYNTAX, 501, "5.5.4", "Syntax: %s <your-hostname>" },
 	{ R_MAIL_SYNTAX, 501, "5.5.4", "Syntax: MAIL FROM:<address> "
 	  "[SIZE=n] [BODY=8BITMIME] [SMTPUTF8]" },
 	{ R_RCPT_SYNTAX, 501, "5.5.4", "Syntax: RCPT TO:<address>" },
@@ -135,13 +133,6 @@ reply_reason(enum reply_id id)
 	}
 }
 
-/* The three-digit code of a reply. */
-int
-reply_code(enum reply_id id)
-{
-	return (replies[id].code);
-}
-
 /* Log a failed command with the escaped text that caused it. */
 static void
 reply_log_failure(struct session *s, const char *line)
@@ -153,35 +144,58 @@ reply_log_failure(struct session *s, const char *line)
 	    (unsigned long long)s->id, s->addr, log_str(line), cmd);
 }
 
+/*
+ * Cap a formatted reply line of n octets (RFC 5321 4.5.3.1.5: 512 with
+ * the CRLF), send it with its CRLF, and leave line NUL-terminated
+ * without it.  line must have room for SMTP_CMD_MAX + 2 octets.
+ */
+static void
+reply_put(struct session *s, char *line, int n)
+{
+	if (n < 0 || n > SMTP_CMD_MAX - 2)
+		n = SMTP_CMD_MAX - 2;
+	memcpy(line + n, "\r\n", 2);
+	session_write(s, line, (size_t)n + 2);
+	line[n] = '\0';
+}
+
+/* Format a reply's text (no code) from the table into buf. */
+static void
+reply_vtext(char *buf, size_t len, enum reply_id id, va_list ap)
+{
+	if (id >= R_MAX || replies[id].id != id)
+		fatalx("reply: table out of order at %d", id);
+	vsnprintf(buf, len, replies[id].text, ap);
+}
+
+/* The same, for callers that build a multi-line reply around it. */
+void
+reply_text(char *buf, size_t len, enum reply_id id, ...)
+{
+	va_list	ap;
+
+	va_start(ap, id);
+	reply_vtext(buf, len, id, ap);
+	va_end(ap);
+}
+
 /* Send a reply from the table; arguments fill the text's conversions. */
 void
 reply(struct session *s, enum reply_id id, ...)
 {
 	char	 text[SMTP_CMD_MAX], line[SMTP_CMD_MAX + 2];
 	va_list	 ap;
-	int	 n;
 
-	if (id >= R_MAX || replies[id].id != id)
-		fatalx("reply: table out of order at %d", id);
 	va_start(ap, id);
-	vsnprintf(text, sizeof(text), replies[id].text, ap);
+	reply_vtext(text, sizeof(text), id, ap);
 	va_end(ap);
-	if (replies[id].esc != NULL)
-		n = snprintf(line, sizeof(line) - 2, "%d %s %s",
-		    replies[id].code, replies[id].esc, text);
-	else
-		n = snprintf(line, sizeof(line) - 2, "%d %s",
-		    replies[id].code, text);
-	/* RFC 5321 4.5.3.1.5: 512 octets with the CRLF. */
-	if (n < 0 || n > SMTP_CMD_MAX - 2)
-		n = SMTP_CMD_MAX - 2;
+	reply_put(s, line, snprintf(line, sizeof(line) - 2, "%d %s%s%s",
+	    replies[id].code, replies[id].esc ? replies[id].esc : "",
+	    replies[id].esc ? " " : "", text));
 	if (replies[id].code >= 400) {
 		s->nerr++;
-		line[n] = '\0';
 		reply_log_failure(s, line);
 	}
-	memcpy(line + n, "\r\n", 2);
-	session_write(s, line, (size_t)n + 2);
 	if (replies[id].code == 421 || id == R_PREGREET || id == R_QUIT) {
 		s->quit_reason = reply_reason(id);
 		session_enter_state(s, STATE_QUIT);
@@ -202,15 +216,9 @@ reply_lines(struct session *s, int code, const char *esc,
 {
 	char	line[SMTP_CMD_MAX + 2];
 	size_t	i;
-	int	len;
 
-	for (i = 0; i < n; i++) {
-		len = snprintf(line, sizeof(line) - 2, "%d%c%s%s%s", code,
-		    i + 1 < n ? '-' : ' ', esc ? esc : "", esc ? " " : "",
-		    lines[i]);
-		if (len < 0 || len > SMTP_CMD_MAX - 2)
-			len = SMTP_CMD_MAX - 2;
-		memcpy(line + len, "\r\n", 2);
-		session_write(s, line, (size_t)len + 2);
-	}
+	for (i = 0; i < n; i++)
+		reply_put(s, line, snprintf(line, sizeof(line) - 2,
+		    "%d%c%s%s%s", code, i + 1 < n ? '-' : ' ', esc ? esc : "",
+		    esc ? " " : "", lines[i]));
 }

@@ -543,9 +543,9 @@ session_count(void)
 /*
  * The server is stopping: say 421 to every session, except that one in
  * the middle of a message may finish it first (it gets its 250, then
- * the 421).  Returns how many sessions remain.
+ * the 421).
  */
-unsigned
+void
 session_shutdown_all(void)
 {
 	struct session	*s;
@@ -561,7 +561,6 @@ session_shutdown_all(void)
 		s->line[0] = '\0';	/* no command caused this */
 		reply(s, R_SHUTDOWN, cfg->hostname);
 	}
-	return (session_n);
 }
 
 /* Free every session at exit. */
