@@ -307,7 +307,6 @@ data_end(struct session *s)
 {
 	struct tx	*tx = s->tx;
 
-	data_flush(tx);
 	if (tx->toobig || tx->ioerr) {
 		spool_abort(tx->sf);
 		tx->sf = NULL;
@@ -320,7 +319,8 @@ data_end(struct session *s)
 		return;
 	}
 	session_park(s);
-	spool_commit(tx->sf, data_committed_cb, s);
+	/* The spool writes what is left of the body. */
+	spool_commit(tx->sf, tx->body, data_committed_cb, s);
 }
 
 /* Feed what the client sent to the decoder; stop at the end of data. */

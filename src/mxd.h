@@ -374,7 +374,7 @@ void		 spool_qid_new(char *);
 void		 spool_chown(uid_t, gid_t);
 struct spool_file *spool_create(const char *);
 int		 spool_write(struct spool_file *, struct evbuffer *);
-void		 spool_commit(struct spool_file *,
+void		 spool_commit(struct spool_file *, struct evbuffer *,
 		    void (*)(void *, int), void *);
 void		 spool_abort(struct spool_file *);
 int		 spool_list(const char *, FILE *);
@@ -382,6 +382,7 @@ int		 spool_list(const char *, FILE *);
 /* limit.c */
 int		 limit_connect(const char *);
 void		 limit_disconnect(const char *);
+unsigned	 limit_count(void);
 
 /* listener.c */
 int		 listener_open(struct event_base *, const char *,

@@ -1,13 +1,22 @@
 /*
- * spool.c: durable message storage.  A message is written to tmp/<QID>
- * as it arrives; at the end of DATA an I/O thread makes it durable and
- * moves it to queue/<QID>.eml, and only then does the session say 250.
+ * spool.c: durable message storage.  A message is written to a file in
+ * tmp/ as it arrives; at the end of DATA an I/O thread makes it durable
+ * and moves it to queue/<QID>.eml, and only then does the session say
+ * 250.
  *
  * The I/O thread does group commit: it takes every message that finished
- * since its last pass, fdatasyncs each file, renames each into queue/,
- * fsyncs the queue directory once for all of them, and hands the batch
- * back to the event loop through a pipe.  Disk waits never run on the
- * event loop, and under load many messages share one directory flush.
+ * since its last pass, makes their data durable (one fdatasync, or one
+ * syncfs for several), renames each into queue/, fsyncs the queue
+ * directory once for all of them, and hands the batch back to the event
+ * loop through a pipe.  Disk waits never run on the event loop, and under
+ * load many messages share one flush.
+ *
+ * With spool_sync=no there is nothing to wait for, and the work that is
+ * left per message is file system CPU (writing the last of the data,
+ * close, rename).  The thread does it, answering each message as soon as
+ * it is in queue/, so that the loop only speaks SMTP; with a single
+ * client the loop does it itself, since a thread hop would only add to
+ * that client's wait.
  */
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -31,6 +40,7 @@
 struct spool_file {
 	int			 fd;
 	int			 err;
+	struct evbuffer		*tail;	/* the last of the data, unwritten */
 	char			 qid[QID_LEN + 1];
 	char			 tmp[32];	/* its name in tmp/ */
 	void			(*done)(void *, int);
@@ -50,9 +60,13 @@ static pthread_cond_t	 spool_cond = PTHREAD_COND_INITIALIZER;
 static struct spool_file *spool_todo, **spool_todo_tail = &spool_todo;
 static struct spool_file *spool_done;
 static int		 spool_quit;
+static int		 spool_busy;		/* committing a batch */
 static int		 spool_running;
 static int		 spool_pipe[2] = { -1, -1 };
 static struct event	*spool_ev;
+/* Finished on the loop, not yet handed to the thread (loop only). */
+static struct spool_file *spool_pending, **spool_pending_tail = &spool_pending;
+static struct event	*spool_flush_ev;
 
 /*
  * Spare files: empty files the I/O thread creates ahead of need, so that
@@ -167,8 +181,18 @@ spool_new_file(void)
 		return (NULL);
 	sf = xcalloc(1, sizeof(*sf));
 	sf->fd = fd;
+	if ((sf->tail = evbuffer_new()) == NULL)
+		fatal("evbuffer_new");
 	memcpy(sf->tmp, name, sizeof(name));
 	return (sf);
+}
+
+/* Free a spool_file whose file is closed or handed on. */
+static void
+spool_file_free(struct spool_file *sf)
+{
+	evbuffer_free(sf->tail);
+	free(sf);
 }
 
 /*
@@ -252,7 +276,7 @@ spool_abort(struct spool_file *sf)
 		return;
 	close(sf->fd);
 	unlinkat(spool_tmpfd, sf->tmp, 0);
-	free(sf);
+	spool_file_free(sf);
 }
 
 /* Move the file to queue/<qid>.eml, never replacing a queued file. */
@@ -304,6 +328,25 @@ spool_sync_data(struct spool_file *batch)
 			sf->err = errno;
 }
 
+/*
+ * Write what the session left in the tail.  On the I/O thread this
+ * must not log (the log belongs to the loop): the error goes back in
+ * sf->err, and the session logs it.
+ */
+static void
+spool_write_tail(struct spool_file *sf)
+{
+	int	n;
+
+	while (sf->err == 0 && evbuffer_get_length(sf->tail) > 0) {
+		n = evbuffer_write(sf->tail, sf->fd);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			sf->err = n == 0 ? EIO : errno;
+	}
+}
+
 /* Make one batch durable: sync the data, rename, then one directory sync. */
 static void
 spool_commit_batch(struct spool_file *batch)
@@ -311,6 +354,8 @@ spool_commit_batch(struct spool_file *batch)
 	struct spool_file	*sf;
 	int			 renamed = 0;
 
+	for (sf = batch; sf != NULL; sf = sf->next)
+		spool_write_tail(sf);
 	spool_sync_data(batch);
 	for (sf = batch; sf != NULL; sf = sf->next) {
 		if (close(sf->fd) == -1 && sf->err == 0)
@@ -331,12 +376,40 @@ spool_commit_batch(struct spool_file *batch)
 	}
 }
 
-/* The I/O thread: wait for work, commit it in batches, report back. */
+/*
+ * The I/O thread, lock not held: hand committed messages back to the
+ * loop.  The pipe is written only when the loop has no answers waiting
+ * yet: one wake-up covers everything posted until it takes the list.
+ */
+static void
+spool_post(struct spool_file *list)
+{
+	struct spool_file	*last;
+	int			 wake;
+	char			 c = 0;
+
+	for (last = list; last->next != NULL; last = last->next)
+		;
+	pthread_mutex_lock(&spool_lock);
+	wake = spool_done == NULL;
+	last->next = spool_done;
+	spool_done = list;
+	pthread_mutex_unlock(&spool_lock);
+	if (wake)
+		while (write(spool_pipe[1], &c, 1) == -1 && errno == EINTR)
+			;
+}
+
+/*
+ * The I/O thread: wait for work, commit it, report back.  Durable: the
+ * batch shares its flushes, so it is answered together.  spool_sync=no:
+ * each message is answered as soon as it is renamed, so that a session
+ * never waits for the others in its batch.
+ */
 static void *
 spool_thread_main(void *arg)
 {
-	struct spool_file	*batch, *last;
-	char			 c = 0;
+	struct spool_file	*batch, *sf;
 
 	pthread_mutex_lock(&spool_lock);
 	for (;;) {
@@ -351,19 +424,22 @@ spool_thread_main(void *arg)
 		batch = spool_todo;
 		spool_todo = NULL;
 		spool_todo_tail = &spool_todo;
+		spool_busy = 1;
 		pthread_mutex_unlock(&spool_lock);
 
-		spool_commit_batch(batch);
+		if (spool_sync) {
+			spool_commit_batch(batch);
+			spool_post(batch);
+		} else
+			while ((sf = batch) != NULL) {
+				batch = sf->next;
+				sf->next = NULL;
+				spool_commit_batch(sf);
+				spool_post(sf);
+			}
 
 		pthread_mutex_lock(&spool_lock);
-		for (last = batch; last->next != NULL; last = last->next)
-			;
-		last->next = spool_done;
-		spool_done = batch;
-		pthread_mutex_unlock(&spool_lock);
-		while (write(spool_pipe[1], &c, 1) == -1 && errno == EINTR)
-			;
-		pthread_mutex_lock(&spool_lock);
+		spool_busy = 0;
 	}
 	pthread_mutex_unlock(&spool_lock);
 	return (NULL);
@@ -392,37 +468,79 @@ spool_done_cb(evutil_socket_t fd, short events, void *arg)
 	while ((sf = rev) != NULL) {
 		rev = sf->next;
 		sf->done(sf->arg, sf->err);
-		free(sf);
+		spool_file_free(sf);
 	}
 }
 
-/* Queue a finished message for the I/O thread; done runs on the loop. */
-void
-spool_commit(struct spool_file *sf, void (*done)(void *, int), void *arg)
+/*
+ * Hand the messages that finished during this loop pass to the I/O
+ * thread in one go: one lock and at most one wake-up per pass, however
+ * many sessions finished DATA in it.
+ */
+static void
+spool_flush_cb(evutil_socket_t fd, short events, void *arg)
 {
+	struct spool_file	*sf = spool_pending;
+	int			 idle;
+
+	if (sf == NULL)
+		return;
+	pthread_mutex_lock(&spool_lock);
+	idle = spool_todo == NULL && !spool_busy;
+	if (!spool_sync && sf->next == NULL && idle && limit_count() <= 1) {
+		/*
+		 * Nothing to flush and one client: no other session could
+		 * use the loop while the thread renames, so a trip through
+		 * it would only add two wake-ups to this client's wait.
+		 * Rename here and answer now.
+		 */
+		spool_spare_failed = 0;
+		pthread_mutex_unlock(&spool_lock);
+		spool_pending = NULL;
+		spool_pending_tail = &spool_pending;
+		spool_commit_batch(sf);
+		sf->done(sf->arg, sf->err);
+		spool_file_free(sf);
+		return;
+	}
+	spool_spare_failed = 0;	/* space may be back: try again */
+	*spool_todo_tail = spool_pending;
+	spool_todo_tail = spool_pending_tail;
+	pthread_cond_signal(&spool_cond);
+	pthread_mutex_unlock(&spool_lock);
+	spool_pending = NULL;
+	spool_pending_tail = &spool_pending;
+}
+
+/*
+ * Commit a finished message whose last data is in tail (emptied here);
+ * done runs on the loop once the message is in queue/ or has failed.
+ * The hand-off to the thread waits for the end of this loop pass (the
+ * flush event runs after the callbacks already active), so that the
+ * messages of every session that was ready in this pass travel together.
+ */
+void
+spool_commit(struct spool_file *sf, struct evbuffer *tail,
+    void (*done)(void *, int), void *arg)
+{
+	if (evbuffer_add_buffer(sf->tail, tail) == -1)
+		fatal("evbuffer_add_buffer");
+	/*
+	 * Durable: the thread's cycle (sync, renames, directory sync) is
+	 * what every session in a batch waits for, so the loop, which has
+	 * time while the disk works, writes the data itself.  Otherwise
+	 * the write is the thread's: it is most of the CPU a small message
+	 * costs the loop (the kernel zeroing a fresh page-cache page).
+	 */
+	if (spool_sync)
+		spool_write_tail(sf);
 	sf->done = done;
 	sf->arg = arg;
 	sf->next = NULL;
-	if (!spool_sync) {
-		/*
-		 * Nothing to wait for: rename here and answer on the next
-		 * loop pass, without a round trip through the I/O thread.
-		 */
-		spool_commit_batch(sf);
-		pthread_mutex_lock(&spool_lock);
-		spool_spare_failed = 0;	/* space may be back: try again */
-		sf->next = spool_done;
-		spool_done = sf;
-		pthread_mutex_unlock(&spool_lock);
-		event_active(spool_ev, EV_READ, 0);
-		return;
-	}
-	pthread_mutex_lock(&spool_lock);
-	spool_spare_failed = 0;
-	*spool_todo_tail = sf;
-	spool_todo_tail = &sf->next;
-	pthread_cond_signal(&spool_cond);
-	pthread_mutex_unlock(&spool_lock);
+	if (spool_pending == NULL)
+		event_active(spool_flush_ev, EV_TIMEOUT, 0);
+	*spool_pending_tail = sf;
+	spool_pending_tail = &sf->next;
 }
 
 /* Start the I/O thread and its completion event. */
@@ -435,6 +553,9 @@ spool_start(struct event_base *base)
 	    spool_done_cb, NULL);
 	if (spool_ev == NULL || event_add(spool_ev, NULL) == -1)
 		fatalx("spool: cannot add the completion event");
+	if ((spool_flush_ev = event_new(base, -1, 0, spool_flush_cb,
+	    NULL)) == NULL)
+		fatalx("spool: cannot make the hand-off event");
 	if (pthread_create(&spool_thread, NULL, spool_thread_main, NULL) != 0)
 		fatalx("spool: cannot start the I/O thread");
 	spool_running = 1;
@@ -446,6 +567,7 @@ spool_stop(void)
 {
 	if (!spool_running)
 		return;
+	spool_flush_cb(-1, 0, NULL);
 	pthread_mutex_lock(&spool_lock);
 	spool_quit = 1;
 	pthread_cond_signal(&spool_cond);
@@ -454,6 +576,7 @@ spool_stop(void)
 	spool_done_cb(spool_pipe[0], EV_READ, NULL);
 	spool_free_spares();
 	event_free(spool_ev);
+	event_free(spool_flush_ev);
 	close(spool_pipe[0]);
 	close(spool_pipe[1]);
 	spool_running = 0;

@@ -1,0 +1,175 @@
+"""
+t_spool.py: how a finished message reaches queue/ in both spool modes.
+
+With spool_sync=no and more than one client, the I/O thread writes the
+last of each message, closes and renames it, and answers each message on
+its own; with one client the event loop does it.  Durable mode batches.
+Whatever the path: a 250 means queue/<QID>.eml is there, complete, at
+the moment the client reads the 250; nothing is lost, mixed up between
+sessions, or left in tmp/; and a write error on the thread still reaches
+the client as 452/451 with nothing left behind.
+"""
+
+import os
+import threading
+
+from mxdtest import (Client, Eml, Server, Skip, SPARE_RE, check, queued_qid,
+                     run, simple_message, assert_eq, assert_in)
+from t_faults import WrappedServer, can_mount_tmpfs, tmpfs_prefix
+
+# Sizes around the 64 KiB the session buffers before writing: all in the
+# tail, some streamed and a tail, exactly at the edge, dot-stuffing.
+SIZES = (0, 700, 65535, 65536, 65537, 200 * 1024)
+
+
+def body_for(tag, size):
+    """A body of about `size` octets whose lines say who sent them."""
+    line = ("%s " % tag).encode()
+    line += b"y" * (78 - len(line)) + b"\r\n"
+    body = (line * (size // len(line) + 1))[:size]
+    if body and not body.endswith(b"\r\n"):
+        body = body[:-2] + b"\r\n" if len(body) >= 2 else b"\r\n"
+    return body + b".leading dot %s\r\n" % tag.encode()
+
+
+def message_for(tag, size):
+    return simple_message(tag, body_for(tag, size).decode())
+
+
+def stuffed(msg):
+    return msg.replace(b"\r\n.", b"\r\n..")
+
+
+def client_run(srv, name, count, results, pipelined):
+    """One session sending `count` messages; checks each 250 against the
+    spool at once.  results[name] = [(qid, tag, size)] or an error."""
+    out = []
+    try:
+        with srv.client(timeout=20) as c:
+            c.expect("EHLO %s" % name, 250)
+            for i in range(count):
+                tag = "%s-%d" % (name, i)
+                size = SIZES[i % len(SIZES)]
+                msg = message_for(tag, size)
+                if pipelined:
+                    c.send(b"MAIL FROM:<%s@b.c>\r\nRCPT TO:<u@d.e>\r\n"
+                           b"DATA\r\n" % name.encode())
+                    check(c.reply(), 250, "2.1.0")
+                    check(c.reply(), 250, "2.1.5")
+                    check(c.reply(), 354)
+                    c.send(stuffed(msg) + b".\r\n")
+                    qid = queued_qid(c.reply())
+                else:
+                    qid = c.mail_tx("%s@b.c" % name, ["u@d.e"], stuffed(msg))
+                # The 250 is read: the file must be complete right now.
+                got = Eml(srv.message(qid)).body
+                if got != msg:
+                    raise AssertionError("%s: stored %d octets, sent %d"
+                                         % (tag, len(got), len(msg)))
+                out.append((qid, tag, size))
+        results[name] = out
+    except Exception as e:
+        results[name] = "error: %r" % (e,)
+
+
+def many_clients(sync, n, count, pipelined=True):
+    with Server(spool_sync=sync) as srv:
+        results = {}
+        threads = [threading.Thread(target=client_run,
+                                    args=(srv, "c%d" % i, count, results,
+                                          pipelined))
+                   for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        for name in sorted(results):
+            if isinstance(results[name], str):
+                raise AssertionError("%s: %s" % (name, results[name]))
+        assert_eq(len(results), n, "clients that finished")
+        qids = [q for r in results.values() for (q, _, _) in r]
+        assert_eq(len(set(qids)), n * count, "distinct queue IDs")
+        assert_eq(sorted(n[:-4] for n in srv.queue_names()), sorted(qids),
+                  "queue/ holds exactly the acknowledged messages")
+        assert_eq(srv.tmp_files(), [], "tmp/ (spare files aside)")
+        for name, r in results.items():
+            for qid, tag, size in r:
+                e = srv.eml(qid)
+                assert_eq(e.sender, "%s@b.c" % name, "sender of " + tag)
+                assert_eq(e.qid, qid, "queue ID field of " + tag)
+        return srv
+
+
+def test_sync_no_many_sessions():
+    """spool_sync=no, 8 sessions at once (the I/O thread's path), sizes
+    0 B to 200 KiB: every 250 has its complete file at once, nothing is
+    mixed up between sessions, nothing is left in tmp/"""
+    many_clients("no", 8, 12)
+
+
+def test_sync_no_one_session():
+    """spool_sync=no, one session (the loop's own path): the same"""
+    many_clients("no", 1, 12)
+
+
+def test_sync_no_lockstep_sessions():
+    """spool_sync=no, 6 sessions, one command per round trip"""
+    many_clients("no", 6, 6, pipelined=False)
+
+
+def test_durable_many_sessions():
+    """durable mode, 8 sessions at once (group commit): the same"""
+    many_clients("yes", 8, 8)
+
+
+def test_sync_no_disk_full_on_thread():
+    """spool_sync=no with two clients (so the I/O thread writes the last
+    of each message): filling a 256 KiB tmpfs with 40 KiB messages ends
+    in 452 4.3.1, every queued file is complete, tmp/ is clean, and the
+    error is logged with the queue ID"""
+    if not can_mount_tmpfs():
+        raise Skip("cannot mount a tmpfs in a private mount namespace")
+    srv = WrappedServer(tmpfs_prefix, spool_sync="no")
+    with srv, srv.client() as a, srv.client() as b:
+        root = "/proc/%d/root%s" % (srv.proc.pid, srv.spool)
+        a.expect("EHLO a", 250)
+        b.expect("EHLO b", 250)
+        sent = {}
+        full = None
+        for i in range(20):
+            c = (a, b)[i % 2]
+            msg = message_for("m%d" % i, 40 * 1024)
+            check(c.cmd("MAIL FROM:<a@b.c>"), 250, "2.1.0")
+            check(c.cmd("RCPT TO:<u@d.e>"), 250, "2.1.5")
+            check(c.cmd("DATA"), 354)
+            c.send(stuffed(msg) + b".\r\n")
+            r = c.reply(timeout=10)
+            if r[0] != 250:
+                full = r
+                break
+            sent[queued_qid(r)] = msg
+        assert full is not None, "the 256 KiB spool never filled"
+        check(full, 452, "4.3.1")
+        assert sent, "no message fitted"
+        names = os.listdir(root + "/queue")
+        assert_eq(sorted(names), sorted(q + ".eml" for q in sent),
+                  "queue/ holds exactly the acknowledged messages")
+        for qid, msg in sent.items():
+            with open("%s/queue/%s.eml" % (root, qid), "rb") as f:
+                assert_eq(Eml(f.read()).body, msg, "queued " + qid)
+        left = [n for n in os.listdir(root + "/tmp")
+                if not (SPARE_RE.match(n) and
+                        os.path.getsize(root + "/tmp/" + n) == 0)]
+        assert_eq(left, [], "tmp/ after ENOSPC (spare files aside)")
+        srv.wait_log(r"qid=[0-9A-F]{16} commit failed: No space left")
+        # Room again: both sessions go on.
+        for qid in sent:
+            os.unlink("%s/queue/%s.eml" % (root, qid))
+        for c in (a, b):
+            qid = c.mail_tx("a@b.c", ["u@d.e"], simple_message("after"))
+            with open("%s/queue/%s.eml" % (root, qid), "rb") as f:
+                assert_in(b"Subject: after", f.read(), "after " + qid)
+
+
+if __name__ == "__main__":
+    run(globals())
