@@ -84,10 +84,3 @@ limit_disconnect(const char *addr)
 		free(e);
 	}
 }
-
-/* How many connections are open now. */
-unsigned
-limit_count(void)
-{
-	return (limit_total);
-}

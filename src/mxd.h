@@ -279,6 +279,8 @@ struct session {
 	unsigned		 auth_failures;
 	struct event		*tarpit;
 	enum reply_id		 tarpit_reply;
+	struct evbuffer		*pend;		/* replies of this pass */
+	struct session		*flush_next;	/* on the flush queue */
 	struct session		*next;
 	struct session		*prev;
 };
@@ -382,7 +384,6 @@ int		 spool_list(const char *, FILE *);
 /* limit.c */
 int		 limit_connect(const char *);
 void		 limit_disconnect(const char *);
-unsigned	 limit_count(void);
 
 /* listener.c */
 int		 listener_open(struct event_base *, const char *,

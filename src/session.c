@@ -29,6 +29,9 @@
 static struct session	*sessions;
 static unsigned		 session_n;
 static uint64_t		 session_next_id;
+/* Plain sessions with replies to write at the end of this loop pass. */
+static struct session	*session_flushq;
+static struct event	*session_flush_ev;
 
 static const char *const state_names[] = {
 	"CONNECTED", "READY", "MAIL", "RCPT", "DATA", "QUIT"
@@ -38,6 +41,7 @@ static void	session_process(struct session *);
 static void	session_free(struct session *);
 static void	session_set_bev(struct session *, struct bufferevent *);
 static void	session_starttls_switch(struct session *);
+static void	session_write_cb(struct bufferevent *, void *);
 
 /* Move to a new state; the only place the state changes. */
 void
@@ -56,12 +60,90 @@ session_enter_state(struct session *s, enum session_state st)
 		bufferevent_set_timeouts(s->bev, &tv, &tv);
 }
 
-/* Queue bytes for the client. */
+/*
+ * Queue bytes for the client.  On a plain connection whose bufferevent
+ * has nothing unsent, they wait in s->pend, and session_flush_cb writes
+ * them straight to the socket at the end of the loop pass: one write
+ * for every reply of the pass, and none of the epoll_ctl calls and
+ * wake-ups the bufferevent's write event costs per reply.  s is on the
+ * flush queue exactly while s->pend holds something.
+ */
 void
 session_write(struct session *s, const char *buf, size_t len)
 {
-	if (s->bev != NULL)
+	if (s->bev == NULL)
+		return;
+	if (s->pend == NULL || (evbuffer_get_length(s->pend) == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)) {
 		bufferevent_write(s->bev, buf, len);
+		return;
+	}
+	if (evbuffer_get_length(s->pend) == 0) {
+		s->flush_next = session_flushq;
+		session_flushq = s;
+		event_active(session_flush_ev, EV_TIMEOUT, 0);
+	}
+	evbuffer_add(s->pend, buf, len);
+}
+
+/* Unsent octets, in s->pend and in the bufferevent. */
+static size_t
+session_unsent(struct session *s)
+{
+	return (evbuffer_get_length(bufferevent_get_output(s->bev)) +
+	    (s->pend != NULL ? evbuffer_get_length(s->pend) : 0));
+}
+
+/*
+ * Write s->pend to the socket.  What the socket does not take goes to
+ * the bufferevent, which writes it as the client reads and then calls
+ * session_write_cb; when everything left, call it here.
+ */
+static void
+session_flush(struct session *s)
+{
+	evutil_socket_t	fd = bufferevent_getfd(s->bev);
+
+	while (evbuffer_get_length(s->pend) > 0)
+		if (evbuffer_write(s->pend, fd) <= 0)
+			break;	/* EAGAIN or an error: the bufferevent sees it */
+	if (evbuffer_get_length(s->pend) > 0) {
+		bufferevent_write_buffer(s->bev, s->pend);
+		return;
+	}
+	session_write_cb(s->bev, s);
+}
+
+/* End of the loop pass: write every session's replies. */
+static void
+session_flush_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct session	*s;
+
+	while ((s = session_flushq) != NULL) {
+		session_flushq = s->flush_next;
+		s->flush_next = NULL;
+		session_flush(s);
+	}
+}
+
+/* The connection is going: drop unsent replies, leave the flush queue. */
+static void
+session_unflush(struct session *s)
+{
+	struct session	**pp;
+
+	if (s->pend == NULL)
+		return;
+	if (evbuffer_get_length(s->pend) > 0)
+		for (pp = &session_flushq; *pp != NULL;
+		    pp = &(*pp)->flush_next)
+			if (*pp == s) {
+				*pp = s->flush_next;
+				break;
+			}
+	evbuffer_free(s->pend);
+	s->pend = NULL;
 }
 
 /* Free the transaction; an unfinished message leaves nothing behind. */
@@ -219,12 +301,11 @@ static void
 session_process(struct session *s)
 {
 	struct evbuffer	*in = bufferevent_get_input(s->bev);
-	struct evbuffer	*out = bufferevent_get_output(s->bev);
 
 	while (!(s->flags & (SESSION_F_WAIT | SESSION_F_GONE |
 	    SESSION_F_TARPIT | SESSION_F_STARTTLS)) &&
 	    s->state != STATE_QUIT && evbuffer_get_length(in) > 0) {
-		if (evbuffer_get_length(out) > SESSION_OUT_MAX) {
+		if (session_unsent(s) > SESSION_OUT_MAX) {
 			/* The client is not reading; resume on drain. */
 			s->flags |= SESSION_F_FLOW;
 			bufferevent_disable(s->bev, EV_READ);
@@ -278,6 +359,12 @@ session_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session	*s = arg;
 
+	/*
+	 * The bufferevent also calls this when its write event finds its
+	 * buffer empty; replies still in s->pend are not out yet.
+	 */
+	if (s->pend != NULL && evbuffer_get_length(s->pend) > 0)
+		return;
 	if (s->state == STATE_QUIT) {
 		session_close(s, s->quit_reason);
 		return;
@@ -338,6 +425,13 @@ session_set_bev(struct session *s, struct bufferevent *bev)
 	struct timeval	tv = { 0, 0 };
 
 	s->bev = bev;
+	session_unflush(s);
+	if (bufferevent_openssl_get_ssl(bev) == NULL &&
+	    (s->pend = evbuffer_new()) == NULL)
+		fatal("evbuffer_new");
+	if (session_flush_ev == NULL && (session_flush_ev = event_new(
+	    bufferevent_get_base(bev), -1, 0, session_flush_cb, NULL)) == NULL)
+		fatal("event_new");
 	bufferevent_setcb(bev, session_read_cb, session_write_cb,
 	    session_event_cb, s);
 	bufferevent_setwatermark(bev, EV_READ, 0, SESSION_READ_HIWAT);
@@ -435,6 +529,7 @@ session_close(struct session *s, const char *why)
 	log_info("s=%08llx disconnect client=[%s]:%d reason=%s %s%s%s",
 	    (unsigned long long)s->id, s->addr, s->port, why, counts,
 	    s->qids[0] ? " qids=" : "", s->qids);
+	session_unflush(s);
 	if (s->bev != NULL) {
 		bufferevent_free(s->bev);
 		s->bev = NULL;
@@ -460,6 +555,7 @@ session_free(struct session *s)
 	session_n--;
 	if (s->flags & SESSION_F_COUNTED)
 		limit_disconnect(s->addr);
+	session_unflush(s);
 	session_tx_free(s);
 	auth_session_free(s);
 	if (s->tarpit != NULL)
@@ -573,5 +669,9 @@ session_free_all(void)
 			session_close(sessions, "shutdown");
 		else
 			session_free(sessions);
+	}
+	if (session_flush_ev != NULL) {
+		event_free(session_flush_ev);
+		session_flush_ev = NULL;
 	}
 }

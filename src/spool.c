@@ -487,7 +487,7 @@ spool_flush_cb(evutil_socket_t fd, short events, void *arg)
 		return;
 	pthread_mutex_lock(&spool_lock);
 	idle = spool_todo == NULL && !spool_busy;
-	if (!spool_sync && sf->next == NULL && idle && limit_count() <= 1) {
+	if (!spool_sync && sf->next == NULL && idle && session_count() <= 1) {
 		/*
 		 * Nothing to flush and one client: no other session could
 		 * use the loop while the thread renames, so a trip through
