@@ -51,6 +51,20 @@ data_span(struct data_dec *d, const char *p, size_t from, size_t to)
 		d->emit(d->arg, p + from, to - from);
 }
 
+/* The index of the first CR or LF in p[from..len), or len. */
+static size_t
+data_line_end(const char *p, size_t from, size_t len)
+{
+	const char	*cr, *lf;
+
+	cr = memchr(p + from, '\r', len - from);
+	lf = memchr(p + from, '\n', (cr != NULL ? (size_t)(cr - p) : len) -
+	    from);
+	if (lf != NULL)
+		return ((size_t)(lf - p));
+	return (cr != NULL ? (size_t)(cr - p) : len);
+}
+
 /*
  * Decode len octets.  Returns 1 when the end of data was found, with
  * *used the octets consumed up to and including it; otherwise 0 with
@@ -66,10 +80,10 @@ data_dec_feed(struct data_dec *d, const char *p, size_t len, size_t *used)
 		c = p[i];
 		switch (d->state) {
 		case D_MID:
-			while (c != '\r' && c != '\n' && ++i < len)
-				c = p[i];
-			if (i == len)
+			/* Most octets are here: let memchr find the line end. */
+			if ((i = data_line_end(p, i, len)) == len)
 				break;
+			c = p[i];
 			if (c == '\r')
 				d->state = D_CR;
 			else {
