@@ -247,9 +247,9 @@ spool_free_spares(void)
 		spool_abort(spool_spares[--spool_nspares]);
 }
 
-/* Append the buffer to the file, emptying it; 0 or -1 with errno. */
-int
-spool_write(struct spool_file *sf, struct evbuffer *buf)
+/* Append buf to the file, emptying it; 0 or an errno.  Does not log. */
+static int
+spool_append(struct spool_file *sf, struct evbuffer *buf)
 {
 	int	n;
 
@@ -257,15 +257,20 @@ spool_write(struct spool_file *sf, struct evbuffer *buf)
 		n = evbuffer_write(buf, sf->fd);
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			log_warn("spool: write tmp/%s for %s", sf->tmp,
-			    sf->qid);
-			return (-1);
-		}
+		if (n <= 0)
+			return (n == 0 ? EIO : errno);
 	}
 	return (0);
+}
+
+/* The same for the event loop: 0, or -1 with errno, logged. */
+int
+spool_write(struct spool_file *sf, struct evbuffer *buf)
+{
+	if ((errno = spool_append(sf, buf)) == 0)
+		return (0);
+	log_warn("spool: write tmp/%s for %s", sf->tmp, sf->qid);
+	return (-1);
 }
 
 /* Drop a message that will not be queued: nothing stays behind. */
@@ -336,15 +341,8 @@ spool_sync_data(struct spool_file *batch)
 static void
 spool_write_tail(struct spool_file *sf)
 {
-	int	n;
-
-	while (sf->err == 0 && evbuffer_get_length(sf->tail) > 0) {
-		n = evbuffer_write(sf->tail, sf->fd);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			sf->err = n == 0 ? EIO : errno;
-	}
+	if (sf->err == 0)
+		sf->err = spool_append(sf, sf->tail);
 }
 
 /* Make one batch durable: sync the data, rename, then one directory sync. */
@@ -480,36 +478,34 @@ spool_done_cb(evutil_socket_t fd, short events, void *arg)
 static void
 spool_flush_cb(evutil_socket_t fd, short events, void *arg)
 {
-	struct spool_file	*sf = spool_pending;
-	int			 idle;
+	struct spool_file	*sf = spool_pending, **tail = spool_pending_tail;
+	int			 inline_one;
 
 	if (sf == NULL)
 		return;
+	spool_pending = NULL;
+	spool_pending_tail = &spool_pending;
 	pthread_mutex_lock(&spool_lock);
-	idle = spool_todo == NULL && !spool_busy;
-	if (!spool_sync && sf->next == NULL && idle && session_count() <= 1) {
-		/*
-		 * Nothing to flush and one client: no other session could
-		 * use the loop while the thread renames, so a trip through
-		 * it would only add two wake-ups to this client's wait.
-		 * Rename here and answer now.
-		 */
-		spool_spare_failed = 0;
-		pthread_mutex_unlock(&spool_lock);
-		spool_pending = NULL;
-		spool_pending_tail = &spool_pending;
+	spool_spare_failed = 0;	/* space may be back: try again */
+	/*
+	 * Nothing to flush, one message, one client and the thread idle:
+	 * no other session could use the loop while the thread renames,
+	 * so a trip through it would only add two wake-ups to this
+	 * client's wait.  Rename here and answer now.
+	 */
+	inline_one = !spool_sync && sf->next == NULL && spool_todo == NULL &&
+	    !spool_busy && session_count() <= 1;
+	if (!inline_one) {
+		*spool_todo_tail = sf;
+		spool_todo_tail = tail;
+		pthread_cond_signal(&spool_cond);
+	}
+	pthread_mutex_unlock(&spool_lock);
+	if (inline_one) {
 		spool_commit_batch(sf);
 		sf->done(sf->arg, sf->err);
 		spool_file_free(sf);
-		return;
 	}
-	spool_spare_failed = 0;	/* space may be back: try again */
-	*spool_todo_tail = spool_pending;
-	spool_todo_tail = spool_pending_tail;
-	pthread_cond_signal(&spool_cond);
-	pthread_mutex_unlock(&spool_lock);
-	spool_pending = NULL;
-	spool_pending_tail = &spool_pending;
 }
 
 /*

@@ -256,36 +256,40 @@ def cmd_machine(a):
 
 # ---------------------------------------------------------------- fsync
 
+def create_files(tmp, dst, dfd, prefix, secs, limit):
+    """Create 1 KiB files in tmp and rename them into dst for secs
+    seconds (at most limit files); with dfd, fsync each file and then
+    the directory, as a durable spool does.  Returns (files, elapsed
+    seconds, CPU seconds of this process)."""
+    data = b"x" * 1024
+    n, c0, t0 = 0, time.process_time(), time.monotonic()
+    while time.monotonic() - t0 < secs and n < limit:
+        name = "%s%d" % (prefix, n)
+        p = os.path.join(tmp, name)
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, data)
+        if dfd is not None:
+            os.fsync(fd)
+        os.close(fd)
+        os.rename(p, os.path.join(dst, name))
+        if dfd is not None:
+            os.fsync(dfd)
+        n += 1
+    return n, time.monotonic() - t0, time.process_time() - c0
+
+
 def cmd_fsync(a):
-    """write+fsync a small new file, rename it, fsync the directory."""
+    """write+fsync a small new file, rename it, fsync the directory;
+    then the same without any sync, for the file system's CPU alone
+    (what mxd spool_sync=no pays per message and smtp-sink does not)."""
     tmp = os.path.join(a.dir, "probe-tmp")
     dst = os.path.join(a.dir, "probe-queue")
     os.makedirs(tmp, exist_ok=True)
     os.makedirs(dst, exist_ok=True)
     dfd = os.open(dst, os.O_RDONLY | os.O_DIRECTORY)
-    data = b"x" * 1024
-    n, t0 = 0, time.monotonic()
-    while time.monotonic() - t0 < a.secs and n < 1000000:
-        p = os.path.join(tmp, str(n))
-        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.write(fd, data)
-        os.fsync(fd)
-        os.close(fd)
-        os.rename(p, os.path.join(dst, str(n)))
-        os.fsync(dfd)
-        n += 1
-    el = time.monotonic() - t0
-    # The same without any sync: the CPU the file system alone costs per
-    # message (what mxd spool_sync=no pays and smtp-sink does not).
-    m, c0, t1 = 0, time.process_time(), time.monotonic()
-    while time.monotonic() - t1 < a.secs and m < 100000:
-        p = os.path.join(tmp, "n%d" % m)
-        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.write(fd, data)
-        os.close(fd)
-        os.rename(p, os.path.join(dst, "n%d" % m))
-        m += 1
-    cpu_us = (time.process_time() - c0) / max(m, 1) * 1e6
+    n, el, _ = create_files(tmp, dst, dfd, "d", a.secs, 1000000)
+    m, _, cpu = create_files(tmp, dst, None, "n", a.secs, 100000)
+    cpu_us = cpu / max(m, 1) * 1e6
     os.close(dfd)
     os.rmdir(tmp)
     cmd_bury(argparse.Namespace(grave=os.path.join(a.dir, "graveyard"),
