@@ -7,7 +7,8 @@
 #   contrib/dev.sh test   install what is missing, build, run the whole
 #                         test suite: unit and integration tests on a
 #                         normal build and on an ASan+UBSan build, then
-#                         each libFuzzer target for FUZZ_SECONDS (30)
+#                         each libFuzzer target for FUZZ_SECONDS (30),
+#                         then make distcheck
 #
 # Works on a fresh Debian 12 as root (or with sudo).  Builds go to
 # build/ and build-asan/ under the source tree.
@@ -58,9 +59,25 @@ check() {
 	(cd "$top/$dir" && make -s -j"$jobs" check "$@") || true
 }
 
+# make distcheck from build/: the release tarball builds, passes its own
+# make check (unit and integration tests, from the tarball's files) and
+# installs and uninstalls cleanly.  Counted as one test.
+distcheck() {
+	log="$top/build/distcheck.log"
+	if (cd "$top/build" && make -s -j"$jobs" distcheck) >"$log" 2>&1; then
+		dist_pass=1 dist_fail=0
+		echo "distcheck: ok ($(grep -o 'mxd-[0-9.]*\.tar\.gz' "$log" |
+		    tail -n 1) builds, passes make check, installs)"
+	else
+		dist_pass=0 dist_fail=1
+		echo "distcheck: FAILED; the end of $log:"
+		tail -n 40 "$log"
+	fi
+}
+
 # Sum automake's counts over the suites and print the closing line.
 summary() {
-	pass=0 fail=0 skip=0
+	pass=${dist_pass:-0} fail=${dist_fail:-0} skip=0
 	for dir in "$@"; do
 		log="$top/$dir/test-suite.log"
 		if [ ! -f "$log" ]; then
@@ -105,6 +122,7 @@ test)
 	    check build-asan
 	FUZZ_SECONDS=${FUZZ_SECONDS:-30} \
 	    check build-fuzz TESTS=tests/fuzz/run-fuzz.sh
+	distcheck
 	summary build build-asan build-fuzz
 	;;
 *)
