@@ -288,6 +288,18 @@ auth_start(struct session *s, char *args)
 	auth_result(s, rc, out, outlen);
 }
 
+/*
+ * An AUTH response longer than a command line: end the exchange (RFC
+ * 4954 6), so that the next line is a command again, not a response.
+ */
+void
+auth_abort(struct session *s)
+{
+	s->flags &= ~SESSION_F_AUTH_CONT;
+	auth_session_free(s);
+	reply(s, R_AUTH_TOO_LONG);
+}
+
 /* A line in the middle of an AUTH exchange: a response or `*`. */
 void
 auth_continue(struct session *s, const char *line)

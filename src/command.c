@@ -393,6 +393,8 @@ cmd_rcpt(struct session *s, char *args)
 	}
 	if (tx->nrcpt >= (size_t)cfg->max_recipients) {
 		reply(s, R_TOO_MANY_RCPTS);
+		if (++tx->nover > SMTP_RCPT_OVERSHOOT)
+			reply_count_error(s);
 		return;
 	}
 	if (!cmd_rcpt_allowed(s, p.addr)) {
@@ -420,6 +422,18 @@ cmd_data(struct session *s, char *args)
 		    R_DATA_GO_BARE_LF);
 }
 
+/*
+ * NOOP, VRFY and RSET do nothing for the mail; a client that sends more
+ * than SMTP_JUNK_MAX of them in a session is holding a slot open, and
+ * each one more counts as an error.
+ */
+static void
+cmd_junk(struct session *s)
+{
+	if (++s->njunk > SMTP_JUNK_MAX)
+		reply_count_error(s);
+}
+
 /* RSET: drop the transaction, keep the greeting. */
 static void
 cmd_rset(struct session *s, char *args)
@@ -428,6 +442,7 @@ cmd_rset(struct session *s, char *args)
 	if (s->state != STATE_CONNECTED)
 		session_enter_state(s, STATE_READY);
 	reply(s, R_RESET);
+	cmd_junk(s);
 }
 
 /* NOOP: say Ok. */
@@ -435,6 +450,7 @@ static void
 cmd_noop(struct session *s, char *args)
 {
 	reply(s, R_NOOP);
+	cmd_junk(s);
 }
 
 /* VRFY: never disclose, never refuse (RFC 5321 3.5.3, 7.3). */
@@ -442,6 +458,7 @@ static void
 cmd_vrfy(struct session *s, char *args)
 {
 	reply(s, R_VRFY);
+	cmd_junk(s);
 }
 
 /* EXPN: mailing lists are not disclosed (RFC 5321 3.5.3). */

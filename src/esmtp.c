@@ -121,26 +121,26 @@ size_t
 xtext_encode(const char *src, char *dst, size_t dstsz)
 {
 	static const char	 hex[] = "0123456789ABCDEF";
-	size_t			 o = 0;
+	size_t			 o = 0, w = 0, n;
 	unsigned char		 c;
 
 	for (; *src != '\0'; src++) {
 		c = (unsigned char)*src;
-		if (c < 33 || c > 126 || c == '+' || c == '=') {
-			if (o + 3 < dstsz) {
-				dst[o] = '+';
-				dst[o + 1] = hex[c >> 4];
-				dst[o + 2] = hex[c & 15];
-			}
-			o += 3;
-		} else {
-			if (o + 1 < dstsz)
-				dst[o] = (char)c;
-			o++;
+		n = (c < 33 || c > 126 || c == '+' || c == '=') ? 3 : 1;
+		/* Stop at the first octet that does not fit: no holes. */
+		if (w == o && w + n < dstsz) {
+			if (n == 3) {
+				dst[w] = '+';
+				dst[w + 1] = hex[c >> 4];
+				dst[w + 2] = hex[c & 15];
+			} else
+				dst[w] = (char)c;
+			w += n;
 		}
+		o += n;
 	}
 	if (dstsz > 0)
-		dst[o < dstsz ? o : dstsz - 1] = '\0';
+		dst[w] = '\0';
 	return (o);
 }
 

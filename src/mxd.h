@@ -27,6 +27,13 @@ struct event_base;
 /* RFC 5321 4.5.3.1.1 and 4.5.3.1.2. */
 #define SMTP_LOCAL_MAX		64
 #define SMTP_DOMAIN_MAX		255
+/*
+ * Like Postfix's smtpd_junk_command_limit and recipient overshoot limit:
+ * past these, each NOOP, VRFY or RSET, and each recipient beyond
+ * max_recipients, counts as an error toward max_errors.
+ */
+#define SMTP_JUNK_MAX		100
+#define SMTP_RCPT_OVERSHOOT	1000
 
 /* A queue ID: 13 hex digits of microseconds, 3 of a per-process tag. */
 #define QID_LEN			16
@@ -224,6 +231,7 @@ enum reply_id {
 	R_AUTH_TOO_MANY,
 	R_AUTH_CANCELLED,
 	R_AUTH_BAD_BASE64,
+	R_AUTH_TOO_LONG,
 	R_AUTH_TWICE,
 	R_AUTH_IN_TX,
 	R_AUTH_UNKNOWN_MECH,
@@ -249,6 +257,7 @@ struct tx {
 	size_t			 size;		/* decoded message octets */
 	int			 toobig;
 	int			 ioerr;
+	unsigned		 nover;		/* recipients past the limit */
 };
 
 /* One SMTP connection. */
@@ -266,6 +275,7 @@ struct session {
 	unsigned		 ncmd[CMD_MAX];
 	unsigned		 nunknown;
 	unsigned		 nerr;
+	unsigned		 njunk;		/* NOOP, VRFY, RSET */
 	unsigned		 nqueued;
 	unsigned		 ntx;
 	const char		*quit_reason;	/* for the disconnect line */
@@ -290,6 +300,7 @@ void		 reply(struct session *, enum reply_id, ...);
 void		 reply_lines(struct session *, int, const char *,
 		    const char *const *, size_t);
 void		 reply_text(char *, size_t, enum reply_id, ...);
+void		 reply_count_error(struct session *);
 
 /* command.c */
 void		 command_dispatch(struct session *, char *, size_t);
@@ -405,6 +416,7 @@ void		 auth_session_free(struct session *);
 void		 auth_mechs(struct session *, char *, size_t);
 void		 auth_start(struct session *, char *);
 void		 auth_continue(struct session *, const char *);
+void		 auth_abort(struct session *);
 
 /* session.c */
 void		 session_accept(struct event_base *, int,

@@ -89,6 +89,8 @@ static const struct {
 	  "closing connection" },
 	{ R_AUTH_CANCELLED, 501, "5.7.0", "Authentication cancelled" },
 	{ R_AUTH_BAD_BASE64, 501, "5.5.2", "Invalid base64 in AUTH data" },
+	{ R_AUTH_TOO_LONG, 500, "5.5.6", "Authentication exchange line is "
+	  "too long (limit is 512 octets); authentication cancelled" },
 	{ R_AUTH_TWICE, 503, "5.5.1", "Already authenticated" },
 	{ R_AUTH_IN_TX, 503, "5.5.1", "AUTH is not allowed during a mail "
 	  "transaction" },
@@ -192,17 +194,31 @@ reply(struct session *s, enum reply_id id, ...)
 	reply_put(s, line, snprintf(line, sizeof(line) - 2, "%d %s%s%s",
 	    replies[id].code, replies[id].esc ? replies[id].esc : "",
 	    replies[id].esc ? " " : "", text));
-	if (replies[id].code >= 400) {
-		s->nerr++;
+	if (replies[id].code >= 400)
 		reply_log_failure(s, line);
-	}
 	if (replies[id].code == 421 || id == R_PREGREET || id == R_QUIT) {
 		s->quit_reason = reply_reason(id);
 		session_enter_state(s, STATE_QUIT);
 		return;
 	}
-	/* Postfix's hard error limit: a client that keeps failing goes. */
-	if (replies[id].code >= 400 && s->nerr >= (unsigned)cfg->max_errors)
+	/*
+	 * A client that sends more recipients than max_recipients is doing
+	 * what RFC 5321 4.5.3.1.10 expects; cmd_rcpt() counts only the
+	 * overshoot.
+	 */
+	if (replies[id].code >= 400 && id != R_TOO_MANY_RCPTS)
+		reply_count_error(s);
+}
+
+/*
+ * Count one error toward max_errors (Postfix's hard error limit: a
+ * client that keeps failing goes).  Also for what gets no error reply
+ * but wastes the session: junk commands, recipients far past the limit.
+ */
+void
+reply_count_error(struct session *s)
+{
+	if (s->state != STATE_QUIT && ++s->nerr >= (unsigned)cfg->max_errors)
 		reply(s, R_TOO_MANY_ERRORS, cfg->hostname);
 }
 

@@ -274,7 +274,10 @@ session_command(struct session *s, struct evbuffer *in)
 	case LINE_TOO_LONG:
 		s->line[0] = '\0';
 		s->flags |= SESSION_F_DISCARD;
-		reply(s, R_LINE_TOO_LONG);
+		if (s->flags & SESSION_F_AUTH_CONT)
+			auth_abort(s);
+		else
+			reply(s, R_LINE_TOO_LONG);
 		return (1);
 	case LINE_OK:
 		s->partial_since = 0;
@@ -518,7 +521,7 @@ session_tarpit(struct session *s, unsigned secs, enum reply_id id)
 void
 session_close(struct session *s, const char *why)
 {
-	char	counts[512];
+	char	counts[512], more[32] = "";
 
 	if (s->tx != NULL && s->state == STATE_DATA &&
 	    !(s->flags & SESSION_F_WAIT))
@@ -526,9 +529,11 @@ session_close(struct session *s, const char *why)
 		    "octets; nothing kept", (unsigned long long)s->id,
 		    s->tx->qid, s->tx->size);
 	command_counts(s, counts, sizeof(counts));
-	log_info("s=%08llx disconnect client=[%s]:%d reason=%s %s%s%s",
+	if (s->nqueued > SESSION_QIDS)
+		snprintf(more, sizeof(more), ",+%u", s->nqueued - SESSION_QIDS);
+	log_info("s=%08llx disconnect client=[%s]:%d reason=%s %s%s%s%s",
 	    (unsigned long long)s->id, s->addr, s->port, why, counts,
-	    s->qids[0] ? " qids=" : "", s->qids);
+	    s->qids[0] ? " qids=" : "", s->qids, more);
 	session_unflush(s);
 	if (s->bev != NULL) {
 		bufferevent_free(s->bev);

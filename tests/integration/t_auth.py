@@ -183,6 +183,17 @@ def test_auth_bad_base64():
         c.expect("AUTH PLAIN " + plain_ir(), 235, "2.7.0")
 
 
+def test_auth_response_too_long():
+    """a response line over 512 octets gets 500 5.5.6 (RFC 4954 6) and
+    ends the exchange: the next line is a command again, not a response"""
+    with lab.client() as c:
+        c.ehlo()
+        check(c.cmd("AUTH LOGIN"), 334)
+        c.expect("QUJD" * 300, 500, "5.5.6")
+        c.expect("NOOP", 250, "2.0.0")
+        c.expect("AUTH PLAIN " + plain_ir(), 235, "2.7.0")
+
+
 def test_auth_syntax_and_order():
     """bare AUTH 501 5.5.4; unknown mechanism 504 5.5.4; AUTH twice
     503 5.5.1"""

@@ -57,6 +57,43 @@ def test_max_errors():
         assert c.wait_closed(), "not closed after too many errors"
 
 
+def test_recipients_past_limit_are_not_errors():
+    """an smtplib client sending 121 recipients with the defaults
+    (max_recipients=100, max_errors=20) gets 100 x 250 and 21 x 452 4.5.3,
+    stays connected, and its message is queued for the first 100: the 452s
+    of RFC 5321 4.5.3.1.10 are not the client's errors"""
+    import smtplib
+    rcpts = ["r%d@example.org" % i for i in range(121)]
+    with Server() as srv:
+        with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as c:
+            refused = c.sendmail("a@b.c", rcpts, simple_message("many"))
+            assert_eq(sorted(refused), sorted(rcpts[100:]), "refused")
+            assert_eq({v[0] for v in refused.values()}, {452}, "codes")
+            assert_eq(c.noop()[0], 250, "NOOP after the message")
+        qids = list(srv.messages())
+        assert_eq(len(qids), 1, "messages queued")
+        assert_eq(srv.eml(qids[0]).recipients, rcpts[:100], "recipients")
+
+
+def test_junk_commands_count_as_errors():
+    """past 100 NOOP/VRFY/RSET in a session, each one counts toward
+    max_errors: a client looping NOOP to hold a slot is closed"""
+    with Server(max_errors=3) as srv, srv.client() as c:
+        c.expect("EHLO x", 250)
+        c.send(b"NOOP\r\n" * 60 + b"RSET\r\n" * 20 + b"VRFY u\r\n" * 20)
+        for i in range(60):
+            check(c.reply(), 250, "2.0.0")
+        for i in range(40):
+            check(c.reply(), 250 if i < 20 else 252)
+        # 101st, 102nd: still 250, counted; the 103rd reaches max_errors.
+        c.expect("NOOP", 250, "2.0.0")
+        c.expect("NOOP", 250, "2.0.0")
+        c.send(b"NOOP\r\n")
+        check(c.reply(), 250, "2.0.0")
+        check(c.reply(), 421, "4.7.0")
+        assert c.wait_closed(), "not closed after junk commands"
+
+
 def test_max_messages_per_session():
     """max_messages_per_session: the next MAIL gets 421 4.7.0"""
     with Server(max_messages_per_session=2) as srv, srv.client() as c:
@@ -196,11 +233,12 @@ def test_output_flood_bounded():
         c = srv.client(rcvbuf=4096)
         n = 20000
         c.sock.settimeout(10)
-        c.send(b"NOOP\r\n" * n)
+        # HELO, not NOOP: past 100 NOOPs each would count as an error.
+        c.send(b"HELO x\r\n" * n)
         time.sleep(0.5)
         got = 0
         for _ in range(n):
-            check(c.reply(timeout=10), 250, "2.0.0")
+            check(c.reply(timeout=10), 250)
             got += 1
         assert_eq(got, n, "replies")
         c.expect("QUIT", 221)

@@ -163,6 +163,10 @@ test_xtext(void)
 	is_str(dec, "a+zz+0", "malformed xtext kept");
 	ok(xtext_encode("abcdef", enc, 4) == 6 && strlen(enc) == 3,
 	    "encode truncates safely and reports the needed length");
+	/* An escape that does not fit ends the output: no hole after it. */
+	memset(enc, 'Z', sizeof(enc));
+	ok(xtext_encode("abcde#=fg", enc, 8) == 11 &&
+	    strcmp(enc, "abcde#") == 0, "truncation stops at an escape");
 }
 
 int
