@@ -236,8 +236,9 @@ data_header(struct session *s)
 	if (s->tls_info[0] != '\0')
 		evbuffer_add_printf(tx->body, "X-Mxd-Tls: %s\r\n", s->tls_info);
 	data_header_safe(s->helo, helo, sizeof(helo));
-	evbuffer_add_printf(tx->body, "Received: from %s ([%s])\r\n",
-	    helo, s->addr);
+	/* RFC 5321 4.1.3: an IPv6 address literal is tagged "IPv6:". */
+	evbuffer_add_printf(tx->body, "Received: from %s ([%s%s])\r\n",
+	    helo, strchr(s->addr, ':') != NULL ? "IPv6:" : "", s->addr);
 	if (s->tls_info[0] != '\0')
 		evbuffer_add_printf(tx->body, "\t(using %s)\r\n", s->tls_info);
 	if (s->auth_user != NULL) {
@@ -295,9 +296,12 @@ data_committed_cb(void *arg, int err)
 	tx->sf = NULL;		/* spool_commit() consumed it */
 	if (err == 0) {
 		log_info("s=%08llx qid=%s from=<%s> size=%zu nrcpt=%zu "
-		    "proto=%s%s%s%s%s queued", (unsigned long long)s->id,
+		    "proto=%s%s%s%s%s%s%s%s queued",
+		    (unsigned long long)s->id,
 		    tx->qid, log_str(tx->sender), tx->size, tx->nrcpt,
-		    data_protocol(s), s->auth_user ? " sasl_method=" : "",
+		    data_protocol(s), s->tls_info[0] ? " tls=\"" : "",
+		    s->tls_info, s->tls_info[0] ? "\"" : "",
+		    s->auth_user ? " sasl_method=" : "",
 		    s->auth_user ? s->auth_mech : "",
 		    s->auth_user ? " sasl_username=" : "",
 		    s->auth_user ? log_str(s->auth_user) : "");

@@ -465,20 +465,23 @@ def check_stored(srv, qid, proto, tls=True, auth=None, tls_version=None):
 
 def check_logged(srv, qid, proto, tls=True, auth=None):
     """
-    The queued line of qid has proto= (and sasl_method/sasl_username
-    when auth), and the same session logged `tls client=... TLSv1.x with
-    cipher` and `auth ok ...`.  Returns the session ID.
+    The queued line of qid has proto= (and tls="..." when tls,
+    sasl_method/sasl_username when auth), and the same session logged
+    `tls client=... TLSv1.x with cipher` and `auth ok ...`.  Returns the
+    session ID.
     """
+    cipher = r"TLSv1\.[23] with cipher \S+ \(\d+/\d+ bits\)"
     sasl = ""
     if auth is not None:
         mech, user = auth
         sasl = r" sasl_method=%s sasl_username=%s" % (
             re.escape(mech) if mech else r"[A-Z0-9-]+", re.escape(user))
     m = srv.wait_log(r"s=([0-9a-f]{8}) qid=%s from=<[^>]*> size=\d+ "
-                     r"nrcpt=\d+ proto=%s%s queued$" % (qid, proto, sasl))
+                     r"nrcpt=\d+ proto=%s%s%s queued$" % (
+                         qid, proto, r' tls="%s"' % cipher if tls else "",
+                         sasl))
     sid = m.group(1)
-    tls_rx = r"s=%s tls client=\[127\.0\.0\.1\]:\d+ TLSv1\.[23] with " \
-             r"cipher \S+ \(\d+/\d+ bits\)$" % sid
+    tls_rx = r"s=%s tls client=\[127\.0\.0\.1\]:\d+ %s$" % (sid, cipher)
     if tls:
         srv.wait_log(tls_rx)
     else:
