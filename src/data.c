@@ -269,6 +269,8 @@ data_start(struct session *s)
 		fatal("evbuffer_new");
 	tx->size = 0;
 	tx->toobig = tx->ioerr = 0;
+	tx->deadline = time(NULL) + cfg->data_timeout;
+	tx->credit = 0;
 	data_header(s);
 	data_dec_init(&tx->dec, cfg->bare_lf_end &&
 	    (s->flags & SESSION_F_BARE_LF), data_emit, tx);
@@ -341,6 +343,29 @@ data_end(struct session *s)
 	spool_commit(tx->sf, tx->body, data_committed_cb, s);
 }
 
+/*
+ * Is the message arriving too slowly?  data_timeout restarts with every
+ * read, so a client dripping an octet a minute would hold its connection
+ * for ever (slowloris).  As Postfix's smtpd_min_data_rate: the message
+ * has a deadline, data_timeout after DATA, pushed back a second for every
+ * data_min_rate octets received, but never more than data_timeout ahead.
+ */
+static int
+data_too_slow(struct tx *tx, size_t n)
+{
+	time_t	now;
+
+	if (cfg->data_min_rate == 0)
+		return (0);
+	now = time(NULL);
+	tx->credit += n;
+	tx->deadline += (time_t)(tx->credit / (size_t)cfg->data_min_rate);
+	tx->credit %= (size_t)cfg->data_min_rate;
+	if (tx->deadline > now + cfg->data_timeout)
+		tx->deadline = now + cfg->data_timeout;
+	return (now > tx->deadline);
+}
+
 /* Feed what the client sent to the decoder; stop at the end of data. */
 void
 data_input(struct session *s, struct evbuffer *in)
@@ -350,6 +375,13 @@ data_input(struct session *s, struct evbuffer *in)
 	size_t			 used, total = 0;
 	int			 n, i, done = 0;
 
+	if (data_too_slow(tx, evbuffer_get_length(in))) {
+		log_info("s=%08llx qid=%s slow data client=[%s]:%d size=%zu",
+		    (unsigned long long)s->id, tx->qid, s->addr, s->port,
+		    tx->size);
+		session_timeout(s);
+		return;
+	}
 	n = evbuffer_peek(in, -1, NULL, v, 8);
 	for (i = 0; i < n && i < 8 && !done; i++) {
 		done = data_dec_feed(&tx->dec, v[i].iov_base, v[i].iov_len,

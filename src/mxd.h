@@ -55,6 +55,7 @@ struct config {
 	char		 *pid_file;
 	long long	  command_timeout;
 	long long	  data_timeout;
+	long long	  data_min_rate;
 	int		  spool_sync;
 	int		  bare_lf_end;
 	char		 *syslog_facility;
@@ -258,6 +259,8 @@ struct tx {
 	int			 toobig;
 	int			 ioerr;
 	unsigned		 nover;		/* recipients past the limit */
+	time_t			 deadline;	/* for data_min_rate */
+	size_t			 credit;	/* octets not yet in deadline */
 };
 
 /* One SMTP connection. */
@@ -422,6 +425,7 @@ void		 auth_abort(struct session *);
 void		 session_accept(struct event_base *, int,
 		    struct sockaddr *, int, enum listen_kind);
 void		 session_tarpit(struct session *, unsigned, enum reply_id);
+void		 session_timeout(struct session *);
 void		 session_starttls(struct session *);
 void		 session_shutdown_all(void);
 void		 session_enter_state(struct session *, enum session_state);

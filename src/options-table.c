@@ -30,6 +30,9 @@ const struct option_entry options_table[] = {
 	  "RFC 5321 4.5.3.2.7: wait for the next command", NULL },
 	{ "data_timeout", OPT_TIME, OFF(data_timeout), "3m", 1, 86400,
 	  "RFC 5321 4.5.3.2.5: wait for the next block of message data", NULL },
+	{ "data_min_rate", OPT_COUNT, OFF(data_min_rate), "500", 0,
+	  1000000000, "octets a second a message must average (0: no "
+	  "minimum)", NULL },
 	{ "spool_sync", OPT_BOOL, OFF(spool_sync), "yes", 0, 1,
 	  "fsync every message before 250; 'no' is fast but not durable", NULL },
 	{ "bare_lf_end", OPT_BOOL, OFF(bare_lf_end), "no", 0, 1,

@@ -252,11 +252,18 @@ session_slow_line(struct session *s)
 	else if (now - s->partial_since > cfg->command_timeout) {
 		log_info("s=%08llx slow command line client=[%s]:%d",
 		    (unsigned long long)s->id, s->addr, s->port);
-		bufferevent_disable(s->bev, EV_READ);
-		s->line[0] = '\0';
-		reply(s, R_TIMEOUT, cfg->hostname);
+		session_timeout(s);
 	}
 	return (0);
+}
+
+/* The client took too long: stop reading, say 421, close. */
+void
+session_timeout(struct session *s)
+{
+	bufferevent_disable(s->bev, EV_READ);
+	s->line[0] = '\0';	/* no command caused this */
+	reply(s, R_TIMEOUT, cfg->hostname);
 }
 
 /* Read one command line and dispatch it; 0 when more input is needed. */
@@ -404,9 +411,7 @@ session_event_cb(struct bufferevent *bev, short events, void *arg)
 			session_close(s, "timeout");
 			return;
 		}
-		bufferevent_disable(bev, EV_READ);
-		s->line[0] = '\0';	/* no command caused this */
-		reply(s, R_TIMEOUT, cfg->hostname);
+		session_timeout(s);
 		bufferevent_enable(bev, EV_WRITE);
 		return;
 	}

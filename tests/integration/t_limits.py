@@ -181,6 +181,47 @@ def test_data_timeout():
         assert_eq(srv.messages(), {}, "queue")
 
 
+def test_slow_drip_in_data():
+    """data_min_rate: a client dripping one octet every 0.5 s after DATA
+    (never silent for data_timeout=2) gets 421 4.4.2 soon after 2 s of
+    message time; nothing is kept"""
+    with Server(data_timeout=2) as srv, srv.client() as c:
+        c.expect("EHLO x", 250)
+        c.expect("MAIL FROM:<a@b.c>", 250)
+        c.expect("RCPT TO:<u@d.e>", 250)
+        c.expect("DATA", 354)
+        start = time.monotonic()
+        for i in range(20):
+            c.send(b"x")
+            if c.pending(0.5):
+                break
+        took = time.monotonic() - start
+        check(c.reply(timeout=1), 421, "4.4.2")
+        assert 1.5 < took < 5, "dropped after %.1f s" % took
+        assert c.wait_closed()
+        wait_until(lambda: srv.tmp_files() == [], what="tmp/ empty")
+        assert_eq(srv.messages(), {}, "queue")
+        assert_in("slow data", srv.log_text(), "log")
+
+
+def test_slow_steady_data_kept():
+    """a client sending 2 000 octets a second (above data_min_rate=500)
+    for twice data_timeout is not cut off: its message is queued"""
+    with Server(data_timeout=2) as srv, srv.client() as c:
+        c.expect("EHLO x", 250)
+        c.expect("MAIL FROM:<a@b.c>", 250)
+        c.expect("RCPT TO:<u@d.e>", 250)
+        c.expect("DATA", 354)
+        c.send(b"Subject: steady\r\n\r\n")
+        line = b"y" * 198 + b"\r\n"
+        for i in range(40):
+            c.send(line)
+            time.sleep(0.1)
+        c.send(b".\r\n")
+        qid = queued_qid(c.reply(timeout=5))
+        assert_eq(srv.eml(qid).body.count(line), 40, "body lines")
+
+
 def test_sigterm_lets_data_finish():
     """SIGTERM: idle sessions get 421 4.3.2 at once; a message in DATA may
     finish (250, then 421); mxd exits 0"""
