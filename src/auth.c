@@ -122,12 +122,30 @@ auth_session_free(struct session *s)
 	s->sasl = NULL;
 }
 
+/*
+ * Is mech in auth_mechanisms?  libsasl2 offers every plugin installed,
+ * NTLM and DIGEST-MD5 among them, unless its own mech_list says
+ * otherwise; mxd offers only the mechanisms it was told to.
+ */
+static int
+auth_allowed(const char *mech)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->auth_mechanisms.n; i++)
+		if (strcmp(cfg->auth_mechanisms.v[i], "*") == 0 ||
+		    strcasecmp(cfg->auth_mechanisms.v[i], mech) == 0)
+			return (1);
+	return (0);
+}
+
 /* The mechanisms to advertise, space-separated; "" when none. */
 void
 auth_mechs(struct session *s, char *buf, size_t len)
 {
 	sasl_conn_t	*conn;
 	const char	*list;
+	char		*all, *p, *m;
 	unsigned	 n;
 	int		 count;
 
@@ -135,9 +153,15 @@ auth_mechs(struct session *s, char *buf, size_t len)
 	if (!auth_on || (s->flags & SESSION_F_AUTH) ||
 	    (conn = auth_conn(s)) == NULL)
 		return;
-	if (sasl_listmech(conn, NULL, "", " ", "", &list, &n, &count) ==
-	    SASL_OK && count > 0)
-		snprintf(buf, len, "%s", list);
+	if (sasl_listmech(conn, NULL, "", " ", "", &list, &n, &count) !=
+	    SASL_OK || count == 0)
+		return;
+	p = all = xstrdup(list);
+	while ((m = strsep(&p, " ")) != NULL)
+		if (*m != '\0' && auth_allowed(m))
+			snprintf(buf + strlen(buf), len - strlen(buf), "%s%s",
+			    buf[0] != '\0' ? " " : "", m);
+	free(all);
 }
 
 /* Is mech a whole word in the space-separated list? */
@@ -156,12 +180,14 @@ auth_in_list(const char *list, const char *mech)
 	return (0);
 }
 
-/* Is mech offered by libsasl2 at all, with or without TLS? */
+/* Would mech be offered at all, with or without TLS? */
 static int
 auth_mech_exists(const char *mech)
 {
 	const char	**m;
 
+	if (!auth_allowed(mech))
+		return (0);
 	for (m = sasl_global_listmech(); m != NULL && *m != NULL; m++)
 		if (strcasecmp(*m, mech) == 0)
 			return (1);

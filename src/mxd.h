@@ -69,6 +69,7 @@ struct config {
 	int		  auth;
 	char		 *sasl_app;
 	char		 *sasl_config_dir;
+	struct strlist	  auth_mechanisms;
 	char		 *auth_plaintext;
 	long long	  auth_max_failures;
 	long long	  auth_delay_max;

@@ -63,6 +63,10 @@ const struct option_entry options_table[] = {
 	  "cyrus-sasl application name: libsasl2 reads <sasl_app>.conf", NULL },
 	{ "sasl_config_dir", OPT_STRING, OFF(sasl_config_dir), "", 0, 1024,
 	  "directory holding <sasl_app>.conf (empty: libsasl2's default)", NULL },
+	{ "auth_mechanisms", OPT_LIST, OFF(auth_mechanisms),
+	  "PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-224 SCRAM-SHA-256 "
+	  "SCRAM-SHA-384 SCRAM-SHA-512 GSSAPI", 1, 4096,
+	  "SASL mechanisms that may be offered (* : all libsasl2 has)", NULL },
 	{ "auth_plaintext", OPT_STRING, OFF(auth_plaintext), "tls", 1, 16,
 	  "where PLAIN and LOGIN may be used: tls, loopback (lab) or always",
 	  "tls|loopback|always" },

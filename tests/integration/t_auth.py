@@ -404,6 +404,35 @@ def test_sasl_app_and_mech_list():
             c.expect(cram_md5_response(r[1][0]), 235, "2.7.0")
 
 
+def test_auth_mechanisms_allow_list():
+    """with no mech_list in <app>.conf libsasl2 would offer every plugin,
+    NTLM and DIGEST-MD5 included; mxd offers only auth_mechanisms (by
+    default PLAIN LOGIN CRAM-MD5 SCRAM-* GSSAPI), and refuses the others
+    with 504 5.5.4; auth_mechanisms=* offers what libsasl2 has"""
+    default_pki().sasl_opts("mxdall", mechs=None)
+    default = TlsServer(tls=False, sasl=True, sasl_app="mxdall",
+                        auth_plaintext="always", auth_delay_max=0)
+    with default:
+        with default.client() as c:
+            offered = mechs(c.ehlo())
+            assert_in("PLAIN", offered, "default mechanisms")
+            assert_in("CRAM-MD5", offered, "default mechanisms")
+            for m in offered:
+                assert m in ("PLAIN", "LOGIN", "CRAM-MD5", "GSSAPI") or \
+                    m.startswith("SCRAM-SHA-"), "offered %s" % m
+            c.expect("AUTH NTLM", 504, "5.5.4")
+            c.expect("AUTH DIGEST-MD5", 504, "5.5.4")
+            c.expect("AUTH PLAIN " + plain_ir(), 235, "2.7.0")
+    every = TlsServer(tls=False, sasl=True, sasl_app="mxdall",
+                      auth_plaintext="always", auth_delay_max=0,
+                      auth_mechanisms="*")
+    with every:
+        with every.client() as c:
+            offered = mechs(c.ehlo())
+            assert_in("DIGEST-MD5", offered, "auth_mechanisms=*")
+            assert_in("NTLM", offered, "auth_mechanisms=*")
+
+
 def test_starttls_forgets_auth():
     """RFC 3207 4.2: after STARTTLS the server forgets what it learned in
     plaintext, AUTH included (or refuses STARTTLS after AUTH with 503)"""

@@ -128,7 +128,8 @@ class Pki:
 
     def sasl_opts(self, app="mxd", mechs=MECHS):
         """Create the sasldb and <app>.conf; the AUTH settings for mxd.
-        Skip without saslpasswd2."""
+        mechs None: no mech_list (libsasl2 offers every plugin).  Skip
+        without saslpasswd2."""
         tool = need_tool("saslpasswd2")
         self._mkdir()
         if "db" not in self.sasl_done:
@@ -148,9 +149,9 @@ class Pki:
             with open(os.path.join(self.dir, app + ".conf"), "w") as f:
                 f.write("pwcheck_method: auxprop\n"
                         "auxprop_plugin: sasldb\n"
-                        "sasldb_path: %s\n"
-                        "mech_list: %s\n" %
-                        (os.path.join(self.dir, "sasldb2"), mechs))
+                        "sasldb_path: %s\n%s" %
+                        (os.path.join(self.dir, "sasldb2"),
+                         "mech_list: %s\n" % mechs if mechs else ""))
             readable(os.path.join(self.dir, app + ".conf"))
             self.sasl_done.add(app)
         return {"auth": "yes", "sasl_app": app,
