@@ -253,5 +253,17 @@ def test_disconnect_after_dot_before_reply():
     assert_eq(big.tmp_files(), [], "tmp/")
 
 
+def test_long_data_line_stored_unchanged():
+    """lines of 5000 and 100 000 octets (over RFC 5322's 998) are accepted
+    and stored byte for byte (doc/mxd.8, Long lines)"""
+    for n in (5000, 100000):
+        line = bytes(b"0123456789abcdef"[i % 16] for i in range(n))
+        body = b"Subject: long line\r\n\r\n" + line + b"\r\nafter\r\n"
+        with big.client() as c:
+            ehlo(c)
+            qid = queued_qid(send_data(c, body + b".\r\n"))
+        assert_eq(big.eml(qid).body, body, "stored %d-octet line" % n)
+
+
 if __name__ == "__main__":
     run(globals())

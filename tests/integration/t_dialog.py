@@ -5,8 +5,12 @@ them, against a real mxd.  Every delivery is checked on disk: envelope
 lines, the Received: header, the message bytes after it.
 """
 
-from mxdtest import (LazyServer, check, queued_qid, simple_message, run_mxd,
-                     xtext_decode, assert_eq, assert_in, run)
+import smtplib
+import socket
+
+from mxdtest import (LazyServer, Server, Skip, check, queued_qid,
+                     simple_message, run_mxd, xtext_decode, assert_eq,
+                     assert_in, run)
 
 srv = LazyServer()
 
@@ -370,6 +374,41 @@ def test_expn_not_implemented():
     with srv.client() as c:
         c.expect("EHLO client.example", 250)
         c.expect("EXPN staff", 502, "5.5.1")
+
+
+class Ipv6Server(Server):
+    """A Server that listens on [::1] too, on the same port."""
+
+    def command(self, port):
+        return Server.command(self, port) + [
+            "-o", "listen=127.0.0.1:%d,[::1]:%d" % (port, port)]
+
+
+def test_ipv6_session():
+    """a session over ::1: EHLO names [::1], the envelope client is [::1]
+    and Received: says ([IPv6:::1]) (RFC 5321 4.1.3)"""
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError as e:
+        raise Skip("no IPv6 loopback: %s" % e)
+    m = simple_message("over ipv6")
+    with Ipv6Server() as v6:
+        v6.wait_log(r"listening on \[::1\]:%d " % v6.port)
+        with smtplib.SMTP("::1", v6.port, local_hostname="client.example",
+                          timeout=5) as s:
+            code, resp = s.ehlo()
+            assert_eq(code, 250, "EHLO code")
+            assert_in("client.example [::1]", resp.decode().split("\n")[0],
+                      "EHLO first line")
+            port = s.sock.getsockname()[1]
+            s.mail("a@example.com")
+            s.rcpt("b@example.org")
+            code, resp = s.data(m)
+        e = v6.eml(queued_qid((code, [resp.decode()])))
+        assert_eq(e.field("X-Mxd-Client"), "[::1]:%d" % port, "X-Mxd-Client")
+        assert e.received.startswith(b"Received: from client.example "
+                                     b"([IPv6:::1])\r\n"), e.received
+        assert_eq(e.body, m, "stored message")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,11 @@ the client as 452/451 with nothing left behind.
 """
 
 import os
+import shutil
+import subprocess
+import tempfile
 import threading
+import time
 
 from mxdtest import (Client, Eml, Server, Skip, SPARE_RE, check, queued_qid,
                      run, simple_message, assert_eq, assert_in)
@@ -169,6 +173,89 @@ def test_sync_no_disk_full_on_thread():
             qid = c.mail_tx("a@b.c", ["u@d.e"], simple_message("after"))
             with open("%s/queue/%s.eml" % (root, qid), "rb") as f:
                 assert_in(b"Subject: after", f.read(), "after " + qid)
+
+
+# An LD_PRELOAD shim: with MXD_TEST_SLOW_SYNC=<seconds> in the
+# environment, fsync, fdatasync and syncfs sleep that long first.
+SLOW_SYNC_C = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+static void
+slow(void)
+{
+	const char	*s = getenv("MXD_TEST_SLOW_SYNC");
+	double		 d = s != NULL ? atof(s) : 0;
+	struct timespec	 ts = { (time_t)d, (long)((d - (time_t)d) * 1e9) };
+
+	while (d > 0 && nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+#define WRAP(name)						\
+int name(int fd)						\
+{								\
+	static int (*real)(int);				\
+	slow();							\
+	if (real == NULL)					\
+		real = (int (*)(int))dlsym(RTLD_NEXT, #name);	\
+	return real(fd);					\
+}
+WRAP(fsync)
+WRAP(fdatasync)
+WRAP(syncfs)
+"""
+
+
+def build_slow_sync_shim(tmpdir):
+    """Compile SLOW_SYNC_C into tmpdir; its path, or Skip without cc."""
+    cc = next(filter(None, map(shutil.which, ("cc", "gcc", "clang"))), None)
+    if cc is None:
+        raise Skip("no C compiler for the LD_PRELOAD shim")
+    src, so = os.path.join(tmpdir, "slowsync.c"), \
+        os.path.join(tmpdir, "slowsync.so")
+    with open(src, "w") as f:
+        f.write(SLOW_SYNC_C)
+    subprocess.run([cc, "-shared", "-fPIC", "-o", so, src, "-ldl"],
+                   check=True, timeout=60)
+    return so
+
+
+def test_slow_fsync_does_not_stall_others():
+    """durable mode with every fsync taking 2 s: while one session waits
+    for its 250, another gets 220, EHLO and NOOP at once"""
+    with tempfile.TemporaryDirectory(prefix="mxdtest.shim.") as d:
+        so = build_slow_sync_shim(d)
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        asan += (":" if asan else "") + "verify_asan_link_order=0"
+        env = ["env", "LD_PRELOAD=" + so, "MXD_TEST_SLOW_SYNC=2",
+               "ASAN_OPTIONS=" + asan]
+        srv = WrappedServer(lambda srv: env, spool_sync="yes")
+        with srv, srv.client(timeout=15) as a:
+            a.expect("EHLO a", 250)
+            a.expect("MAIL FROM:<a@b.c>", 250, "2.1.0")
+            a.expect("RCPT TO:<u@d.e>", 250, "2.1.5")
+            check(a.cmd("DATA"), 354)
+            msg = simple_message("slow sync")
+            t0 = time.monotonic()
+            a.send(msg + b".\r\n")
+            time.sleep(0.3)             # mxd reads the dot, starts syncing
+            assert_eq(a.pending(0.01), b"", "A's reply before the sync")
+            t1 = time.monotonic()
+            with srv.client(timeout=10) as b:
+                b.expect("EHLO b", 250)
+                b.expect("NOOP", 250, "2.0.0")
+            took = time.monotonic() - t1
+            assert took < 0.5, "B's 220, EHLO, NOOP took %.2fs" % took
+            assert_eq(a.pending(0.01), b"", "A's reply when B was done")
+            qid = queued_qid(a.reply(timeout=15))
+            waited = time.monotonic() - t0
+            assert waited >= 1.5, "A's 250 after %.2fs: shim not in effect" \
+                % waited
+            assert_eq(srv.eml(qid).body, msg, "stored message")
 
 
 if __name__ == "__main__":
