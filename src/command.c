@@ -137,6 +137,26 @@ command_mask_auth(char *line)
 		snprintf(line + n, SMTP_CMD_MAX + 1 - n, " ***");
 }
 
+/*
+ * An HTTP request line.  Browsers can be made to send one to port 25
+ * (cross-protocol attacks, NAT slipstreaming), with SMTP commands in
+ * its body; like Postfix (smtpd_forbidden_commands), hang up at once
+ * instead of answering each of its lines.
+ */
+static int
+command_is_http(const char *line, size_t vlen)
+{
+	static const char *const methods[] = { "GET", "POST", "PUT", "HEAD",
+	    "CONNECT", "OPTIONS", "DELETE", "PATCH", "TRACE" };
+	size_t	i;
+
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (strlen(methods[i]) == vlen &&
+		    strncasecmp(line, methods[i], vlen) == 0)
+			return (1);
+	return (0);
+}
+
 /* Run one command line: the rules from the table, then the handler. */
 void
 command_dispatch(struct session *s, char *line, size_t len)
@@ -163,6 +183,10 @@ command_dispatch(struct session *s, char *line, size_t len)
 		args++;
 	if ((c = command_find(line, vlen)) == NULL) {
 		s->nunknown++;
+		if (command_is_http(line, vlen)) {
+			reply(s, R_NOT_SMTP, cfg->hostname, "an HTTP request");
+			return;
+		}
 		log_escape(line, vlen < 32 ? vlen : 32, verb, sizeof(verb));
 		reply(s, R_UNKNOWN_CMD, verb);
 		return;

@@ -243,6 +243,7 @@ enum reply_id {
 	R_TOO_MANY_ERRORS,
 	R_TOO_MANY_MESSAGES,
 	R_PREGREET,
+	R_NOT_SMTP,
 	R_MAX
 };
 

@@ -107,6 +107,8 @@ static const struct {
 	  "session; reconnect to send more" },
 	{ R_PREGREET, 554, "5.5.0", "%s Protocol error: you talked before "
 	  "the greeting; closing connection" },
+	{ R_NOT_SMTP, 221, "2.7.0", "%s This is an SMTP server, and that "
+	  "was %s; closing connection" },
 };
 
 /* Why a reply ends the session, for the disconnect line. */
@@ -122,6 +124,8 @@ reply_reason(enum reply_id id)
 		return ("shutdown");
 	case R_PREGREET:
 		return ("pregreet");
+	case R_NOT_SMTP:
+		return ("not-smtp");
 	case R_AUTH_TOO_MANY:
 		return ("auth-failures");
 	case R_TOO_MANY_CONNS:
@@ -196,7 +200,8 @@ reply(struct session *s, enum reply_id id, ...)
 	    replies[id].esc ? " " : "", text));
 	if (replies[id].code >= 400)
 		reply_log_failure(s, line);
-	if (replies[id].code == 421 || id == R_PREGREET || id == R_QUIT) {
+	if (replies[id].code == 421 || id == R_PREGREET || id == R_QUIT ||
+	    id == R_NOT_SMTP) {
 		s->quit_reason = reply_reason(id);
 		session_enter_state(s, STATE_QUIT);
 		return;

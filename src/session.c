@@ -266,6 +266,22 @@ session_timeout(struct session *s)
 	reply(s, R_TIMEOUT, cfg->hostname);
 }
 
+/*
+ * Does a TLS record (a ClientHello: content type 22, version 3.x) start
+ * where a command should, on a plaintext session?  Someone pointed a TLS
+ * client at the wrong port; its bytes are not commands.
+ */
+static int
+session_tls_hello(const struct session *s, struct evbuffer *in)
+{
+	unsigned char	h[2];
+
+	if (s->flags & SESSION_F_TLS || s->kind == LISTEN_SMTPS ||
+	    evbuffer_copyout(in, h, 2) != 2)
+		return (0);
+	return (h[0] == 0x16 && h[1] == 0x03);
+}
+
 /* Read one command line and dispatch it; 0 when more input is needed. */
 static int
 session_command(struct session *s, struct evbuffer *in)
@@ -275,6 +291,12 @@ session_command(struct session *s, struct evbuffer *in)
 
 	if ((s->flags & SESSION_F_DISCARD) && !session_discard(s, in))
 		return (0);
+	if (session_tls_hello(s, in)) {
+		s->line[0] = '\0';
+		reply(s, R_NOT_SMTP, cfg->hostname, "a TLS handshake: use "
+		    "STARTTLS, or implicit TLS on the smtps port");
+		return (1);
+	}
 	switch (line_get(in, s->line, SMTP_CMD_MAX, &len, &bare)) {
 	case LINE_PARTIAL:
 		return (session_slow_line(s));

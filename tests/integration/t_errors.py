@@ -93,6 +93,37 @@ def test_unknown_command():
         still_works(c)
 
 
+def test_http_request_hangs_up():
+    """an HTTP request (a browser aimed at port 25, cross-protocol) gets
+    221 2.7.0 and the connection closes at its first line: the SMTP
+    commands in its body are never run"""
+    for method in ["GET", "POST", "connect"]:
+        before = set(srv.queue_names())
+        with srv.client() as c:
+            c.send(method.encode() + b" / HTTP/1.1\r\nHost: x\r\n"
+                   b"Content-Type: text/plain\r\n\r\nEHLO x\r\n"
+                   b"MAIL FROM:<a@example.com>\r\n"
+                   b"RCPT TO:<b@example.org>\r\nDATA\r\nhi\r\n.\r\n")
+            r = c.reply()
+            check(r, 221, "2.7.0", method)
+            assert_in("HTTP", r[1][0], "reason")
+            assert c.wait_closed(), "open after an HTTP request"
+            assert_eq(c.buf, b"", "replies after the 221")
+        assert_eq(set(srv.queue_names()), before, "queue")
+
+
+def test_tls_hello_on_plain_port():
+    """a TLS ClientHello where a command should be: 221 2.7.0 naming
+    STARTTLS, and close, instead of a 500 per garbage line"""
+    hello = bytes.fromhex("16030100a5010000a10303") + bytes(range(160))
+    with srv.client() as c:
+        c.send(hello)
+        r = c.reply()
+        check(r, 221, "2.7.0")
+        assert_in("STARTTLS", r[1][0], "reason")
+        assert c.wait_closed(), "open after a ClientHello"
+
+
 def test_rcpt_colon_syntax_hint():
     """`RCPT: x@y` is 501 5.5.4 and shows `RCPT TO:<address>`"""
     with srv.client() as c:
