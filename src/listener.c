@@ -1,14 +1,18 @@
 /*
  * listener.c: the listening sockets.  One evconnlistener per `listen`
  * address; each accepted connection becomes a session.  When the process
- * runs out of descriptors, accepting pauses for a second instead of
- * spinning on the error.
+ * runs out of descriptors, a descriptor kept in reserve lets it accept
+ * the waiting client anyway, tell it 421 and close, instead of leaving it
+ * unanswered; if even that fails, accepting pauses for a second instead
+ * of spinning on the error.
  */
 #include <netinet/tcp.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -24,6 +28,7 @@ struct listener {
 };
 
 static struct listener	*listeners;
+static int		 listener_reserve = -1;	/* for the 421 at EMFILE */
 
 /* A new connection. */
 static void
@@ -53,7 +58,43 @@ listener_resume_cb(evutil_socket_t fd, short events, void *arg)
 	evconnlistener_enable(l->lev);
 }
 
-/* accept() failed: pause on EMFILE/ENFILE, ignore the transient rest. */
+/*
+ * Out of descriptors: free the reserve, accept one waiting client, send
+ * it 421 and close it, take the reserve back.  0 if that worked.
+ */
+static int
+listener_refuse(struct listener *l)
+{
+	static time_t	 warned;
+	static unsigned	 refused;
+	char		 line[SMTP_CMD_MAX + 2];
+	size_t		 n;
+	int		 fd;
+
+	if (listener_reserve == -1)
+		return (-1);
+	close(listener_reserve);
+	fd = accept(evconnlistener_get_fd(l->lev), NULL, NULL);
+	if (fd != -1) {
+		n = reply_line(line, R_NO_DESCRIPTORS, cfg->hostname);
+		(void)!write(fd, line, n);	/* best effort, non-blocking */
+		close(fd);
+	}
+	listener_reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		return (-1);
+	/* One log line a second at most: this happens under a flood. */
+	refused++;
+	if (time(NULL) != warned) {
+		log_warnx("listener %s: out of file descriptors; refused %u "
+		    "client(s) with 421", l->name, refused);
+		warned = time(NULL);
+		refused = 0;
+	}
+	return (0);
+}
+
+/* accept() failed: refuse or pause on EMFILE/ENFILE, ignore the rest. */
 static void
 listener_error_cb(struct evconnlistener *lev, void *arg)
 {
@@ -62,6 +103,8 @@ listener_error_cb(struct evconnlistener *lev, void *arg)
 	int		 err = EVUTIL_SOCKET_ERROR();
 
 	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
+		return;
+	if (err == EMFILE && listener_refuse(l) == 0)
 		return;
 	log_warnx("listener %s: accept: %s; pausing for 1s", l->name,
 	    strerror(err));
@@ -84,6 +127,8 @@ listener_open(struct event_base *base, const char *where,
 		*cause = "bad address";
 		return (-1);
 	}
+	if (listener_reserve == -1)
+		listener_reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	l = xcalloc(1, sizeof(*l));
 	l->lev = evconnlistener_new_bind(base, listener_accept_cb, l,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC |
@@ -117,4 +162,7 @@ listener_close_all(void)
 		free(l->name);
 		free(l);
 	}
+	if (listener_reserve != -1)
+		close(listener_reserve);
+	listener_reserve = -1;
 }

@@ -4,6 +4,7 @@
  * SIGINT.  Without -c, mxd runs on its embedded defaults: a local test
  * sink on 127.0.0.1:2525 that accepts any domain and spools under ./spool.
  */
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -90,6 +91,30 @@ mxd_signal_cb(evutil_socket_t sig, short events, void *arg)
 	drain_deadline.tv_sec += cfg->shutdown_grace + 1;
 	drain_ev = evtimer_new(base, mxd_drain_cb, NULL);
 	mxd_drain_cb(-1, 0, NULL);
+}
+
+/*
+ * Every session needs a descriptor, and Debian's default soft limit is
+ * 1024: raise it to the hard limit, and say so if max_connections still
+ * cannot fit (the listener then refuses the excess with 421).
+ */
+static void
+mxd_raise_nofile(const struct config *c)
+{
+	struct rlimit	rl;
+	rlim_t		need = (rlim_t)c->max_connections + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+		log_warnx("max_connections=%lld needs about %llu file "
+		    "descriptors; the limit is %llu", c->max_connections,
+		    (unsigned long long)need, (unsigned long long)rl.rlim_cur);
 }
 
 /*
@@ -436,6 +461,7 @@ main(int argc, char **argv)
 	signal(SIGXFSZ, SIG_IGN);
 	if (auth_init(&main_conf, &why) != 0)
 		fatalx("%s", why);
+	mxd_raise_nofile(&main_conf);
 	if (spool_init(main_conf.spool_dir, main_conf.spool_sync,
 	    (const char **)&why) != 0)
 		fatal("%s: %s", main_conf.spool_dir, why);

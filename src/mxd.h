@@ -240,6 +240,7 @@ enum reply_id {
 	R_AUTH_NEED_TLS,
 	R_AUTH_TEMP,
 	R_TOO_MANY_CONNS,
+	R_NO_DESCRIPTORS,
 	R_TOO_MANY_ERRORS,
 	R_TOO_MANY_MESSAGES,
 	R_PREGREET,
@@ -306,6 +307,7 @@ void		 reply_lines(struct session *, int, const char *,
 		    const char *const *, size_t);
 void		 reply_text(char *, size_t, enum reply_id, ...);
 void		 reply_count_error(struct session *);
+size_t		 reply_line(char *, enum reply_id, ...);
 
 /* command.c */
 void		 command_dispatch(struct session *, char *, size_t);

@@ -101,6 +101,8 @@ static const struct {
 	{ R_AUTH_TEMP, 454, "4.7.0", "Temporary authentication failure" },
 	{ R_TOO_MANY_CONNS, 421, "4.7.0", "%s Too many connections; "
 	  "try again later" },
+	{ R_NO_DESCRIPTORS, 421, "4.3.2", "%s Out of file descriptors; "
+	  "try again later" },
 	{ R_TOO_MANY_ERRORS, 421, "4.7.0", "%s Too many errors; closing "
 	  "connection" },
 	{ R_TOO_MANY_MESSAGES, 421, "4.7.0", "%s Too many messages in one "
@@ -185,19 +187,50 @@ reply_text(char *buf, size_t len, enum reply_id id, ...)
 	va_end(ap);
 }
 
+/* Format a whole reply line (no CRLF) into line; snprintf's result. */
+static int
+reply_vformat(char *line, size_t len, enum reply_id id, va_list ap)
+{
+	char	text[SMTP_CMD_MAX];
+
+	reply_vtext(text, sizeof(text), id, ap);
+	return (snprintf(line, len, "%d %s%s%s", replies[id].code,
+	    replies[id].esc ? replies[id].esc : "",
+	    replies[id].esc ? " " : "", text));
+}
+
+/*
+ * A reply line with its CRLF for a connection that has no session (the
+ * listener's last-ditch 421); returns its length.  buf must have room
+ * for SMTP_CMD_MAX + 2 octets.
+ */
+size_t
+reply_line(char *buf, enum reply_id id, ...)
+{
+	va_list	ap;
+	int	n;
+
+	va_start(ap, id);
+	n = reply_vformat(buf, SMTP_CMD_MAX, id, ap);
+	va_end(ap);
+	if (n < 0 || n > SMTP_CMD_MAX - 2)
+		n = SMTP_CMD_MAX - 2;
+	memcpy(buf + n, "\r\n", 2);
+	return ((size_t)n + 2);
+}
+
 /* Send a reply from the table; arguments fill the text's conversions. */
 void
 reply(struct session *s, enum reply_id id, ...)
 {
-	char	 text[SMTP_CMD_MAX], line[SMTP_CMD_MAX + 2];
+	char	 line[SMTP_CMD_MAX + 2];
 	va_list	 ap;
+	int	 n;
 
 	va_start(ap, id);
-	reply_vtext(text, sizeof(text), id, ap);
+	n = reply_vformat(line, sizeof(line) - 2, id, ap);
 	va_end(ap);
-	reply_put(s, line, snprintf(line, sizeof(line) - 2, "%d %s%s%s",
-	    replies[id].code, replies[id].esc ? replies[id].esc : "",
-	    replies[id].esc ? " " : "", text));
+	reply_put(s, line, n);
 	if (replies[id].code >= 400)
 		reply_log_failure(s, line);
 	if (replies[id].code == 421 || id == R_PREGREET || id == R_QUIT ||

@@ -18,6 +18,7 @@
  * client the loop does it itself, since a thread hop would only add to
  * that client's wait.
  */
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 
@@ -72,10 +73,12 @@ static struct event	*spool_flush_ev;
  * Spare files: empty files the I/O thread creates ahead of need, so that
  * the event loop never waits for the file system to allocate an inode
  * (on a busy or fragmented ext4 that can cost more than everything else
- * a message needs).  A spare becomes queue/<QID>.eml by rename.
+ * a message needs).  A spare becomes queue/<QID>.eml by rename.  Each
+ * holds a descriptor, so under a small descriptor limit there are fewer.
  */
 #define SPOOL_SPARES	32
 static struct spool_file *spool_spares[SPOOL_SPARES];
+static int		 spool_maxspares = SPOOL_SPARES;
 static int		 spool_nspares;
 static int		 spool_spare_failed;	/* stop until the next commit */
 static unsigned		 spool_spare_seq;
@@ -113,6 +116,7 @@ int
 spool_init(const char *dir, int sync, const char **cause)
 {
 	struct timeval	tv;
+	struct rlimit	rl;
 
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
 		*cause = "cannot create the spool directory";
@@ -125,6 +129,10 @@ spool_init(const char *dir, int sync, const char **cause)
 		return (-1);
 	}
 	spool_sync = sync;
+	/* At most 1/16 of the descriptors, so sessions keep the rest. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 16 < SPOOL_SPARES)
+		spool_maxspares = (int)(rl.rlim_cur / 16);
 	gettimeofday(&tv, NULL);
 	spool_tag = ((unsigned)getpid() ^ (unsigned)tv.tv_usec) & 0xfff;
 	spool_clean_tmp();
@@ -208,7 +216,7 @@ spool_create(const char *qid)
 	if (spool_nspares > 0) {
 		sf = spool_spares[--spool_nspares];
 		/* Below half: the I/O thread makes more. */
-		if (spool_nspares < SPOOL_SPARES / 2)
+		if (spool_nspares < spool_maxspares / 2)
 			pthread_cond_signal(&spool_cond);
 	}
 	pthread_mutex_unlock(&spool_lock);
@@ -227,7 +235,7 @@ spool_make_spares(void)
 	struct spool_file	*sf;
 
 	while (spool_todo == NULL && !spool_quit && !spool_spare_failed &&
-	    spool_nspares < SPOOL_SPARES) {
+	    spool_nspares < spool_maxspares) {
 		pthread_mutex_unlock(&spool_lock);
 		sf = spool_new_file();
 		pthread_mutex_lock(&spool_lock);
@@ -413,7 +421,7 @@ spool_thread_main(void *arg)
 	for (;;) {
 		spool_make_spares();
 		while (spool_todo == NULL && !spool_quit &&
-		    (spool_nspares >= SPOOL_SPARES / 2 || spool_spare_failed))
+		    (spool_nspares >= spool_maxspares / 2 || spool_spare_failed))
 			pthread_cond_wait(&spool_cond, &spool_lock);
 		if (spool_todo == NULL && spool_quit)
 			break;

@@ -7,8 +7,8 @@ early talkers, and a clean stop on SIGTERM that lets DATA finish.
 import socket
 import time
 
-from mxdtest import (Client, Server, check, queued_qid, run, simple_message,
-                     wait_until, assert_eq, assert_in)
+from mxdtest import (Client, ProtocolError, Server, Skip, check, queued_qid, run,
+                     simple_message, wait_until, assert_eq, assert_in)
 
 
 def connect_raw(port):
@@ -92,6 +92,47 @@ def test_junk_commands_count_as_errors():
         check(c.reply(), 250, "2.0.0")
         check(c.reply(), 421, "4.7.0")
         assert c.wait_closed(), "not closed after junk commands"
+
+
+def test_out_of_descriptors():
+    """under a descriptor limit of 48 (prlimit), 60 clients at once each
+    get 220 or 421 4.3.2, none is left unanswered; once they leave, a
+    client is served and its message queued"""
+    import shutil
+    from t_faults import WrappedServer
+    if shutil.which("prlimit") is None:
+        raise Skip("no prlimit")
+    srv = WrappedServer(lambda srv: ["prlimit", "--nofile=48:48"],
+                        max_connections_per_ip=1000)
+    with srv:
+        socks, greetings = [], []
+        for i in range(60):
+            socks.append(connect_raw(srv.port))
+        for sock in socks:
+            sock.settimeout(10)
+            data = b""
+            while not data.endswith(b"\r\n"):
+                got = sock.recv(512)
+                assert got, "closed without a reply: %r" % data
+                data += got
+            greetings.append(data[:9])
+        for sock in socks:
+            sock.close()
+        assert_eq(set(greetings), {b"220 mx.te", b"421 4.3.2"}, "greetings")
+        srv.wait_log(r"out of file descriptors; refused \d+ client")
+        for i in range(50):
+            try:
+                c = Client(srv.port)  # reads a 220 or raises
+            except ProtocolError:
+                time.sleep(0.1)
+                continue
+            with c:
+                c.expect("EHLO x", 250)
+                qid = c.mail_tx("a@b.c", ["u@d.e"], simple_message("ok"))
+            break
+        else:
+            raise AssertionError("no 220 after the clients left")
+        assert_in(qid, srv.messages(), "queue")
 
 
 def test_max_messages_per_session():
