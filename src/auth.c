@@ -275,7 +275,10 @@ auth_start(struct session *s, char *args)
 	int		 rc;
 
 	if (!auth_on) {
-		reply(s, R_NOT_IMPLEMENTED, "AUTH");
+		/* auth = yes from a reload: libsasl2 starts only at start. */
+		reply(s, R_NOT_AVAILABLE, "AUTH", cfg->auth ?
+		    "restart mxd to start authentication" :
+		    command_unavailable("AUTH"));
 		return;
 	}
 	if (s->flags & SESSION_F_AUTH) {

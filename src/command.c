@@ -498,7 +498,7 @@ cmd_starttls(struct session *s, char *args)
 {
 	if (!tls_enabled() || s->kind == LISTEN_SMTPS) {
 		reply(s, s->flags & SESSION_F_TLS ? R_TLS_TWICE :
-		    R_NOT_IMPLEMENTED, "STARTTLS");
+		    R_NOT_AVAILABLE, "STARTTLS", command_unavailable("STARTTLS"));
 		return;
 	}
 	if (s->flags & SESSION_F_TLS) {
@@ -516,12 +516,26 @@ cmd_auth(struct session *s, char *args)
 	auth_start(s, args);
 }
 
+/*
+ * Why a command this server knows cannot be used with its settings, for
+ * HELP and the 502 reply; NULL if it can.
+ */
+const char *
+command_unavailable(const char *verb)
+{
+	if (strcmp(verb, "STARTTLS") == 0 && !tls_enabled())
+		return ("no TLS certificate is configured (tls_cert)");
+	if (strcmp(verb, "AUTH") == 0 && !cfg->auth)
+		return ("authentication is not configured (auth = no)");
+	return (NULL);
+}
+
 /* HELP: the commands with their syntax, or one command explained. */
 static void
 cmd_help(struct session *s, char *args)
 {
-	const char		*lines[NCMDS + 6];
-	char			 buf[NCMDS + 1][160];
+	const char		*lines[NCMDS + 6], *why;
+	char			 buf[NCMDS + 1][200];
 	const struct cmd	*c;
 	size_t			 i, n = 0;
 
@@ -539,8 +553,10 @@ cmd_help(struct session *s, char *args)
 	}
 	lines[n++] = "mxd accepts these commands (RFC 5321), in any case:";
 	for (i = 0; i < NCMDS; i++) {
-		snprintf(buf[i], sizeof(buf[i]), "  %s - %s", cmds[i].syntax,
-		    cmds[i].help);
+		why = command_unavailable(cmds[i].verb);
+		snprintf(buf[i], sizeof(buf[i]), "  %s - %s%s%s%s",
+		    cmds[i].syntax, cmds[i].help, why ? " (not here: " : "",
+		    why ? why : "", why ? ")" : "");
 		lines[n++] = buf[i];
 	}
 	lines[n++] = "A message: EHLO, MAIL FROM, RCPT TO (one per recipient), "

@@ -206,6 +206,29 @@ mxd_listen(struct event_base *b, const struct strlist *l,
 }
 
 /*
+ * domains = * is right for a test sink on loopback; on an address the
+ * internet can reach it takes mail for any domain.  Not an error (a lab
+ * network may want it), but say so.
+ */
+static void
+mxd_warn_any_domain(const struct config *c)
+{
+	size_t	i;
+
+	for (i = 0; i < c->domains.n; i++)
+		if (strcmp(c->domains.v[i], "*") == 0)
+			break;
+	if (i == c->domains.n)
+		return;
+	for (i = 0; i < c->listen.n; i++)
+		if (strncmp(c->listen.v[i], "127.", 4) != 0 &&
+		    strncmp(c->listen.v[i], "[::1]:", 6) != 0)
+			log_warnx("listen %s is not a loopback address, and "
+			    "domains = * accepts mail for every domain: "
+			    "list yours", c->listen.v[i]);
+}
+
+/*
  * SIGHUP: read the configuration again.  If it is good, it replaces the
  * running one (and the TLS certificate with it); live sessions carry
  * on.  If not, the old one stays and the log says why.  Listener
@@ -468,6 +491,7 @@ main(int argc, char **argv)
 	if ((base = mxd_event_base()) == NULL)
 		fatalx("event_base_new failed");
 	mxd_listen(base, &main_conf.listen, LISTEN_SMTP);
+	mxd_warn_any_domain(&main_conf);
 	mxd_listen(base, &main_conf.smtps_listen, LISTEN_SMTPS);
 	mxd_listen(base, &main_conf.submission_listen, LISTEN_SUBMISSION);
 	pid_file = xstrdup(main_conf.pid_file);

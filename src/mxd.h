@@ -197,6 +197,7 @@ enum reply_id {
 	R_QUEUED,
 	R_UNKNOWN_CMD,
 	R_NOT_IMPLEMENTED,
+	R_NOT_AVAILABLE,
 	R_LINE_TOO_LONG,
 	R_BAD_CHAR,
 	R_NEED_ARGS,
@@ -312,6 +313,7 @@ size_t		 reply_line(char *, enum reply_id, ...);
 /* command.c */
 void		 command_dispatch(struct session *, char *, size_t);
 void		 command_counts(const struct session *, char *, size_t);
+const char	*command_unavailable(const char *);
 
 /* line.c */
 enum line_status {

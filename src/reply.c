@@ -35,6 +35,7 @@ static const struct {
 	{ R_UNKNOWN_CMD, 500, "5.5.2", "Command unrecognized: \"%s\"; "
 	  "try HELP" },
 	{ R_NOT_IMPLEMENTED, 502, "5.5.1", "%s is not implemented here" },
+	{ R_NOT_AVAILABLE, 502, "5.5.1", "%s is not available here: %s" },
 	{ R_LINE_TOO_LONG, 500, "5.5.2", "Line too long (limit is 512 "
 	  "octets with CRLF)" },
 	{ R_BAD_CHAR, 500, "5.5.2", "Control character in command; "

@@ -386,7 +386,8 @@ def test_auth_not_configured():
         lines = c.expect("EHLO client.test", 250)
         kw = [l.split()[0].upper() for l in lines[1:]]
         assert "AUTH" not in kw, lines
-        c.expect("AUTH PLAIN " + plain_ir(), 502, "5.5.1")
+        r = c.expect("AUTH PLAIN " + plain_ir(), 502, "5.5.1")
+        assert_in("auth = no", r[0], "reason")
 
 
 def test_sasl_app_and_mech_list():

@@ -14,8 +14,9 @@ import socket
 import tempfile
 import time
 
-from mxdtest import (Server, check, queued_qid, simple_message,
-                     run_mxd, assert_eq, assert_in, wait_until, run)
+from mxdtest import (Server, Skip, check, queued_qid, simple_message,
+                     mxd_path, run_mxd, assert_eq, assert_in, wait_until,
+                     run)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLE = os.path.join(HERE, "..", "..", "etc", "mxd.conf")
@@ -355,6 +356,49 @@ def test_data_timeout():
             assert c.wait_closed(), "open after 421"
         wait_until(lambda: srv.tmp_files() == [], what="tmp/ empty")
         assert_eq(srv.queue_names(), [], "queue/")
+
+
+def start_log(args, timeout=10):
+    """Start mxd -f with args, return its stderr up to `ready`, stop it."""
+    import subprocess
+    p = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    out, deadline = b"", time.monotonic() + timeout
+    try:
+        os.set_blocking(p.stderr.fileno(), False)
+        while b" ready:" not in out and time.monotonic() < deadline:
+            if p.poll() is not None:
+                break
+            out += p.stderr.read() or b""
+            time.sleep(0.05)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=10)
+    return out.decode("utf-8", "replace")
+
+
+def test_any_domain_on_public_address_warns():
+    """domains=* (the sink default) on a non-loopback address logs a
+    warning naming the address; with domains set, or on loopback, none.
+    Run in a network namespace of its own (unshare -n), so binding
+    0.0.0.0 reaches nobody"""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        raise Skip("needs root and unshare")
+    spool = tempfile.mkdtemp(dir=_tmp)
+    os.chmod(spool, 0o777)
+    base = ["unshare", "-n", mxd_path(), "-f", "-o", "spool_dir=" + spool]
+    warn = "domains = * accepts mail for every domain"
+    out = start_log(base + ["-o", "listen=0.0.0.0:2525"])
+    assert_in(" ready:", out, "started")
+    assert_in("listen 0.0.0.0:2525 is not a loopback address", out, "log")
+    assert_in(warn, out, "log")
+    out = start_log(base + ["-o", "listen=0.0.0.0:2525",
+                            "-o", "domains=example.org"])
+    assert_in(" ready:", out, "started")
+    assert warn not in out, out
+    out = start_log(base + ["-o", "listen=127.0.0.1:2525"])
+    assert_in(" ready:", out, "started")
+    assert warn not in out, out
 
 
 if __name__ == "__main__":

@@ -31,12 +31,17 @@ def test_ehlo_offers_starttls():
 
 
 def test_no_starttls_without_cert():
-    """without tls_cert: no STARTTLS in EHLO, STARTTLS gets 502 5.5.1"""
+    """without tls_cert: no STARTTLS in EHLO, STARTTLS gets 502 5.5.1
+    saying why; HELP says so too"""
     with plain.client() as c:
         lines = c.expect("EHLO client.test", 250)
         kw = [l.split()[0].upper() for l in lines[1:]]
         assert "STARTTLS" not in kw, "STARTTLS advertised: %r" % lines
-        c.expect("STARTTLS", 502, "5.5.1")
+        assert_in("tls_cert", c.expect("STARTTLS", 502, "5.5.1")[0],
+                  "reason")
+        help = [l for l in c.expect("HELP", 214, "2.0.0")
+                if "STARTTLS" in l]
+        assert_in("not here", help[0], "HELP")
         # The session is still plaintext SMTP and still usable.
         c.expect("NOOP", 250, "2.0.0")
         c.expect("QUIT", 221, "2.0.0")
