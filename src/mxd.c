@@ -465,7 +465,9 @@ main(int argc, char **argv)
 		return (1);
 	}
 	if (check) {
-		printf("mxd: configuration %s ok\n", file ? file : "(built in)");
+		printf("mxd: configuration %s%s ok\n",
+		    file ? file : "(built in)",
+		    nover > 0 ? " with the -o settings" : "");
 		return (0);
 	}
 	mxd_resolve(&main_conf);

@@ -168,6 +168,54 @@ def test_kill9_loses_nothing():
             c.mail_tx("a@b.c", ["u@d.e"], simple_message("after"))
 
 
+def test_kill9_during_commit():
+    """kill -9 while ten messages are being made durable (a preloaded
+    shim makes every sync take 2 s): none had its 250; whatever reached
+    queue/ is complete; a restart clears tmp/, keeps queue/, serves"""
+    import tempfile
+    from t_spool import build_slow_sync_shim
+    with tempfile.TemporaryDirectory(prefix="mxdtest.shim.") as d:
+        so = build_slow_sync_shim(d)
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        asan += (":" if asan else "") + "verify_asan_link_order=0"
+        env = ["env", "LD_PRELOAD=" + so, "MXD_TEST_SLOW_SYNC=2",
+               "ASAN_OPTIONS=" + asan]
+        srv = WrappedServer(lambda srv: env, spool_sync="yes")
+        srv.start()
+        clients, bodies = [], []
+        for i in range(10):
+            c = srv.client(timeout=15)
+            c.expect("EHLO x", 250)
+            c.expect("MAIL FROM:<a@b.c>", 250)
+            c.expect("RCPT TO:<u@d.e>", 250)
+            check(c.cmd("DATA"), 354)
+            bodies.append(simple_message("commit %d" % i,
+                                         ("line %d\r\n" % i) * 300))
+            c.send(bodies[-1] + b".\r\n")
+            clients.append(c)
+        time.sleep(0.5)
+        for c in clients:
+            assert_eq(c.pending(0.01), b"", "a reply before the kill")
+        srv.proc.send_signal(signal.SIGKILL)
+        srv.proc.wait(timeout=10)
+        srv.stopped = True
+        srv.rc = 0
+        for c in clients:
+            c.close()
+        msgs = srv.messages()
+        for qid, data in msgs.items():
+            assert any(data.endswith(b) for b in bodies), \
+                "queue/%s.eml is incomplete" % qid
+        again = Server(spool=srv.spool)
+        with again:
+            assert_eq(again.tmp_files(), [], "tmp/ after restart")
+            assert_eq(sorted(again.messages()), sorted(msgs),
+                      "queue after restart")
+            with again.client() as c:
+                c.expect("EHLO x", 250)
+                c.mail_tx("a@b.c", ["u@d.e"], simple_message("after"))
+
+
 def test_disconnect_mid_data_many():
     """20 clients that vanish mid-DATA leave nothing in tmp/ or queue/"""
     from mxdtest import Client
