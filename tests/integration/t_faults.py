@@ -173,14 +173,9 @@ def test_kill9_during_commit():
     shim makes every sync take 2 s): none had its 250; whatever reached
     queue/ is complete; a restart clears tmp/, keeps queue/, serves"""
     import tempfile
-    from t_spool import build_slow_sync_shim
+    from t_spool import slow_sync_server
     with tempfile.TemporaryDirectory(prefix="mxdtest.shim.") as d:
-        so = build_slow_sync_shim(d)
-        asan = os.environ.get("ASAN_OPTIONS", "")
-        asan += (":" if asan else "") + "verify_asan_link_order=0"
-        env = ["env", "LD_PRELOAD=" + so, "MXD_TEST_SLOW_SYNC=2",
-               "ASAN_OPTIONS=" + asan]
-        srv = WrappedServer(lambda srv: env, spool_sync="yes")
+        srv = slow_sync_server(d)
         srv.start()
         clients, bodies = [], []
         for i in range(10):

@@ -224,16 +224,22 @@ def build_slow_sync_shim(tmpdir):
     return so
 
 
+def slow_sync_server(tmpdir, **kw):
+    """A durable-mode WrappedServer whose every sync takes 2 s (the shim
+    built in tmpdir, preloaded; ASan told to accept the preload)."""
+    so = build_slow_sync_shim(tmpdir)
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    asan += (":" if asan else "") + "verify_asan_link_order=0"
+    env = ["env", "LD_PRELOAD=" + so, "MXD_TEST_SLOW_SYNC=2",
+           "ASAN_OPTIONS=" + asan]
+    return WrappedServer(lambda srv: env, spool_sync="yes", **kw)
+
+
 def test_slow_fsync_does_not_stall_others():
     """durable mode with every fsync taking 2 s: while one session waits
     for its 250, another gets 220, EHLO and NOOP at once"""
     with tempfile.TemporaryDirectory(prefix="mxdtest.shim.") as d:
-        so = build_slow_sync_shim(d)
-        asan = os.environ.get("ASAN_OPTIONS", "")
-        asan += (":" if asan else "") + "verify_asan_link_order=0"
-        env = ["env", "LD_PRELOAD=" + so, "MXD_TEST_SLOW_SYNC=2",
-               "ASAN_OPTIONS=" + asan]
-        srv = WrappedServer(lambda srv: env, spool_sync="yes")
+        srv = slow_sync_server(d)
         with srv, srv.client(timeout=15) as a:
             a.expect("EHLO a", 250)
             a.expect("MAIL FROM:<a@b.c>", 250, "2.1.0")
