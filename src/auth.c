@@ -93,13 +93,18 @@ auth_conn(struct session *s)
 	sasl_conn_t			*conn;
 	sasl_ssf_t			 ssf = s->tls_bits;
 	char				 remote[INET6_ADDRSTRLEN + 8];
+	int				 rc;
 
 	if (s->sasl != NULL)
 		return (s->sasl);
 	snprintf(remote, sizeof(remote), "%s;%d", s->addr, s->port);
-	if (sasl_server_new("smtp", cfg->hostname, NULL, NULL, remote, NULL,
-	    0, &conn) != SASL_OK)
+	if ((rc = sasl_server_new("smtp", cfg->hostname, NULL, NULL, remote,
+	    NULL, 0, &conn)) != SASL_OK) {
+		log_warnx("s=%08llx auth unavailable client=[%s] "
+		    "reason=\"sasl_server_new: %s\"", (unsigned long long)s->id,
+		    s->addr, sasl_errstring(rc, NULL, NULL));
 		return (NULL);
+	}
 	memset(&props, 0, sizeof(props));
 	props.max_ssf = 0;		/* no SASL security layers */
 	props.maxbufsize = 0;
@@ -194,14 +199,98 @@ auth_mech_exists(const char *mech)
 	return (0);
 }
 
-/* A step failed: count it and answer 535 after a growing delay. */
+/* Answer an AUTH that cannot go on; some replies depend on the session. */
+static void
+auth_reply(struct session *s, enum reply_id id)
+{
+	reply(s, id);
+}
+
+/*
+ * Who is to blame when libsasl2 ends an exchange with rc, and the
+ * reply.  The client's failures (RFC 4954 6: 535 5.7.8) are counted
+ * toward auth_max_failures and delayed; a user that does not exist, or
+ * has no secret for the mechanism, looks like a wrong password, so the
+ * replies do not tell which users exist.  Anything not listed is the
+ * server's trouble (a back end that cannot work: sasldb unreadable,
+ * saslauthd down, a plugin missing): RFC 4954 6 454 4.7.0, not counted,
+ * and a warning that says what broke.
+ */
+struct auth_outcome {
+	int		 rc;
+	enum reply_id	 reply;
+	int		 client;	/* the client's fault: count it */
+};
+
+static const struct auth_outcome auth_outcomes[] = {
+	{ SASL_BADAUTH, R_AUTH_FAILED, 1 },
+	{ SASL_NOUSER, R_AUTH_FAILED, 1 },
+	{ SASL_NOVERIFY, R_AUTH_FAILED, 1 },
+	{ SASL_NOAUTHZ, R_AUTH_FAILED, 1 },
+	{ SASL_BADPROT, R_AUTH_FAILED, 1 },
+	{ SASL_BADVERS, R_AUTH_FAILED, 1 },
+	{ SASL_EXPIRED, R_AUTH_FAILED, 1 },
+	{ SASL_DISABLED, R_AUTH_FAILED, 1 },
+	/* RFC 4954 6: the user must first log in once with PLAIN. */
+	{ SASL_TRANS, R_AUTH_TRANSITION, 0 },
+	/* RFC 4954 6: 534 5.7.9 and 538 5.7.11. */
+	{ SASL_TOOWEAK, R_AUTH_TOO_WEAK, 0 },
+	{ SASL_ENCRYPT, R_AUTH_NEED_TLS, 0 },
+	/* The server's: listed to say so; unknown codes are the same. */
+	{ SASL_FAIL, R_AUTH_TEMP, 0 },
+	{ SASL_NOMEM, R_AUTH_TEMP, 0 },
+	{ SASL_BUFOVER, R_AUTH_TEMP, 0 },
+	{ SASL_NOMECH, R_AUTH_TEMP, 0 },
+	{ SASL_BADPARAM, R_AUTH_TEMP, 0 },
+	{ SASL_TRYAGAIN, R_AUTH_TEMP, 0 },
+	{ SASL_UNAVAIL, R_AUTH_TEMP, 0 },
+	{ SASL_NOTINIT, R_AUTH_TEMP, 0 },
+};
+
+/* The row of auth_outcomes for rc; the server's trouble if none. */
+static const struct auth_outcome *
+auth_outcome(int rc)
+{
+	static const struct auth_outcome	 other = { 0, R_AUTH_TEMP, 0 };
+	size_t					 i;
+
+	for (i = 0; i < sizeof(auth_outcomes) / sizeof(auth_outcomes[0]); i++)
+		if (auth_outcomes[i].rc == rc)
+			return (&auth_outcomes[i]);
+	return (&other);
+}
+
+/*
+ * The exchange ended without success.  The client's failure is counted
+ * and answered after a growing delay; the server's is answered at once
+ * and logged as a warning with libsasl2's detail.
+ */
 static void
 auth_failed(struct session *s, int rc)
 {
-	unsigned	delay;
+	const struct auth_outcome	*o = auth_outcome(rc);
+	unsigned			 delay;
 
-	s->auth_failures++;
 	s->flags &= ~SESSION_F_AUTH_CONT;
+	if (!o->client) {
+		if (o->reply == R_AUTH_TEMP)
+			log_warnx("s=%08llx auth unavailable client=[%s] "
+			    "sasl_method=%s reason=\"%s\"",
+			    (unsigned long long)s->id, s->addr,
+			    s->auth_mech ? s->auth_mech : "",
+			    log_str(s->sasl != NULL ? sasl_errdetail(s->sasl) :
+			    sasl_errstring(rc, NULL, NULL)));
+		else
+			log_info("s=%08llx auth refused client=[%s] "
+			    "sasl_method=%s reason=\"%s\"",
+			    (unsigned long long)s->id, s->addr,
+			    s->auth_mech ? s->auth_mech : "",
+			    sasl_errstring(rc, NULL, NULL));
+		auth_session_free(s);
+		auth_reply(s, o->reply);
+		return;
+	}
+	s->auth_failures++;
 	log_info("s=%08llx auth failed client=[%s] sasl_method=%s "
 	    "failures=%u reason=\"%s\"", (unsigned long long)s->id, s->addr,
 	    s->auth_mech ? s->auth_mech : "", s->auth_failures,

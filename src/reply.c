@@ -99,7 +99,12 @@ static const struct {
 	  "mechanism; EHLO lists the ones offered" },
 	{ R_AUTH_NEED_TLS, 538, "5.7.11", "Encryption required for requested "
 	  "authentication mechanism; use STARTTLS first" },
-	{ R_AUTH_TEMP, 454, "4.7.0", "Temporary authentication failure" },
+	{ R_AUTH_TEMP, 454, "4.7.0", "Temporary authentication failure: "
+	  "the server cannot check credentials now; try again later" },
+	{ R_AUTH_TRANSITION, 432, "4.7.12", "A password transition is "
+	  "needed: authenticate once with PLAIN over TLS" },
+	{ R_AUTH_TOO_WEAK, 534, "5.7.9", "Authentication mechanism is too "
+	  "weak; EHLO lists the ones offered" },
 	{ R_TOO_MANY_CONNS, 421, "4.7.0", "%s Too many connections; "
 	  "try again later" },
 	{ R_NO_DESCRIPTORS, 421, "4.3.2", "%s Out of file descriptors; "

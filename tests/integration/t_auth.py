@@ -8,6 +8,7 @@ submission port (RFC 6409) and relaying only for authenticated clients.
 """
 
 import base64
+import os
 import time
 
 from mxdtest import (LazyServer, Skip, check, queued_qid, assert_eq,
@@ -471,6 +472,66 @@ def test_no_secrets_in_log():
                                   if secret in l))
     # The bad-base64 response of test_auth_bad_base64 is logged masked.
     assert_in('command="(AUTH response)"', lab.log_text(), "masked response")
+
+
+def broken_sasl(app, conf):
+    """<app>.conf in the Pki directory with conf as its back end (one that
+    cannot work); the AUTH settings for mxd (TlsServer takes sasl_app
+    for itself, so it goes in args)."""
+    pki = default_pki()
+    opts = pki.sasl_opts(app)
+    opts["args"] = ["-o", "sasl_app=" + opts.pop("sasl_app")]
+    path = os.path.join(pki.dir, app + ".conf")
+    with open(path, "w") as f:
+        f.write(conf % {"dir": pki.dir})
+    os.chmod(path, 0o644)
+    return opts
+
+
+def test_backend_down_is_temporary():
+    """the SASL back end cannot work (the sasldb is a directory; saslauthd
+    is not running): every AUTH, by initial response or by steps, is
+    454 4.7.0 at once (RFC 4954 6), not 535; it is not a failed attempt,
+    so four of them (auth_max_failures=2) neither delay nor close; the
+    log warns what broke; mail can still be sent"""
+    dbdir = os.path.join(default_pki().sasl_opts()["sasl_config_dir"],
+                         "sasldb-is-a-dir")
+    os.makedirs(dbdir, exist_ok=True)
+    backends = {
+        "mxddbdir": "pwcheck_method: auxprop\nauxprop_plugin: sasldb\n"
+                    "sasldb_path: %(dir)s/sasldb-is-a-dir\n"
+                    "mech_list: PLAIN LOGIN CRAM-MD5\n",
+        "mxdnosaslauthd": "pwcheck_method: saslauthd\n"
+                          "saslauthd_path: %(dir)s/no-saslauthd/mux\n"
+                          "mech_list: PLAIN LOGIN\n",
+    }
+    for app, conf in sorted(backends.items()):
+        srv = TlsServer(tls=False, domains="example.org",
+                        auth_plaintext="loopback", auth_max_failures=2,
+                        auth_delay_max=8, **broken_sasl(app, conf))
+        with srv:
+            with srv.client() as c:
+                c.ehlo()
+                sid = session_of(srv, c)
+                for i in range(2):
+                    t, r = timed_reply(c, "AUTH PLAIN " + plain_ir())
+                    check(r, 454, "4.7.0", "%s: AUTH PLAIN #%d" % (app, i))
+                    assert t < 0.5, "%s: 454 after %.2fs" % (app, t)
+                    check(c.cmd("AUTH LOGIN"), 334)
+                    check(c.cmd(b64(USER)), 334)
+                    t, r = timed_reply(c, b64(PASSWORD))
+                    check(r, 454, "4.7.0", "%s: AUTH LOGIN #%d" % (app, i))
+                    assert t < 0.5, "%s: 454 after %.2fs" % (app, t)
+                c.expect("NOOP", 250, "2.0.0")
+                c.send_message(sender="a@b.c", rcpts=["r@example.org"])
+                c.expect("QUIT", 221, "2.0.0")
+            srv.stop()
+            assert_eq(srv.count_log(r"s=%s auth failed " % sid), 0,
+                      "%s: failures counted" % app)
+            assert_eq(srv.count_log(r"s=%s auth unavailable client=\[127"
+                                    r"\.0\.0\.1\] sasl_method=(PLAIN|LOGIN) "
+                                    r"reason=\"." % sid), 4,
+                      "%s: warnings" % app)
 
 
 if __name__ == "__main__":
