@@ -17,8 +17,8 @@
 
 #include "mxd.h"
 
-/* RFC 4954 4: a base64 line is at most what fits in a command line. */
-#define AUTH_BUF	(SMTP_CMD_MAX * 2)
+/* RFC 4954 4: room for a decoded AUTH line, or a challenge to encode. */
+#define AUTH_BUF	SMTP_AUTH_LINE_MAX
 
 static int	 auth_on;
 static char	 auth_confdir[1024];
@@ -407,8 +407,9 @@ auth_start(struct session *s, char *args)
 }
 
 /*
- * An AUTH response longer than a command line: end the exchange (RFC
- * 4954 6), so that the next line is a command again, not a response.
+ * An AUTH command or response longer than SMTP_AUTH_LINE_MAX: end the
+ * exchange (RFC 4954 6), so that the next line is a command again, not
+ * a response.
  */
 void
 auth_abort(struct session *s)

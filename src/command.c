@@ -167,12 +167,16 @@ command_dispatch(struct session *s, char *line, size_t len)
 
 	/* `RCPT: x` splits at the colon so it gets RCPT's syntax hint. */
 	vlen = strcspn(line, " \t:");
-	if (vlen == 4 && strncasecmp(line, "AUTH", 4) == 0 &&
-	    len < sizeof(copy)) {
-		/* Log lines (s->line) keep the mechanism, never the secret. */
-		memcpy(copy, line, len + 1);
+	if (vlen == 4 && strncasecmp(line, "AUTH", 4) == 0) {
+		/*
+		 * Log lines (s->line) keep the mechanism, never the secret.
+		 * A long AUTH line is in its own buffer, s->line its start.
+		 */
+		if (line == s->line) {
+			memcpy(copy, line, len + 1);
+			line = copy;
+		}
 		command_mask_auth(s->line);
-		line = copy;
 	}
 	if (!line_valid(line, len)) {
 		reply(s, R_BAD_CHAR);

@@ -2,7 +2,8 @@
  * line.c: the command line reader.  A line ends at LF; a real line ends
  * in CRLF, and a bare LF is remembered so the session can teach the
  * person at `nc` how to end DATA.  Lines are bounded: nothing beyond
- * SMTP_CMD_MAX octets is ever buffered for a command.
+ * SMTP_CMD_MAX octets is ever buffered for a command (SMTP_AUTH_LINE_MAX
+ * for an AUTH line, in a buffer of its own).
  */
 #include <string.h>
 

@@ -22,6 +22,13 @@ struct event_base;
 
 /* RFC 5321 4.5.3.1.4: a command line is at most 512 octets with CRLF. */
 #define SMTP_CMD_MAX		512
+/*
+ * RFC 4954 4: a server must take the largest response of the mechanisms
+ * it offers; 12288 octets (without CRLF) is enough, GSSAPI included.
+ * This is the limit of an AUTH command line with its initial response
+ * and of each response line; other commands keep SMTP_CMD_MAX.
+ */
+#define SMTP_AUTH_LINE_MAX	12288
 /* RFC 5321 4.5.3.1.3: a path is at most 256 octets with the brackets. */
 #define SMTP_PATH_MAX		256
 /* RFC 5321 4.5.3.1.1 and 4.5.3.1.2. */
@@ -296,6 +303,7 @@ struct session {
 	char			*auth_user;
 	char			*auth_mech;
 	unsigned		 auth_failures;
+	char			*auth_line;	/* AUTH line, only while read */
 	struct event		*tarpit;
 	enum reply_id		 tarpit_reply;
 	struct evbuffer		*pend;		/* replies of this pass */

@@ -91,7 +91,7 @@ static const struct {
 	{ R_AUTH_CANCELLED, 501, "5.7.0", "Authentication cancelled" },
 	{ R_AUTH_BAD_BASE64, 501, "5.5.2", "Invalid base64 in AUTH data" },
 	{ R_AUTH_TOO_LONG, 500, "5.5.6", "Authentication exchange line is "
-	  "too long (limit is 512 octets); authentication cancelled" },
+	  "too long (limit is 12288 octets); authentication cancelled" },
 	{ R_AUTH_TWICE, 503, "5.5.1", "Already authenticated" },
 	{ R_AUTH_IN_TX, 503, "5.5.1", "AUTH is not allowed during a mail "
 	  "transaction" },

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -282,12 +283,47 @@ session_tls_hello(const struct session *s, struct evbuffer *in)
 	return (h[0] == 0x16 && h[1] == 0x03);
 }
 
+/*
+ * Is the next line an AUTH line: a response in an exchange, or an AUTH
+ * command (with perhaps an initial response)?  Those may be longer than
+ * a command line (RFC 4954 4).  A line too short to tell is not: it
+ * fits in a command line anyway.
+ */
+static int
+session_auth_line(const struct session *s, struct evbuffer *in)
+{
+	char	h[5];
+
+	if (s->flags & SESSION_F_AUTH_CONT)
+		return (1);
+	if (evbuffer_copyout(in, h, sizeof(h)) != (ev_ssize_t)sizeof(h))
+		return (0);
+	return (strncasecmp(h, "AUTH", 4) == 0 && (h[4] == ' ' ||
+	    h[4] == '\t'));
+}
+
+/*
+ * Forget the AUTH line buffer unless an exchange goes on: sessions that
+ * are not in AUTH do not carry 12 KiB each.
+ */
+static void
+session_auth_line_free(struct session *s)
+{
+	if (s->auth_line == NULL || (s->flags & SESSION_F_AUTH_CONT))
+		return;
+	explicit_bzero(s->auth_line, SMTP_AUTH_LINE_MAX + 3);
+	free(s->auth_line);
+	s->auth_line = NULL;
+}
+
 /* Read one command line and dispatch it; 0 when more input is needed. */
 static int
 session_command(struct session *s, struct evbuffer *in)
 {
-	size_t	len;
-	int	bare;
+	enum line_status	 st;
+	size_t			 len;
+	char			*buf = s->line;
+	int			 bare, authline;
 
 	if ((s->flags & SESSION_F_DISCARD) && !session_discard(s, in))
 		return (0);
@@ -297,16 +333,26 @@ session_command(struct session *s, struct evbuffer *in)
 		    "STARTTLS, or implicit TLS on the smtps port");
 		return (1);
 	}
-	switch (line_get(in, s->line, SMTP_CMD_MAX, &len, &bare)) {
+	if ((authline = session_auth_line(s, in))) {
+		if (s->auth_line == NULL)
+			s->auth_line = xmalloc(SMTP_AUTH_LINE_MAX + 3);
+		buf = s->auth_line;
+	}
+	st = line_get(in, buf, authline ? SMTP_AUTH_LINE_MAX + 2 :
+	    SMTP_CMD_MAX, &len, &bare);
+	if (st != LINE_OK)
+		session_auth_line_free(s);
+	switch (st) {
 	case LINE_PARTIAL:
 		return (session_slow_line(s));
 	case LINE_TOO_LONG:
 		s->line[0] = '\0';
 		s->flags |= SESSION_F_DISCARD;
-		if (s->flags & SESSION_F_AUTH_CONT)
+		if (authline)
 			auth_abort(s);
 		else
 			reply(s, R_LINE_TOO_LONG);
+		session_auth_line_free(s);
 		return (1);
 	case LINE_OK:
 		s->partial_since = 0;
@@ -316,15 +362,16 @@ session_command(struct session *s, struct evbuffer *in)
 		s->flags |= SESSION_F_BARE_LF;
 	if (s->flags & SESSION_F_AUTH_CONT) {
 		/* An AUTH response: never let it reach a log line. */
-		char	resp[SMTP_CMD_MAX + 1];
-
-		memcpy(resp, s->line, len + 1);
 		snprintf(s->line, sizeof(s->line), "(AUTH response)");
-		auth_continue(s, resp);
-		explicit_bzero(resp, sizeof(resp));
-		return (1);
-	}
-	command_dispatch(s, s->line, len);
+		auth_continue(s, buf);
+	} else if (authline) {
+		/* For the log: command_dispatch() masks the secret. */
+		memcpy(s->line, buf, len < SMTP_CMD_MAX ? len : SMTP_CMD_MAX);
+		s->line[len < SMTP_CMD_MAX ? len : SMTP_CMD_MAX] = '\0';
+		command_dispatch(s, buf, len);
+	} else
+		command_dispatch(s, s->line, len);
+	session_auth_line_free(s);
 	return (1);
 }
 
@@ -594,6 +641,10 @@ session_free(struct session *s)
 		event_free(s->tarpit);
 	free(s->auth_user);
 	free(s->auth_mech);
+	if (s->auth_line != NULL) {
+		explicit_bzero(s->auth_line, SMTP_AUTH_LINE_MAX + 3);
+		free(s->auth_line);
+	}
 	free(s->helo);
 	free(s);
 }

@@ -9,14 +9,16 @@ submission port (RFC 6409) and relaying only for authenticated clients.
 
 import base64
 import os
+import smtplib
+import subprocess
 import time
 
 from mxdtest import (LazyServer, Skip, check, queued_qid, assert_eq,
-                     assert_in, run)
-from tlstest import (LazyTlsServer, TlsServer, USER, PASSWORD, b64,
+                     assert_in, need_tool, run)
+from tlstest import (LazyTlsServer, TlsServer, USER, PASSWORD, REALM, b64,
                      default_pki, plain_ir, cram_md5_response, Scram,
                      new_qids, check_stored, check_logged, timed_reply,
-                     session_of)
+                     session_of, run_tool)
 
 WRONG = "wr0ng-pw-xyzzy"
 
@@ -185,14 +187,92 @@ def test_auth_bad_base64():
 
 
 def test_auth_response_too_long():
-    """a response line over 512 octets gets 500 5.5.6 (RFC 4954 6) and
-    ends the exchange: the next line is a command again, not a response"""
+    """RFC 4954 4: an AUTH line may be 12288 octets; a response or an
+    initial response over that gets 500 5.5.6 (RFC 4954 6) and ends the
+    exchange: the next line is a command again, not a response"""
     with lab.client() as c:
         c.ehlo()
         check(c.cmd("AUTH LOGIN"), 334)
-        c.expect("QUJD" * 300, 500, "5.5.6")
+        check(c.cmd("QUJD" * 3250), 500, "5.5.6", "13000-octet response")
         c.expect("NOOP", 250, "2.0.0")
+        check(c.cmd("AUTH PLAIN " + "QUJD" * 3250), 500, "5.5.6",
+              "AUTH PLAIN with a 13000-octet initial response")
+        c.expect("NOOP", 250, "2.0.0")
+        # 12288 octets exactly is a response: libsasl2 judges it (535).
+        check(c.cmd("AUTH PLAIN"), 334)
+        check(c.cmd("QUJD" * 3072), 535, "5.7.8", "12288-octet response")
         c.expect("AUTH PLAIN " + plain_ir(), 235, "2.7.0")
+
+
+LONG_USER = "u" * (150 - len("@" + REALM)) + "@" + REALM
+LONG_PASSWORD = "".join(chr(33 + i % 94) for i in range(255))
+
+
+def long_user():
+    """Add LONG_USER (150 octets) with LONG_PASSWORD (255 octets) to the
+    sasldb of the shared Pki; RFC 4616 2 says PLAIN takes both."""
+    pki = default_pki()
+    pki.sasl_opts()
+    if "long" in pki.sasl_done:
+        return
+    p = subprocess.run([need_tool("saslpasswd2"), "-p", "-f",
+                        os.path.join(pki.dir, "sasldb2"), "-u", REALM,
+                        LONG_USER.split("@")[0]],
+                       input=(LONG_PASSWORD + "\n").encode(),
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=15)
+    if p.returncode != 0:
+        raise AssertionError("saslpasswd2: %r" % p.stdout)
+    pki.sasl_done.add("long")
+
+
+def test_long_plain_credentials():
+    """a 150-octet user and a 255-octet password (RFC 4616 2): the PLAIN
+    response is 544 octets, more than a command line; AUTH PLAIN with it
+    as initial response (555 octets) and as a response both get 235"""
+    long_user()
+    ir = plain_ir(user=LONG_USER, password=LONG_PASSWORD)
+    assert_eq(len(ir), 544, "PLAIN response length")
+    with lab.client() as c:
+        c.ehlo()
+        c.expect("AUTH PLAIN " + ir, 235, "2.7.0")
+    with lab.client() as c:
+        c.ehlo()
+        assert_eq(c.cmd("AUTH PLAIN"), (334, [""]), "empty challenge")
+        c.expect(ir, 235, "2.7.0")
+    lab.wait_log(r"auth ok client=\[127\.0\.0\.1\] sasl_method=PLAIN "
+                 r"sasl_username=%s$" % LONG_USER)
+    assert LONG_PASSWORD not in lab.log_text(), "password in the log"
+    assert ir not in lab.log_text(), "PLAIN response in the log"
+
+
+def test_long_credentials_smtplib():
+    """smtplib logs in with the 150-octet user and 255-octet password by
+    PLAIN (initial response and without), LOGIN and CRAM-MD5, and sends"""
+    long_user()
+    for mech, ir_ok in (("PLAIN", True), ("PLAIN", False),
+                        ("LOGIN", True), ("CRAM-MD5", True)):
+        with smtplib.SMTP("127.0.0.1", lab.port, timeout=10) as s:
+            s.ehlo("client.test")
+            s.user, s.password = LONG_USER, LONG_PASSWORD
+            fn = getattr(s, "auth_" + mech.lower().replace("-", "_"))
+            code, _ = s.auth(mech, fn, initial_response_ok=ir_ok)
+            assert_eq(code, 235, "smtplib %s (initial response %s)" %
+                      (mech, ir_ok))
+            s.sendmail("a@b.c", ["r@example.org"],
+                       b"Subject: long\r\n\r\nhi\r\n")
+
+
+def test_long_credentials_swaks():
+    """swaks --auth PLAIN with the 150-octet user and 255-octet password"""
+    swaks = need_tool("swaks")
+    long_user()
+    rc, out = run_tool([swaks, "--server", "127.0.0.1", "--port",
+                        str(lab.port), "--from", "a@b.c", "--to",
+                        "r@example.org", "--auth", "PLAIN", "--auth-user",
+                        LONG_USER, "--auth-password", LONG_PASSWORD])
+    assert_eq(rc, 0, "swaks exit status; output:\n%s" % out)
+    assert_in("235 2.7.0", out, "swaks output")
 
 
 def test_auth_syntax_and_order():
