@@ -199,11 +199,70 @@ auth_mech_exists(const char *mech)
 	return (0);
 }
 
-/* Answer an AUTH that cannot go on; some replies depend on the session. */
+/*
+ * What the client can do instead of a plaintext mechanism on a session
+ * where STARTTLS is not possible: the mechanisms offered here, and
+ * loopback if auth_plaintext allows that.
+ */
 static void
-auth_reply(struct session *s, enum reply_id id)
+auth_alternatives(struct session *s, char *buf, size_t len)
 {
-	reply(s, id);
+	char	 mechs[512], *p = mechs, *m;
+	int	 loop;
+
+	auth_mechs(s, mechs, sizeof(mechs));
+	loop = strcmp(cfg->auth_plaintext, "loopback") == 0;
+	buf[0] = '\0';
+	if (mechs[0] == '\0' && !loop) {
+		snprintf(buf, len, "no mechanism is usable on this connection "
+		    "(auth_mechanisms)");
+		return;
+	}
+	while (mechs[0] != '\0' && (m = strsep(&p, " ")) != NULL)
+		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s",
+		    m == mechs ? "use " : p == NULL ? " or " : ", ", m);
+	if (loop)
+		snprintf(buf + strlen(buf), len - strlen(buf), "%sconnect "
+		    "over loopback (auth_plaintext)", buf[0] != '\0' ?
+		    ", or " : "");
+}
+
+/*
+ * Answer an AUTH that cannot go on.  A mechanism that needs TLS gets a
+ * 538 that says what the client can actually do: STARTTLS only where
+ * it is offered (RFC 4954 4: the server may refuse a plaintext
+ * mechanism without TLS; it must not send the client to a dead end).
+ */
+static void
+auth_reply(struct session *s, enum reply_id id, const char *mech)
+{
+	char	alt[512];
+
+	if (id != R_AUTH_NEED_TLS || (tls_enabled() &&
+	    !(s->flags & SESSION_F_TLS) && s->kind != LISTEN_SMTPS)) {
+		reply(s, id);
+		return;
+	}
+	auth_alternatives(s, alt, sizeof(alt));
+	reply(s, R_AUTH_NEED_TLS_NONE, mech, alt);
+}
+
+/*
+ * The 530 for a command that needs AUTH first (the submission port):
+ * AUTH, STARTTLS then AUTH, or the news that neither is possible here.
+ */
+enum reply_id
+auth_required_reply(struct session *s)
+{
+	char	mechs[512];
+
+	auth_mechs(s, mechs, sizeof(mechs));
+	if (mechs[0] != '\0')
+		return (R_AUTH_REQUIRED);
+	if (tls_enabled() && !(s->flags & SESSION_F_TLS) &&
+	    s->kind != LISTEN_SMTPS)
+		return (R_AUTH_REQUIRED_STARTTLS);
+	return (R_AUTH_REQUIRED_NONE);
 }
 
 /*
@@ -287,7 +346,7 @@ auth_failed(struct session *s, int rc)
 			    s->auth_mech ? s->auth_mech : "",
 			    sasl_errstring(rc, NULL, NULL));
 		auth_session_free(s);
-		auth_reply(s, o->reply);
+		auth_reply(s, o->reply, s->auth_mech);
 		return;
 	}
 	s->auth_failures++;
@@ -388,8 +447,12 @@ auth_start(struct session *s, char *args)
 		return;
 	}
 	if (!auth_in_list(mechs, mech)) {
-		reply(s, auth_mech_exists(mech) && !auth_plaintext_ok(s) ?
-		    R_AUTH_NEED_TLS : R_AUTH_UNKNOWN_MECH);
+		if (auth_mech_exists(mech) && !auth_plaintext_ok(s)) {
+			for (p = mech; *p != '\0'; p++)
+				*p = (char)toupper((unsigned char)*p);
+			auth_reply(s, R_AUTH_NEED_TLS, mech);
+		} else
+			reply(s, R_AUTH_UNKNOWN_MECH);
 		return;
 	}
 	if (ir != NULL && auth_decode(ir, buf, &len) != 0) {

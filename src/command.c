@@ -338,7 +338,7 @@ cmd_mail(struct session *s, char *args)
 	char			params[SMTP_CMD_MAX + 1];
 
 	if (s->kind == LISTEN_SUBMISSION && !(s->flags & SESSION_F_AUTH)) {
-		reply(s, R_AUTH_REQUIRED);
+		reply(s, auth_required_reply(s));
 		return;
 	}
 	if ((st = addr_parse_cmd(args, "FROM", &p)) != ADDR_OK) {

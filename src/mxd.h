@@ -249,6 +249,9 @@ enum reply_id {
 	R_AUTH_TEMP,
 	R_AUTH_TRANSITION,
 	R_AUTH_TOO_WEAK,
+	R_AUTH_NEED_TLS_NONE,
+	R_AUTH_REQUIRED_STARTTLS,
+	R_AUTH_REQUIRED_NONE,
 	R_TOO_MANY_CONNS,
 	R_NO_DESCRIPTORS,
 	R_TOO_MANY_ERRORS,
@@ -436,6 +439,7 @@ void		 auth_mechs(struct session *, char *, size_t);
 void		 auth_start(struct session *, char *);
 void		 auth_continue(struct session *, const char *);
 void		 auth_abort(struct session *);
+enum reply_id	 auth_required_reply(struct session *);
 
 /* session.c */
 void		 session_accept(struct event_base *, int,

@@ -105,6 +105,13 @@ static const struct {
 	  "needed: authenticate once with PLAIN over TLS" },
 	{ R_AUTH_TOO_WEAK, 534, "5.7.9", "Authentication mechanism is too "
 	  "weak; EHLO lists the ones offered" },
+	{ R_AUTH_NEED_TLS_NONE, 538, "5.7.11", "%s sends the password in "
+	  "clear and this server has no TLS here (tls_cert); %s" },
+	{ R_AUTH_REQUIRED_STARTTLS, 530, "5.7.0", "Authentication required: "
+	  "this is the submission port; use STARTTLS, then AUTH" },
+	{ R_AUTH_REQUIRED_NONE, 530, "5.7.0", "Authentication required: "
+	  "this is the submission port, but no authentication mechanism is "
+	  "usable on this connection" },
 	{ R_TOO_MANY_CONNS, 421, "4.7.0", "%s Too many connections; "
 	  "try again later" },
 	{ R_NO_DESCRIPTORS, 421, "4.3.2", "%s Out of file descriptors; "

@@ -329,8 +329,12 @@ session_command(struct session *s, struct evbuffer *in)
 		return (0);
 	if (session_tls_hello(s, in)) {
 		s->line[0] = '\0';
-		reply(s, R_NOT_SMTP, cfg->hostname, "a TLS handshake: use "
-		    "STARTTLS, or implicit TLS on the smtps port");
+		/* Point only to the TLS this server has. */
+		reply(s, R_NOT_SMTP, cfg->hostname, !tls_enabled() ?
+		    "a TLS handshake, and this server has no TLS" :
+		    cfg->smtps_listen.n == 0 ? "a TLS handshake: use STARTTLS" :
+		    "a TLS handshake: use STARTTLS, or implicit TLS on the "
+		    "smtps port");
 		return (1);
 	}
 	if ((authline = session_auth_line(s, in))) {

@@ -46,7 +46,8 @@ def test_no_plaintext_mechs_before_tls():
         m = mechs(c.ehlo())
         assert "PLAIN" not in m and "LOGIN" not in m, m
         assert_in("CRAM-MD5", m, "mechanisms before TLS")
-        c.expect("AUTH PLAIN " + plain_ir(), 538, "5.7.11")
+        r = c.expect("AUTH PLAIN " + plain_ir(), 538, "5.7.11")
+        assert_in("STARTTLS", r[0], "538 where STARTTLS is offered")
         c.expect("AUTH LOGIN", 538, "5.7.11")
         c.expect("AUTH plain", 538, "5.7.11")
         # Refused, not failed: no 535, no delay, session still fine.
@@ -612,6 +613,76 @@ def test_backend_down_is_temporary():
                                     r"\.0\.0\.1\] sasl_method=(PLAIN|LOGIN) "
                                     r"reason=\"." % sid), 4,
                       "%s: warnings" % app)
+
+
+def test_need_tls_without_tls():
+    """auth = yes, no certificate, auth_plaintext=tls: EHLO offers no
+    STARTTLS and no PLAIN/LOGIN; AUTH PLAIN is 538 5.7.11 saying there
+    is no TLS and naming the mechanisms that do work (not `use
+    STARTTLS`); the TLS handshake of a confused client is told there is
+    no TLS"""
+    srv = TlsServer(tls=False, sasl=True, auth_delay_max=0)
+    with srv:
+        with srv.client() as c:
+            kw = c.ehlo()
+            assert "STARTTLS" not in kw, kw
+            m = mechs(kw)
+            assert "PLAIN" not in m and "LOGIN" not in m, m
+            assert_in("CRAM-MD5", m, "mechanisms")
+            for cmd in ("AUTH PLAIN " + plain_ir(), "AUTH login"):
+                r = c.expect(cmd, 538, "5.7.11")
+                text = r[0]
+                assert "STARTTLS" not in text, text
+                assert_in("no TLS", text, "538 text")
+                assert_in(cmd.split()[1].upper() + " sends the password",
+                          text, "538 text")
+                assert_in("CRAM-MD5", text, "538 text")
+            r = c.cmd("AUTH CRAM-MD5")
+            check(r, 334)
+            c.expect(cram_md5_response(r[1][0]), 235, "2.7.0")
+        with srv.client() as c:
+            c.send(b"\x16\x03\x01\x00\x05hello")
+            r = c.reply()
+            check(r, 221, "2.7.0", "a TLS hello")
+            assert "STARTTLS" not in r[1][0] and "smtps" not in r[1][0], r
+            assert_in("no TLS", r[1][0], "221 text")
+
+
+def test_submission_without_usable_mechanism():
+    """submission port, no certificate, only PLAIN and LOGIN allowed:
+    EHLO offers no AUTH and no STARTTLS; MAIL is 530 5.7.0 without
+    `use AUTH first`; AUTH PLAIN is 538 5.7.11 saying nothing works"""
+    srv = TlsServer(tls=False, sasl=True, submission=True,
+                    auth_mechanisms="PLAIN LOGIN", auth_delay_max=0)
+    with srv:
+        with srv.submission() as c:
+            kw = c.ehlo()
+            assert "AUTH" not in kw and "STARTTLS" not in kw, kw
+            r = c.expect("MAIL FROM:<a@b.c>", 530, "5.7.0")
+            assert "use AUTH" not in r[0] and "STARTTLS" not in r[0], r
+            assert_in("no authentication mechanism is usable", r[0],
+                      "530 text")
+            r = c.expect("AUTH PLAIN " + plain_ir(), 538, "5.7.11")
+            assert "STARTTLS" not in r[0], r
+            assert_in("no mechanism is usable", r[0], "538 text")
+
+
+def test_submission_needs_starttls_first():
+    """submission port with a certificate, only PLAIN and LOGIN allowed:
+    before TLS MAIL is 530 5.7.0 `use STARTTLS, then AUTH`"""
+    srv = TlsServer(sasl=True, submission=True,
+                    auth_mechanisms="PLAIN LOGIN", auth_delay_max=0)
+    with srv:
+        with srv.submission() as c:
+            kw = c.ehlo()
+            assert "AUTH" not in kw, kw
+            r = c.expect("MAIL FROM:<a@b.c>", 530, "5.7.0")
+            assert_in("use STARTTLS, then AUTH", r[0], "530 text")
+            c.starttls()
+            assert_eq(mechs(c.ehlo()), ["PLAIN", "LOGIN"], "under TLS")
+            r = c.expect("MAIL FROM:<a@b.c>", 530, "5.7.0")
+            assert_in("use AUTH first", r[0], "530 text under TLS")
+            c.expect("AUTH PLAIN " + plain_ir(), 235, "2.7.0")
 
 
 if __name__ == "__main__":
