@@ -153,6 +153,129 @@ mxd_drop_privileges(const struct config *c)
 }
 
 /*
+ * Could the user mxd runs as open path (a directory if dir)?  Started as
+ * root, a child becomes that user and tries, as mxd will after dropping
+ * privileges (a reload rereads the certificate, libsasl2 opens the
+ * sasldb at each AUTH); otherwise mxd tries as itself.  0, or -1 with
+ * *cause naming the setting, the file and why.
+ */
+static int
+mxd_check_file(const struct config *c, const char *what, const char *path,
+    int dir, char **cause)
+{
+	struct stat	 sb;
+	struct passwd	*pw = NULL, *owner;
+	struct group	*gr;
+	gid_t		 gid;
+	pid_t		 pid;
+	int		 fd, status, err = 0;
+
+	if (stat(path, &sb) == -1) {
+		xasprintf(cause, "%s %s: %s", what, path, strerror(errno));
+		return (-1);
+	}
+	if (dir != !!S_ISDIR(sb.st_mode)) {
+		xasprintf(cause, "%s %s: %s", what, path, dir ?
+		    "not a directory" : "is a directory");
+		return (-1);
+	}
+	if (geteuid() == 0 && (pw = getpwnam(c->user)) != NULL &&
+	    pw->pw_uid != 0) {
+		gid = pw->pw_gid;
+		if (c->group[0] != '\0' && (gr = getgrnam(c->group)) != NULL)
+			gid = gr->gr_gid;
+		if ((pid = fork()) == -1)
+			fatal("fork");
+		if (pid == 0) {
+			if (setgroups(1, &gid) == -1 ||
+			    setresgid(gid, gid, gid) == -1 ||
+			    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+				_exit(255);
+			if ((fd = open(path, O_RDONLY | O_CLOEXEC |
+			    (dir ? O_DIRECTORY : 0))) == -1)
+				_exit(errno & 0x7f);
+			_exit(0);
+		}
+		while (waitpid(pid, &status, 0) == -1)
+			if (errno != EINTR)
+				fatal("waitpid");
+		err = WIFEXITED(status) ? WEXITSTATUS(status) : EIO;
+	} else if ((fd = open(path, O_RDONLY | O_CLOEXEC |
+	    (dir ? O_DIRECTORY : 0))) == -1)
+		err = errno;
+	else
+		close(fd);
+	if (err == 0)
+		return (0);
+	owner = getpwuid(sb.st_uid);
+	xasprintf(cause, "%s %s: not readable by user %s (%s; mode %04o, "
+	    "owner %s)", what, path, pw != NULL ? c->user : "mxd runs as",
+	    err == 255 ? "cannot become that user" : strerror(err),
+	    (unsigned)(sb.st_mode & 07777), owner != NULL ? owner->pw_name :
+	    "?");
+	return (-1);
+}
+
+/*
+ * The sasldb named by sasldb_path in <sasl_app>.conf, if any, into buf;
+ * "" when the file or the line is not there.
+ */
+static void
+mxd_sasldb_path(const struct config *c, char *buf, size_t len)
+{
+	char	 path[PATH_MAX], line[1024], *p;
+	FILE	*f;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "%s/%s.conf", c->sasl_config_dir,
+	    c->sasl_app);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "sasldb_path:", 12) != 0)
+			continue;
+		p = line + 12 + strspn(line + 12, " \t");
+		p[strcspn(p, " \t\r\n")] = '\0';
+		snprintf(buf, len, "%s", p);
+	}
+	fclose(f);
+}
+
+/*
+ * Every file mxd will need after start: the certificate (reread on
+ * SIGHUP), the libsasl2 directory, its <sasl_app>.conf and sasldb.  A
+ * file the run-as user cannot read would make a reload or every AUTH
+ * fail later, so it is an error now, at start and for -t.
+ */
+static int
+mxd_check_files(const struct config *c, char **cause)
+{
+	char	path[PATH_MAX], db[PATH_MAX];
+
+	if (c->tls_cert[0] != '\0' &&
+	    mxd_check_file(c, "tls_cert", c->tls_cert, 0, cause) != 0)
+		return (-1);
+	if (c->tls_key[0] != '\0' &&
+	    mxd_check_file(c, "tls_key", c->tls_key, 0, cause) != 0)
+		return (-1);
+	if (!c->auth || c->sasl_config_dir[0] == '\0')
+		return (0);
+	if (mxd_check_file(c, "sasl_config_dir", c->sasl_config_dir, 1,
+	    cause) != 0)
+		return (-1);
+	snprintf(path, sizeof(path), "%s/%s.conf", c->sasl_config_dir,
+	    c->sasl_app);
+	if (access(path, F_OK) == 0 &&
+	    mxd_check_file(c, "sasl_app", path, 0, cause) != 0)
+		return (-1);
+	mxd_sasldb_path(c, db, sizeof(db));
+	if (db[0] != '\0' && mxd_check_file(c, "sasldb_path", db, 0,
+	    cause) != 0)
+		return (-1);
+	return (0);
+}
+
+/*
  * Checks across settings, and loading what the settings name (the
  * certificate), so that -t catches them too.
  */
@@ -167,6 +290,8 @@ mxd_check(struct config *c, char **cause)
 		xasprintf(cause, "submission_listen needs auth = yes");
 		return (-1);
 	}
+	if (mxd_check_files(c, cause) != 0)
+		return (-1);
 	/* Last: on success it replaces the running certificate. */
 	return (tls_load(c, cause));
 }

@@ -16,7 +16,7 @@ import time
 
 from mxdtest import (Server, Skip, check, queued_qid, simple_message,
                      mxd_path, run_mxd, assert_eq, assert_in, wait_until,
-                     run)
+                     free_port, run)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLE = os.path.join(HERE, "..", "..", "etc", "mxd.conf")
@@ -399,6 +399,69 @@ def test_any_domain_on_public_address_warns():
     out = start_log(base + ["-o", "listen=127.0.0.1:2525"])
     assert_in(" ready:", out, "started")
     assert warn not in out, out
+
+
+def _files_dir():
+    """A scratch directory the run-as user can enter."""
+    d = os.path.join(_tmp, "files")
+    os.makedirs(d, exist_ok=True)
+    os.chmod(_tmp, 0o755)
+    os.chmod(d, 0o755)
+    return d
+
+
+def test_check_sasl_config_dir():
+    """auth = yes with a sasl_config_dir that does not exist, or is a
+    file: mxd -t fails and names the setting and the path"""
+    d = _files_dir()
+    missing = os.path.join(d, "no-such-sasl-dir")
+    check_fails(["-t", "-o", "auth=yes", "-o", "sasl_config_dir=" +
+                 missing], "sasl_config_dir " + missing, "No such file")
+    afile = conf("files/not-a-dir", "x\n")
+    check_fails(["-t", "-o", "auth=yes", "-o", "sasl_config_dir=" + afile],
+                "sasl_config_dir " + afile, "not a directory")
+    # auth = no: the setting is not used, so not checked.
+    rc, out, err = run_mxd(["-t", "-o", "sasl_config_dir=" + missing])
+    assert_eq((rc, err), (0, ""), "mxd -t with auth = no")
+
+
+def test_check_files_as_run_as_user():
+    """started as root, mxd runs as `user`: mxd -t, and a start, fail
+    when that user cannot read tls_key (the openssl default: root, 0600),
+    or the sasldb of <sasl_app>.conf, saying which file and why; readable
+    again, -t says ok"""
+    if os.geteuid() != 0:
+        raise Skip("not running as root")
+    import tlstest
+    tlstest.need_tool("openssl")
+    d = _files_dir()
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    tlstest.make_cert(cert, key, "mx.test")
+    os.chmod(key, 0o600)
+    tls = ["-o", "tls_cert=" + cert, "-o", "tls_key=" + key]
+    check_fails(["-t"] + tls, "tls_key " + key,
+                "not readable by user nobody", "mode 0600", "owner root")
+    rc, out, err = run_mxd(["-f", "-o", "listen=127.0.0.1:%d" %
+                            free_port(), "-o", "spool_dir=" +
+                            os.path.join(d, "spool")] + tls)
+    assert rc not in (0, None), "mxd started; stderr %r" % err
+    assert_in("tls_key " + key, err, "start-up error")
+    os.chmod(key, 0o644)
+    rc, out, err = run_mxd(["-t"] + tls)
+    assert_eq((rc, err), (0, ""), "mxd -t with a readable key")
+    # The sasldb named in <sasl_app>.conf.
+    db = conf("files/sasldb2", "")
+    os.chmod(db, 0o600)
+    c = conf("files/mxdt.conf", "pwcheck_method: auxprop\n"
+             "sasldb_path: %s\n" % db)
+    os.chmod(c, 0o644)
+    sasl = ["-o", "auth=yes", "-o", "sasl_app=mxdt", "-o",
+            "sasl_config_dir=" + d]
+    check_fails(["-t"] + sasl, "sasldb_path " + db,
+                "not readable by user nobody")
+    os.chmod(db, 0o644)
+    rc, out, err = run_mxd(["-t"] + sasl)
+    assert_eq((rc, err), (0, ""), "mxd -t with a readable sasldb")
 
 
 if __name__ == "__main__":
