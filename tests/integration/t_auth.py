@@ -577,7 +577,12 @@ def test_backend_down_is_temporary():
     log warns what broke; mail can still be sent"""
     dbdir = os.path.join(default_pki().sasl_opts()["sasl_config_dir"],
                          "sasldb-is-a-dir")
-    os.makedirs(dbdir, exist_ok=True)
+    # A file at start (mxd checks the sasldb then), a directory later.
+    if os.path.isdir(dbdir):
+        os.rmdir(dbdir)
+    with open(dbdir, "w"):
+        pass
+    os.chmod(dbdir, 0o644)
     backends = {
         "mxddbdir": "pwcheck_method: auxprop\nauxprop_plugin: sasldb\n"
                     "sasldb_path: %(dir)s/sasldb-is-a-dir\n"
@@ -591,6 +596,9 @@ def test_backend_down_is_temporary():
                         auth_plaintext="loopback", auth_max_failures=2,
                         auth_delay_max=8, **broken_sasl(app, conf))
         with srv:
+            if os.path.isfile(dbdir):
+                os.unlink(dbdir)
+                os.mkdir(dbdir)
             with srv.client() as c:
                 c.ehlo()
                 sid = session_of(srv, c)
