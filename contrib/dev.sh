@@ -19,7 +19,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 # Debian packages the build and the tests use.
 PKGS="gcc make autoconf automake pkg-config libevent-dev libssl-dev
-libsasl2-dev python3 swaks curl openssl procps sasl2-bin libsasl2-modules
+libsasl2-dev libidn2-dev python3 swaks curl openssl procps sasl2-bin libsasl2-modules
 libsasl2-modules-db libnet-ssleay-perl libio-socket-ssl-perl clang
 libclang-rt-14-dev valgrind util-linux"
 

@@ -5,10 +5,57 @@
  * syntactically valid mailboxes.  Pure code: unit-tested and fuzzed.
  */
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include <idn2.h>
+
 #include "mxd.h"
+
+/*
+ * What each parse failure means, for the 501 reply: the RFC 5321 4.1.2
+ * production that did not match.
+ */
+static const struct {
+	enum addr_status	 st;
+	const char		*why;
+} addr_whys[] = {
+	{ ADDR_SYNTAX, "is missing: want FROM:<address> or TO:<address>" },
+	{ ADDR_BAD_PATH, "is not closed: want <user@domain> and a space "
+	  "before any parameter" },
+	{ ADDR_TOO_LONG, "is too long (limit is 256 octets, 64 before "
+	  "the @)" },
+	{ ADDR_BAD_ROUTE, "has a bad source route: want "
+	  "<@host,@host:user@domain> (RFC 5321 4.1.2)" },
+	{ ADDR_BAD_LOCAL, "has a bad local part: want dot-separated words "
+	  "or a quoted string before the @ (RFC 5321 4.1.2)" },
+	{ ADDR_BAD_QUOTED, "has a bad quoted local part: want printable "
+	  "characters, \\ only before one of them (RFC 5321 4.1.2)" },
+	{ ADDR_NO_DOMAIN, "needs a domain: want user@domain "
+	  "(RFC 5321 4.1.2)" },
+	{ ADDR_SENDER_POSTMASTER, "needs a domain: <postmaster> is only "
+	  "valid as a recipient (RFC 5321 4.1.1.3)" },
+	{ ADDR_BAD_DOMAIN, "has a bad domain: want dot-separated labels of "
+	  "letters, digits and inner hyphens (RFC 5321 4.1.2)" },
+	{ ADDR_BAD_LITERAL, "has a bad address literal: want [IPv4], "
+	  "[IPv6:...] or [tag:text] (RFC 5321 4.1.3)" },
+	{ ADDR_BAD_IDN, "has a domain that is not valid IDNA2008 "
+	  "(RFC 5891, RFC 6531 3.3)" },
+	{ ADDR_BAD_UTF8, "is not valid UTF-8 (RFC 6531 3.3)" },
+};
+
+/* Why a path was refused, as text for the reply. */
+const char *
+addr_why(enum addr_status st)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(addr_whys) / sizeof(addr_whys[0]); i++)
+		if (addr_whys[i].st == st)
+			return (addr_whys[i].why);
+	return ("bad address syntax");
+}
 
 /* RFC 5322 3.2.3 atext, plus UTF-8 octets (RFC 6531 3.3). */
 static int
@@ -18,30 +65,76 @@ addr_atext(unsigned char c)
 	    c >= 0x80) && c != '\0';
 }
 
-/* Parse a Dot-string or Quoted-string local part; return its length. */
-static size_t
-addr_local_part(const char *s, size_t len)
+/*
+ * Is s[0..len) well-formed UTF-8 (RFC 3629 4: no overlong forms, no
+ * surrogates, nothing past U+10FFFF)?  RFC 6531 3.3 allows only that.
+ */
+static int
+addr_utf8_valid(const unsigned char *s, size_t len)
 {
-	size_t	i = 0;
-	int	atom = 0;
+	size_t		i, n, k;
+	unsigned	cp;
 
+	for (i = 0; i < len; i += n) {
+		if (s[i] < 0x80) {
+			n = 1;
+			continue;
+		}
+		if (s[i] >= 0xc2 && s[i] <= 0xdf)
+			n = 2, cp = s[i] & 0x1f;
+		else if (s[i] >= 0xe0 && s[i] <= 0xef)
+			n = 3, cp = s[i] & 0x0f;
+		else if (s[i] >= 0xf0 && s[i] <= 0xf4)
+			n = 4, cp = s[i] & 0x07;
+		else
+			return (0);
+		if (i + n > len)
+			return (0);
+		for (k = 1; k < n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return (0);
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return (0);
+	}
+	return (1);
+}
+
+/*
+ * Parse a Dot-string or Quoted-string local part (RFC 5321 4.1.2);
+ * return its length, or 0 with *st set.
+ */
+static size_t
+addr_local_part(const char *s, size_t len, enum addr_status *st)
+{
+	size_t		i = 0;
+	int		atom = 0;
+	unsigned char	c;
+
+	*st = ADDR_BAD_LOCAL;
 	if (len > 0 && s[0] == '"') {
-		/* RFC 5321 4.1.2: Quoted-string, qtextSMTP or quoted-pair. */
+		/* Quoted-string: qtextSMTP or quoted-pairSMTP. */
+		*st = ADDR_BAD_QUOTED;
 		for (i = 1; i < len; i++) {
-			unsigned char c = (unsigned char)s[i];
-
+			c = (unsigned char)s[i];
 			if (c == '"')
 				return (i + 1);
 			if (c == '\\') {
-				if (++i >= len || (unsigned char)s[i] < 0x20)
+				/* quoted-pairSMTP = %d92 %d32-126 */
+				if (++i >= len || (unsigned char)s[i] < 32 ||
+				    (unsigned char)s[i] > 126)
 					return (0);
 				continue;
 			}
-			if (c < 0x20 || c == 0x7f)
+			/* qtextSMTP: 32-126 but " and \, or UTF-8. */
+			if (c < 32 || c == 127)
 				return (0);
 		}
 		return (0);
 	}
+	/* Dot-string = Atom *("." Atom) */
 	for (i = 0; i < len && s[i] != '@'; i++) {
 		if (s[i] == '.') {
 			if (!atom)
@@ -55,7 +148,10 @@ addr_local_part(const char *s, size_t len)
 	return (atom ? i : 0);
 }
 
-/* Check an address literal: [IPv4], [IPv6:...] or [tag:text]. */
+/*
+ * Check an address literal (RFC 5321 4.1.3): [IPv4], [IPv6:...] or a
+ * General-address-literal [tag:dcontent].
+ */
 static int
 addr_literal(const char *s, size_t len)
 {
@@ -73,46 +169,144 @@ addr_literal(const char *s, size_t len)
 		return (inet_pton(AF_INET6, buf + 5, &a6) == 1);
 	if (inet_pton(AF_INET, buf, &a4) == 1)
 		return (1);
-	/* RFC 5321 4.1.3 General-address-literal: tag ":" dcontent. */
+	/* Standardized-tag = Ldh-str: ends with a letter or digit. */
 	for (i = 0; buf[i] != '\0' && buf[i] != ':'; i++)
 		if (!isalnum((unsigned char)buf[i]) && buf[i] != '-')
 			return (0);
-	if (i == 0 || buf[i] != ':' || buf[i + 1] == '\0')
+	if (i == 0 || buf[i] != ':' || buf[i + 1] == '\0' ||
+	    buf[i - 1] == '-')
 		return (0);
+	/* dcontent = %d33-90 / %d94-126: no [ \ ] */
 	for (i++; buf[i] != '\0'; i++)
 		if (buf[i] < 33 || buf[i] > 126 || buf[i] == '[' ||
-		    buf[i] == '\\')
+		    buf[i] == '\\' || buf[i] == ']')
 			return (0);
 	return (1);
 }
 
-/* Check a domain: dot-separated labels of letters, digits and hyphens. */
-static int
-addr_domain_valid(const char *s, size_t len)
+/*
+ * Put a domain in its canonical form for comparing: lower case, and
+ * U-labels as IDNA2008 A-labels (UTS #46 non-transitional mapping, as
+ * libidn2 does by default), a trailing dot dropped.  0, or -1 if it is
+ * not a valid internationalised domain or does not fit.
+ */
+int
+addr_domain_canon(const char *d, char *out, size_t outsz)
 {
+	char	*ace = NULL, *copy;
+	size_t	 i, len = strlen(d);
+	int	 ascii = 1;
+
+	if (len > 1 && d[len - 1] == '.')
+		len--;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)d[i] >= 0x80)
+			ascii = 0;
+	if (ascii) {
+		if (len >= outsz)
+			return (-1);
+		for (i = 0; i < len; i++)
+			out[i] = (char)tolower((unsigned char)d[i]);
+		out[len] = '\0';
+		return (0);
+	}
+	copy = xmalloc(len + 1);
+	memcpy(copy, d, len);
+	copy[len] = '\0';
+	if (idn2_lookup_u8((const uint8_t *)copy, (uint8_t **)&ace,
+	    IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) != IDN2_OK) {
+		free(copy);
+		return (-1);
+	}
+	free(copy);
+	if (strlen(ace) >= outsz || strlen(ace) > SMTP_DOMAIN_MAX) {
+		idn2_free(ace);
+		return (-1);
+	}
+	memcpy(out, ace, strlen(ace) + 1);
+	idn2_free(ace);
+	return (0);
+}
+
+/*
+ * Check a Domain (RFC 5321 4.1.2): sub-domains of letters, digits and
+ * inner hyphens; with UTF-8, U-labels that are valid IDNA2008 (RFC 6531
+ * 3.3).  ADDR_OK or why not.
+ */
+static enum addr_status
+addr_domain_check(const char *s, size_t len)
+{
+	char		buf[SMTP_DOMAIN_MAX + 1], canon[SMTP_DOMAIN_MAX + 1];
 	size_t		i, label = 0;
 	unsigned char	c;
+	int		utf8 = 0;
 
 	if (len == 0 || len > SMTP_DOMAIN_MAX)
-		return (0);
-	if (s[0] == '[')
-		return (addr_literal(s, len));
+		return (ADDR_BAD_DOMAIN);
 	for (i = 0; i < len; i++) {
 		c = (unsigned char)s[i];
 		if (c == '.') {
 			if (label == 0 || s[i - 1] == '-')
-				return (0);
+				return (ADDR_BAD_DOMAIN);
 			label = 0;
 			continue;
 		}
-		if (!isalnum(c) && c != '-' && c != '_' && c < 0x80)
-			return (0);
+		if (c >= 0x80)
+			utf8 = 1;
+		else if (!isalnum(c) && c != '-')
+			return (ADDR_BAD_DOMAIN);
 		if (label == 0 && c == '-')
-			return (0);
-		if (++label > 63)
-			return (0);
+			return (ADDR_BAD_DOMAIN);
+		label++;
 	}
-	return (label > 0 && s[len - 1] != '-');
+	if (label == 0 || s[len - 1] == '-')
+		return (ADDR_BAD_DOMAIN);
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (utf8)
+		return (addr_domain_canon(buf, canon, sizeof(canon)) == 0 ?
+		    ADDR_OK : ADDR_BAD_IDN);
+	/* RFC 1035 2.3.4: a label is at most 63 octets. */
+	for (i = 0, label = 0; i < len; i++)
+		if (s[i] == '.')
+			label = 0;
+		else if (++label > 63)
+			return (ADDR_BAD_DOMAIN);
+	return (ADDR_OK);
+}
+
+/* Check what follows the @ of a Mailbox: Domain or address-literal. */
+static enum addr_status
+addr_domain_valid(const char *s, size_t len)
+{
+	if (len > 0 && s[0] == '[')
+		return (addr_literal(s, len) ? ADDR_OK : ADDR_BAD_LITERAL);
+	return (addr_domain_check(s, len));
+}
+
+/*
+ * Skip an A-d-l source route, `@host,@host:` (RFC 5321 4.1.2: accepted,
+ * and ignored as 3.3 and appendix C say); the octets it takes, or 0 if
+ * it is malformed.
+ */
+static size_t
+addr_route(const char *s, size_t len)
+{
+	size_t	i = 0, n;
+
+	for (;;) {
+		if (i >= len || s[i] != '@')
+			return (0);
+		i++;
+		for (n = 0; i + n < len && s[i + n] != ',' &&
+		    s[i + n] != ':'; n++)
+			;
+		if (i + n >= len || addr_domain_check(s + i, n) != ADDR_OK)
+			return (0);
+		i += n;
+		if (s[i++] == ':')
+			return (i);
+	}
 }
 
 /* Does the string use octets outside ASCII? */
@@ -129,59 +323,50 @@ addr_has_utf8(const char *s, size_t len)
 
 /*
  * Parse the inside of a path (no brackets): empty for the null path,
- * an optional source route (RFC 5321 4.1.1.3: accepted and ignored),
- * then local@domain, or a bare postmaster.  Returns 0 or -1.
+ * an optional source route, then Local-part "@" Domain or address-literal
+ * (RFC 5321 4.1.2), or a bare postmaster (4.1.1.3; the caller decides
+ * where that is allowed).  ADDR_OK or why not.
  */
-int
+enum addr_status
 addr_parse_path(const char *s, size_t len, struct smtp_path *p)
 {
-	const char	*colon;
-	size_t		 local;
+	enum addr_status	 st;
+	size_t			 local, route = 0;
 
 	memset(p->addr, 0, sizeof(p->addr));
 	p->null = 0;
 	p->utf8 = 0;
 	if (len == 0) {
 		p->null = 1;
-		return (0);
+		return (ADDR_OK);
 	}
+	if (!addr_utf8_valid((const unsigned char *)s, len))
+		return (ADDR_BAD_UTF8);
 	if (s[0] == '@') {
-		if ((colon = memchr(s, ':', len)) == NULL)
-			return (-1);
-		len -= (size_t)(colon + 1 - s);
-		s = colon + 1;
+		if ((route = addr_route(s, len)) == 0)
+			return (ADDR_BAD_ROUTE);
+		len -= route;
+		s += route;
 	}
 	if (len > SMTP_PATH_MAX - 2)
-		return (-1);
-	if ((local = addr_local_part(s, len)) == 0 || local > SMTP_LOCAL_MAX)
-		return (-1);
+		return (ADDR_TOO_LONG);
+	if ((local = addr_local_part(s, len, &st)) == 0)
+		return (st);
+	if (local > SMTP_LOCAL_MAX)
+		return (ADDR_TOO_LONG);
 	if (local == len) {
-		/* RFC 5321 4.1.1.3: <Postmaster> needs no domain. */
-		if (len != 10 || strncasecmp(s, "postmaster", 10) != 0)
-			return (-1);
-	} else if (s[local] != '@' ||
-	    !addr_domain_valid(s + local + 1, len - local - 1))
-		return (-1);
+		/* RFC 5321 4.1.1.3: only "<Postmaster>" needs no domain. */
+		if (route || len != 10 || strncasecmp(s, "postmaster", 10) != 0)
+			return (ADDR_NO_DOMAIN);
+	} else if (s[local] != '@')
+		return (s[0] == '"' ? ADDR_BAD_QUOTED : ADDR_BAD_LOCAL);
+	else if ((st = addr_domain_valid(s + local + 1,
+	    len - local - 1)) != ADDR_OK)
+		return (st);
 	memcpy(p->addr, s, len);
 	p->addr[len] = '\0';
 	p->utf8 = addr_has_utf8(s, len);
-	return (0);
-}
-
-/* Would this path parse but for a local part over 64 octets? */
-static int
-addr_local_too_long(const char *s, size_t len)
-{
-	const char	*at;
-
-	if (len > 0 && s[0] == '@' && (at = memchr(s, ':', len)) != NULL) {
-		len -= (size_t)(at + 1 - s);
-		s = at + 1;
-	}
-	if ((at = memchr(s, '@', len)) == NULL || at - s <= SMTP_LOCAL_MAX)
-		return (0);
-	return (addr_local_part(s, (size_t)(at - s)) == (size_t)(at - s) &&
-	    addr_domain_valid(at + 1, len - (size_t)(at - s) - 1));
+	return (ADDR_OK);
 }
 
 /* Find the end of a bracketed path, skipping quoted strings. */
@@ -210,6 +395,7 @@ addr_parse_cmd(char *args, const char *keyword, struct smtp_path *p)
 {
 	size_t		 klen = strlen(keyword), plen;
 	const char	*path, *end;
+	enum addr_status st;
 
 	while (*args == ' ' || *args == '\t')
 		args++;
@@ -239,9 +425,15 @@ addr_parse_cmd(char *args, const char *keyword, struct smtp_path *p)
 	plen = (size_t)(end - path);
 	if (plen > SMTP_PATH_MAX - 2)
 		return (ADDR_TOO_LONG);
-	if (addr_parse_path(path, plen, p) != 0)
-		return (addr_local_too_long(path, plen) ? ADDR_TOO_LONG :
-		    ADDR_BAD_PATH);
+	if ((st = addr_parse_path(path, plen, p)) != ADDR_OK)
+		return (st);
+	/*
+	 * RFC 5321 4.1.1.3 allows the bare Postmaster only in RCPT; a
+	 * Reverse-path is a Path, whose Mailbox has a domain (4.1.2).
+	 */
+	if (strcasecmp(keyword, "FROM") == 0 && !p->null &&
+	    strchr(p->addr, '@') == NULL)
+		return (ADDR_SENDER_POSTMASTER);
 	while (*args == ' ' || *args == '\t')
 		args++;
 	p->params = args;
@@ -259,15 +451,23 @@ addr_domain(const char *addr)
 
 /*
  * Is this the postmaster?  With domain NULL only the bare <Postmaster> of
- * RFC 5321 4.1.1.3 matches; otherwise postmaster@domain does too.
+ * RFC 5321 4.1.1.3 matches; otherwise postmaster@domain does too, in any
+ * case and in A-label or U-label form.
  */
 int
 addr_is_postmaster(const char *addr, const char *domain)
 {
+	char	a[SMTP_DOMAIN_MAX + 1], b[SMTP_DOMAIN_MAX + 1];
+
 	if (strncasecmp(addr, "postmaster", 10) != 0)
 		return (0);
 	if (addr[10] == '\0')
 		return (1);
-	return (domain != NULL && addr[10] == '@' &&
-	    strcasecmp(addr + 11, domain) == 0);
+	if (domain == NULL || addr[10] != '@')
+		return (0);
+	if (strcasecmp(addr + 11, domain) == 0)
+		return (1);
+	return (addr_domain_canon(addr + 11, a, sizeof(a)) == 0 &&
+	    addr_domain_canon(domain, b, sizeof(b)) == 0 &&
+	    strcmp(a, b) == 0);
 }

@@ -300,16 +300,22 @@ cmd_ehlo(struct session *s, char *args)
 	reply_lines(s, 250, NULL, lines, n);
 }
 
-/* Map a path parse failure to its reply. */
-static enum reply_id
-cmd_addr_reply(enum addr_status st, enum reply_id syntax, enum reply_id bad,
-    enum reply_id toolong)
+/*
+ * Reply to a path parse failure: the command's syntax, the length limit,
+ * or which RFC 5321 4.1.2 production the address broke.
+ */
+static void
+cmd_addr_reply(struct session *s, enum addr_status st, int sender)
 {
 	if (st == ADDR_SYNTAX)
-		return (syntax);
-	if (st == ADDR_TOO_LONG)
-		return (toolong);
-	return (bad);
+		reply(s, sender ? R_MAIL_SYNTAX : R_RCPT_SYNTAX);
+	else if (st == ADDR_TOO_LONG)
+		reply(s, sender ? R_SENDER_TOO_LONG : R_PATH_TOO_LONG);
+	else if (st == ADDR_BAD_PATH)
+		reply(s, sender ? R_BAD_SENDER : R_BAD_RCPT);
+	else
+		reply(s, sender ? R_BAD_SENDER_WHY : R_BAD_RCPT_WHY,
+		    addr_why(st));
 }
 
 /* Map a parameter failure to its reply; 0 if none. */
@@ -342,8 +348,7 @@ cmd_mail(struct session *s, char *args)
 		return;
 	}
 	if ((st = addr_parse_cmd(args, "FROM", &p)) != ADDR_OK) {
-		reply(s, cmd_addr_reply(st, R_MAIL_SYNTAX, R_BAD_SENDER,
-		    R_SENDER_TOO_LONG));
+		cmd_addr_reply(s, st, 1);
 		return;
 	}
 	/* Parse a copy: the parser cuts its input, s->line is for logs. */
@@ -403,8 +408,7 @@ cmd_rcpt(struct session *s, char *args)
 	char			 params[SMTP_CMD_MAX + 1];
 
 	if ((st = addr_parse_cmd(args, "TO", &p)) != ADDR_OK) {
-		reply(s, cmd_addr_reply(st, R_RCPT_SYNTAX, R_BAD_RCPT,
-		    R_PATH_TOO_LONG));
+		cmd_addr_reply(s, st, 0);
 		return;
 	}
 	if (p.null) {

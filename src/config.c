@@ -14,6 +14,8 @@
 
 #include <event2/util.h>
 
+#include <idn2.h>
+
 #include "mxd.h"
 
 struct config	*cfg;
@@ -141,6 +143,75 @@ config_domain_name(const char *v)
 	return (1);
 }
 
+/*
+ * Check one `domains` entry: *, or a domain with an optional leading dot,
+ * in ASCII or with U-labels, whose labels are valid IDNA2008 (an xn--
+ * A-label must decode, RFC 5891 5.4).  Put its canonical form (lower
+ * case, A-labels) in canon; 0, or -1 with the reason in *cause.
+ */
+static int
+config_domain_entry(const char *e, char *canon, size_t len, char **cause)
+{
+	const char	*d = e[0] == '.' ? e + 1 : e;
+	struct smtp_path p;
+	char		 buf[SMTP_DOMAIN_MAX + 3], *u = NULL;
+	int		 rc;
+
+	if (strcmp(e, "*") == 0) {
+		snprintf(canon, len, "*");
+		return (0);
+	}
+	snprintf(buf, sizeof(buf), "a@%s", d);
+	if (strlen(d) > SMTP_DOMAIN_MAX || d[0] == '[' ||
+	    addr_parse_path(buf, strlen(buf), &p) != ADDR_OK ||
+	    addr_domain_canon(d, canon + (d != e), len - 1) != 0) {
+		xasprintf(cause, "bad domain '%s' in domains: want a domain "
+		    "name (U-labels allowed, valid IDNA2008), .domain for its "
+		    "subdomains, or *", e);
+		return (-1);
+	}
+	if (d != e)
+		canon[0] = '.';
+	/* Every xn-- label must be a real A-label: decode, encode again. */
+	if ((rc = idn2_to_unicode_8z8z(canon + (d != e), &u, 0)) == IDN2_OK) {
+		rc = addr_domain_canon(u, buf, sizeof(buf)) == 0 &&
+		    strcmp(buf, canon + (d != e)) == 0 ? IDN2_OK :
+		    IDN2_ALABEL_ROUNDTRIP_FAILED;
+		idn2_free(u);
+	}
+	if (rc != IDN2_OK) {
+		xasprintf(cause, "bad domain '%s' in domains: %s (IDNA2008, "
+		    "RFC 5891)", e, idn2_strerror(rc));
+		return (-1);
+	}
+	return (0);
+}
+
+/* Set the domains list and its canonical twin; 0 or -1. */
+static int
+config_set_domains(struct config *c, struct strlist *l, char **cause)
+{
+	struct strlist	canon = { NULL, 0 };
+	char		buf[SMTP_DOMAIN_MAX + 2];
+	size_t		i;
+
+	for (i = 0; i < l->n; i++) {
+		if (config_domain_entry(l->v[i], buf, sizeof(buf),
+		    cause) != 0) {
+			config_list_free(&canon);
+			return (-1);
+		}
+		canon.v = xreallocarray(canon.v, canon.n + 1,
+		    sizeof(*canon.v));
+		canon.v[canon.n++] = xstrdup(buf);
+	}
+	config_list_free(&c->domains);
+	config_list_free(&c->domains_idna);
+	c->domains = *l;
+	c->domains_idna = canon;
+	return (0);
+}
+
 /* Set one value, checking its type and limits. */
 int
 config_set(struct config *c, const char *name, const char *value,
@@ -154,7 +225,7 @@ config_set(struct config *c, const char *name, const char *value,
 	long long		 n = 0;
 	struct strlist		 l = { NULL, 0 };
 	size_t			 i;
-	char			*copy;
+	char			*copy, ace[SMTP_DOMAIN_MAX + 1];
 
 	if ((o = config_find(name)) == NULL) {
 		xasprintf(cause, "unknown setting '%s'", name);
@@ -163,6 +234,13 @@ config_set(struct config *c, const char *name, const char *value,
 	field = (char *)c + o->offset;
 	switch (o->type) {
 	case OPT_DOMAIN:
+		if (!config_domain_name(value) && addr_domain_canon(value,
+		    ace, sizeof(ace)) == 0 && strcmp(ace, value) != 0) {
+			xasprintf(cause, "bad value '%s' for %s: it must be "
+			    "ASCII; write its A-label form '%s'", value, name,
+			    ace);
+			return (-1);
+		}
 		if (!config_domain_name(value))
 			goto bad;
 		/* FALLTHROUGH */
@@ -180,6 +258,7 @@ config_set(struct config *c, const char *name, const char *value,
 		return (0);
 	case OPT_LIST:
 	case OPT_LISTEN:
+	case OPT_DOMAIN_LIST:
 		config_split(value, &l);
 		if (l.n < (size_t)o->min || l.n > (size_t)o->max) {
 			config_list_free(&l);
@@ -193,6 +272,13 @@ config_set(struct config *c, const char *name, const char *value,
 		if (o->type == OPT_LISTEN && config_check_listen(&l, cause)) {
 			config_list_free(&l);
 			return (-1);
+		}
+		if (o->type == OPT_DOMAIN_LIST) {
+			if (config_set_domains(c, &l, cause) != 0) {
+				config_list_free(&l);
+				return (-1);
+			}
+			return (0);
 		}
 		config_list_free(field);
 		*(struct strlist *)field = l;
@@ -355,9 +441,11 @@ config_free(struct config *c)
 		field = (char *)c + o->offset;
 		if (o->type == OPT_STRING || o->type == OPT_DOMAIN)
 			free(*(char **)field);
-		else if (o->type == OPT_LIST || o->type == OPT_LISTEN)
+		else if (o->type == OPT_LIST || o->type == OPT_LISTEN ||
+		    o->type == OPT_DOMAIN_LIST)
 			config_list_free(field);
 	}
+	config_list_free(&c->domains_idna);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -380,6 +468,7 @@ config_get(const struct config *c, const char *name)
 		return (xstrdup(*(char *const *)field));
 	case OPT_LIST:
 	case OPT_LISTEN:
+	case OPT_DOMAIN_LIST:
 		l = field;
 		v = xstrdup("");
 		for (i = 0; i < l->n; i++) {
@@ -416,26 +505,32 @@ config_dump(const struct config *c, FILE *f)
 	}
 }
 
-/* Is mail for this domain accepted?  Case-insensitive, * for any. */
+/*
+ * Is mail for this domain accepted?  Both sides are compared in their
+ * canonical form (lower case, IDNA2008 A-labels), so a U-label and its
+ * A-label match whichever the configuration or the client wrote; * is
+ * any domain.
+ */
 int
 config_domain_match(const struct config *c, const char *domain)
 {
-	size_t	i, dl, el;
+	char	 d[SMTP_DOMAIN_MAX + 1];
+	size_t	 i, dl, el;
 
-	dl = strlen(domain);
-	if (dl > 0 && domain[dl - 1] == '.')
-		dl--;
-	for (i = 0; i < c->domains.n; i++) {
-		const char *e = c->domains.v[i];
+	if (addr_domain_canon(domain, d, sizeof(d)) != 0)
+		return (0);
+	dl = strlen(d);
+	for (i = 0; i < c->domains_idna.n; i++) {
+		const char *e = c->domains_idna.v[i];
 
 		if (strcmp(e, "*") == 0)
 			return (1);
 		el = strlen(e);
 		if (e[0] == '.') {
 			/* .example.org: any subdomain of example.org. */
-			if (dl > el && strncasecmp(domain + dl - el, e, el) == 0)
+			if (dl > el && strcmp(d + dl - el, e) == 0)
 				return (1);
-		} else if (dl == el && strncasecmp(domain, e, el) == 0)
+		} else if (strcmp(d, e) == 0)
 			return (1);
 	}
 	return (0);

@@ -160,6 +160,15 @@ data_emit(void *arg, const char *p, size_t n)
 
 	if (tx->toobig || tx->ioerr)
 		return;
+	/*
+	 * A message whose first line begins with white space would continue
+	 * our Received: field (RFC 5322 2.2.3 unfolding) and put client bytes
+	 * into it.  Such a line cannot start a header, so, as Postfix's smtpd
+	 * and qmqpd do, end our header block with an empty line: the client's
+	 * octets follow unchanged, as a message with no header of its own.
+	 */
+	if (tx->size == 0 && n > 0 && (p[0] == ' ' || p[0] == '\t'))
+		evbuffer_add(tx->body, "\r\n", 2);
 	tx->size += n;
 	if (tx->size > cfg->max_message_size) {
 		/* RFC 1870: keep reading to the end, keep nothing. */
@@ -168,6 +177,22 @@ data_emit(void *arg, const char *p, size_t n)
 		return;
 	}
 	evbuffer_add(tx->body, p, n);
+}
+
+/*
+ * Can this recipient go into the Received: `for` clause as it is?  Only
+ * printable ASCII without the octets that could end the angle-addr, open
+ * a comment, quote, or end the clause (`;`); otherwise the optional
+ * clause (RFC 5321 4.4) is left out rather than altered.
+ */
+static int
+data_header_plain(const char *addr)
+{
+	for (; *addr != '\0'; addr++)
+		if ((unsigned char)*addr <= 32 || (unsigned char)*addr >= 127 ||
+		    strchr("()\\;<>\",", *addr) != NULL)
+			return (0);
+	return (1);
 }
 
 /* Copy a client-chosen name into a header, replacing unsafe octets. */
@@ -248,7 +273,8 @@ data_header(struct session *s)
 	}
 	evbuffer_add_printf(tx->body, "\tby %s (mxd) with %s id %s",
 	    cfg->hostname, data_protocol(s), tx->qid);
-	if (tx->nrcpt == 1 && !tx->params.smtputf8)
+	if (tx->nrcpt == 1 && !tx->params.smtputf8 &&
+	    data_header_plain(tx->rcpt[0]))
 		evbuffer_add_printf(tx->body, "\r\n\tfor <%s>", tx->rcpt[0]);
 	evbuffer_add_printf(tx->body, ";\r\n\t%s\r\n", date);
 }

@@ -57,6 +57,7 @@ struct config {
 	char		 *hostname;
 	char		 *spool_dir;
 	struct strlist	  domains;
+	struct strlist	  domains_idna;	/* domains, canonical (not a setting) */
 	size_t		  max_message_size;
 	long long	  max_recipients;
 	char		 *pid_file;
@@ -100,6 +101,7 @@ enum opt_type {
 	OPT_BOOL,
 	OPT_LISTEN,
 	OPT_DOMAIN,
+	OPT_DOMAIN_LIST,
 };
 
 /* One setting: its only spelling, type, default, limits and help. */
@@ -136,6 +138,15 @@ enum addr_status {
 	ADDR_SYNTAX,		/* not FROM:/TO: path */
 	ADDR_BAD_PATH,		/* path does not parse */
 	ADDR_TOO_LONG,
+	ADDR_BAD_ROUTE,		/* A-d-l source route */
+	ADDR_BAD_LOCAL,		/* Dot-string */
+	ADDR_BAD_QUOTED,	/* Quoted-string */
+	ADDR_NO_DOMAIN,		/* no @domain, not postmaster */
+	ADDR_SENDER_POSTMASTER,	/* bare postmaster as a sender */
+	ADDR_BAD_DOMAIN,	/* Domain */
+	ADDR_BAD_LITERAL,	/* address-literal */
+	ADDR_BAD_IDN,		/* U-label not valid IDNA2008 */
+	ADDR_BAD_UTF8,		/* not UTF-8 (RFC 6531) */
 };
 
 enum param_status {
@@ -217,6 +228,8 @@ enum reply_id {
 	R_SENDER_TOO_LONG,
 	R_NEED_SMTPUTF8,
 	R_NULL_RCPT,
+	R_BAD_SENDER_WHY,
+	R_BAD_RCPT_WHY,
 	R_NEED_HELO,
 	R_NEED_MAIL,
 	R_NEED_RCPT,
@@ -339,9 +352,11 @@ int		 line_valid(const char *, size_t);
 
 /* addr.c */
 enum addr_status addr_parse_cmd(char *, const char *, struct smtp_path *);
-int		 addr_parse_path(const char *, size_t, struct smtp_path *);
+enum addr_status addr_parse_path(const char *, size_t, struct smtp_path *);
 const char	*addr_domain(const char *);
 int		 addr_is_postmaster(const char *, const char *);
+const char	*addr_why(enum addr_status);
+int		 addr_domain_canon(const char *, char *, size_t);
 
 /* esmtp.c */
 enum param_status esmtp_mail_params(char *, struct mail_params *,

@@ -17,7 +17,7 @@ const struct option_entry options_table[] = {
 	  "name in the greeting and Received: header (empty: system name)", NULL },
 	{ "spool_dir", OPT_STRING, OFF(spool_dir), "spool", 1, 1024,
 	  "spool directory; relative paths are taken from the start directory", NULL },
-	{ "domains", OPT_LIST, OFF(domains), "*", 1, 4096,
+	{ "domains", OPT_DOMAIN_LIST, OFF(domains), "*", 1, 4096,
 	  "recipient domains accepted; * accepts any, .example.org its subdomains", NULL },
 	{ "max_message_size", OPT_SIZE, OFF(max_message_size), "10M",
 	  1024, LLONG_MAX / 2, "largest message accepted, advertised as SIZE",

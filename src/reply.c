@@ -56,6 +56,8 @@ static const struct {
 	{ R_NEED_SMTPUTF8, 553, "5.6.7", "Non-ASCII address needs the "
 	  "SMTPUTF8 parameter on MAIL" },
 	{ R_NULL_RCPT, 501, "5.1.3", "The null path <> is only for senders" },
+	{ R_BAD_SENDER_WHY, 501, "5.1.7", "Sender address %s" },
+	{ R_BAD_RCPT_WHY, 501, "5.1.3", "Recipient address %s" },
 	{ R_NEED_HELO, 503, "5.5.1", "Say HELO or EHLO first" },
 	{ R_NEED_MAIL, 503, "5.5.1", "Need MAIL FROM before %s" },
 	{ R_NEED_RCPT, 503, "5.5.1", "Need RCPT TO before DATA" },

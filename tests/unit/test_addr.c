@@ -49,16 +49,16 @@ test_forms(void)
 		{ "FROM:", ADDR_SYNTAX },
 		{ "FROM:<a@b.c", ADDR_BAD_PATH },
 		{ "FROM:<a@b.c>x", ADDR_BAD_PATH },
-		{ "FROM:<a>", ADDR_BAD_PATH },
-		{ "FROM:<a@>", ADDR_BAD_PATH },
-		{ "FROM:<@b.c>", ADDR_BAD_PATH },
-		{ "FROM:<a..b@c.d>", ADDR_BAD_PATH },
-		{ "FROM:<.a@c.d>", ADDR_BAD_PATH },
-		{ "FROM:<a@b..c>", ADDR_BAD_PATH },
-		{ "FROM:<a@-b.c>", ADDR_BAD_PATH },
-		{ "FROM:<a b@c.d>", ADDR_BAD_PATH },
-		{ "FROM:<a@[999.1.1.1]>", ADDR_BAD_PATH },
-		{ "FROM:<a@[IPv6:zz]>", ADDR_BAD_PATH },
+		{ "FROM:<a>", ADDR_NO_DOMAIN },
+		{ "FROM:<a@>", ADDR_BAD_DOMAIN },
+		{ "FROM:<@b.c>", ADDR_BAD_ROUTE },
+		{ "FROM:<a..b@c.d>", ADDR_BAD_LOCAL },
+		{ "FROM:<.a@c.d>", ADDR_BAD_LOCAL },
+		{ "FROM:<a@b..c>", ADDR_BAD_DOMAIN },
+		{ "FROM:<a@-b.c>", ADDR_BAD_DOMAIN },
+		{ "FROM:<a b@c.d>", ADDR_BAD_LOCAL },
+		{ "FROM:<a@[999.1.1.1]>", ADDR_BAD_LITERAL },
+		{ "FROM:<a@[IPv6:zz]>", ADDR_BAD_LITERAL },
 		{ "FROM:<\"unterminated@b.c>", ADDR_BAD_PATH },
 	};
 	struct smtp_path	p;
@@ -81,7 +81,7 @@ test_forms(void)
 	ok(parse("FROM:<>", "FROM", &p) == ADDR_OK && p.null, "<> is null");
 	ok(parse("TO:<Postmaster>", "TO", &p) == ADDR_OK &&
 	    addr_is_postmaster(p.addr, NULL), "bare <Postmaster>");
-	ok(parse("TO:<user>", "TO", &p) == ADDR_BAD_PATH,
+	ok(parse("TO:<user>", "TO", &p) == ADDR_NO_DOMAIN,
 	    "a bare local part other than postmaster is refused");
 	ok(addr_is_postmaster("postmaster@mx.test", "mx.test") &&
 	    !addr_is_postmaster("postmaster@other.test", "mx.test") &&
@@ -90,6 +90,192 @@ test_forms(void)
 	ok(parse("TO:<jos\xc3\xa9@example.org>", "TO", &p) == ADDR_OK &&
 	    p.utf8, "UTF-8 local part is flagged");
 	is_str(addr_domain("a@b.c"), "b.c", "addr_domain");
+}
+
+/*
+ * RFC 5321 4.1.2 and 4.1.3, RFC 6531 3.3: valid and invalid examples of
+ * each production of the path grammar, as a recipient (TO) and as a
+ * sender (FROM).
+ */
+static void
+test_productions(void)
+{
+	static const struct {
+		const char		*prod;
+		const char		*kw;
+		const char		*in;
+		enum addr_status	 want;
+		const char		*addr;	/* stored, if ADDR_OK */
+	} t[] = {
+		/* Reverse-path = Path / "<>" */
+		{ "Reverse-path", "FROM", "FROM:<>", ADDR_OK, "" },
+		{ "Reverse-path", "FROM", "FROM:<a@b.c>", ADDR_OK, "a@b.c" },
+		{ "Reverse-path", "FROM", "FROM:<Postmaster>",
+		  ADDR_SENDER_POSTMASTER, NULL },
+		{ "Reverse-path", "FROM", "FROM:<postmaster>",
+		  ADDR_SENDER_POSTMASTER, NULL },
+		{ "Reverse-path", "FROM", "from:POSTMASTER",
+		  ADDR_SENDER_POSTMASTER, NULL },
+		{ "Reverse-path", "FROM", "FROM: <PostMaster>",
+		  ADDR_SENDER_POSTMASTER, NULL },
+		{ "Reverse-path", "FROM", "FROM:<abuse>", ADDR_NO_DOMAIN, NULL },
+		{ "Reverse-path", "FROM", "FROM:<postmaster@b.c>", ADDR_OK,
+		  "postmaster@b.c" },
+		/* Forward-path = Path, and "<Postmaster>" (4.1.1.3) */
+		{ "Forward-path", "TO", "TO:<Postmaster>", ADDR_OK,
+		  "Postmaster" },
+		{ "Forward-path", "TO", "to:postmaster", ADDR_OK, "postmaster" },
+		{ "Forward-path", "TO", "TO:<abuse>", ADDR_NO_DOMAIN, NULL },
+		{ "Forward-path", "TO", "TO:<postmasters>", ADDR_NO_DOMAIN,
+		  NULL },
+		{ "Forward-path", "TO", "TO:<@a.b:postmaster>", ADDR_NO_DOMAIN,
+		  NULL },
+		/* Path = "<" [ A-d-l ":" ] Mailbox ">" */
+		{ "Path", "TO", "TO:<a@b.c", ADDR_BAD_PATH, NULL },
+		{ "Path", "TO", "TO:<a@b.c>junk", ADDR_BAD_PATH, NULL },
+		/* A-d-l = At-domain *( "," At-domain ): accepted, ignored */
+		{ "A-d-l", "TO", "TO:<@r.example:a@b.c>", ADDR_OK, "a@b.c" },
+		{ "A-d-l", "TO", "TO:<@r1.example,@r2.example:a@b.c>", ADDR_OK,
+		  "a@b.c" },
+		{ "A-d-l", "TO", "TO:<@:a@b.c>", ADDR_BAD_ROUTE, NULL },
+		{ "A-d-l", "TO", "TO:<@r1,r2:a@b.c>", ADDR_BAD_ROUTE, NULL },
+		{ "A-d-l", "TO", "TO:<@r1,:a@b.c>", ADDR_BAD_ROUTE, NULL },
+		{ "A-d-l", "TO", "TO:<@-r1:a@b.c>", ADDR_BAD_ROUTE, NULL },
+		{ "A-d-l", "TO", "TO:<@r1 a@b.c>", ADDR_BAD_ROUTE, NULL },
+		{ "A-d-l", "TO", "TO:<@r1:>", ADDR_BAD_LOCAL, NULL },
+		/* Mailbox = Local-part "@" ( Domain / address-literal ) */
+		{ "Mailbox", "TO", "TO:<a@b@c.d>", ADDR_BAD_DOMAIN, NULL },
+		{ "Mailbox", "TO", "TO:<@>", ADDR_BAD_ROUTE, NULL },
+		/* Dot-string = Atom *("." Atom) */
+		{ "Dot-string", "TO", "TO:<a.b.c@d.e>", ADDR_OK, "a.b.c@d.e" },
+		{ "Dot-string", "TO", "TO:<!#$%&'*+-/=?^_`{|}~@d.e>", ADDR_OK,
+		  "!#$%&'*+-/=?^_`{|}~@d.e" },
+		{ "Dot-string", "TO", "TO:<a.@d.e>", ADDR_BAD_LOCAL, NULL },
+		{ "Dot-string", "TO", "TO:<a(b)@d.e>", ADDR_BAD_LOCAL, NULL },
+		{ "Dot-string", "TO", "TO:<a,b@d.e>", ADDR_BAD_LOCAL, NULL },
+		{ "Dot-string", "TO", "TO:<a[b@d.e>", ADDR_BAD_LOCAL, NULL },
+		/* Quoted-string = DQUOTE *QcontentSMTP DQUOTE */
+		{ "Quoted-string", "TO", "TO:<\"a b\"@d.e>", ADDR_OK,
+		  "\"a b\"@d.e" },
+		{ "Quoted-string", "TO", "TO:<\"\"@d.e>", ADDR_OK, "\"\"@d.e" },
+		{ "Quoted-string", "TO", "TO:<\"a\"b@d.e>", ADDR_BAD_QUOTED,
+		  NULL },
+		{ "Quoted-string", "TO", "TO:<\"a\"\"b\"@d.e>", ADDR_BAD_QUOTED,
+		  NULL },
+		/* QcontentSMTP = qtextSMTP / quoted-pairSMTP */
+		{ "quoted-pairSMTP", "TO", "TO:<\"a\\\"b\\\\c\"@d.e>", ADDR_OK,
+		  "\"a\\\"b\\\\c\"@d.e" },
+		{ "quoted-pairSMTP", "TO", "TO:<\"a\\ b\"@d.e>", ADDR_OK,
+		  "\"a\\ b\"@d.e" },
+		{ "quoted-pairSMTP", "TO", "TO:<\"a\\\x7f\"@d.e>",
+		  ADDR_BAD_QUOTED, NULL },
+		{ "quoted-pairSMTP", "TO", "TO:<\"a\\\xc3\xa9\"@d.e>",
+		  ADDR_BAD_QUOTED, NULL },
+		{ "qtextSMTP", "TO", "TO:<\"a\x7f\"@d.e>", ADDR_BAD_QUOTED,
+		  NULL },
+		{ "qtextSMTP", "TO", "TO:<\"a\tb\"@d.e>", ADDR_BAD_QUOTED,
+		  NULL },
+		/* Domain = sub-domain *("." sub-domain) */
+		{ "Domain", "TO", "TO:<a@B-1.Example.ORG>", ADDR_OK,
+		  "a@B-1.Example.ORG" },
+		{ "Domain", "TO", "TO:<a@localhost>", ADDR_OK, "a@localhost" },
+		{ "Domain", "TO", "TO:<a@b.c.>", ADDR_BAD_DOMAIN, NULL },
+		{ "Domain", "TO", "TO:<a@.b.c>", ADDR_BAD_DOMAIN, NULL },
+		{ "Domain", "TO", "TO:<a@b_c.d>", ADDR_BAD_DOMAIN, NULL },
+		{ "Domain", "TO", "TO:<a@b!c.d>", ADDR_BAD_DOMAIN, NULL },
+		/* sub-domain = Let-dig [Ldh-str] */
+		{ "sub-domain", "TO", "TO:<a@b-.c>", ADDR_BAD_DOMAIN, NULL },
+		{ "sub-domain", "TO", "TO:<a@b.c->", ADDR_BAD_DOMAIN, NULL },
+		{ "sub-domain", "TO", "TO:<a@-b.c>", ADDR_BAD_DOMAIN, NULL },
+		{ "sub-domain", "TO", "TO:<a@xn--bcher-kva.example>", ADDR_OK,
+		  "a@xn--bcher-kva.example" },
+		{ "sub-domain", "TO", "TO:<a@"
+		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		  ".c>", ADDR_BAD_DOMAIN, NULL },
+		/* address-literal, RFC 5321 4.1.3 */
+		{ "IPv4-address-literal", "TO", "TO:<a@[192.0.2.1]>", ADDR_OK,
+		  "a@[192.0.2.1]" },
+		{ "IPv4-address-literal", "TO", "TO:<a@[192.0.2]>",
+		  ADDR_BAD_LITERAL, NULL },
+		{ "IPv4-address-literal", "TO", "TO:<a@[256.0.0.1]>",
+		  ADDR_BAD_LITERAL, NULL },
+		{ "IPv6-address-literal", "TO", "TO:<a@[IPv6:2001:db8::1]>",
+		  ADDR_OK, "a@[IPv6:2001:db8::1]" },
+		{ "IPv6-address-literal", "TO",
+		  "TO:<a@[IPv6:::ffff:192.0.2.1]>", ADDR_OK,
+		  "a@[IPv6:::ffff:192.0.2.1]" },
+		{ "IPv6-address-literal", "TO", "TO:<a@[IPv6:1::2::3]>",
+		  ADDR_BAD_LITERAL, NULL },
+		{ "IPv6-address-literal", "TO", "TO:<a@[IPv6:2001:db8::1:]>",
+		  ADDR_BAD_LITERAL, NULL },
+		{ "General-address-literal", "TO", "TO:<a@[x-tag:any!thing]>",
+		  ADDR_OK, "a@[x-tag:any!thing]" },
+		{ "General-address-literal", "TO", "TO:<a@[tag-:x]>",
+		  ADDR_BAD_LITERAL, NULL },
+		{ "General-address-literal", "TO", "TO:<a@[tag:]>",
+		  ADDR_BAD_LITERAL, NULL },
+		{ "General-address-literal", "TO", "TO:<a@[tag:a]b]>",
+		  ADDR_BAD_LITERAL, NULL },
+		{ "General-address-literal", "TO", "TO:<a@[tag:a\\b]>",
+		  ADDR_BAD_LITERAL, NULL },
+		{ "General-address-literal", "TO", "TO:<a@[tag:a b]>",
+		  ADDR_BAD_LITERAL, NULL },
+		{ "address-literal", "TO", "TO:<a@[]>", ADDR_BAD_LITERAL, NULL },
+		/* RFC 6531 3.3: UTF-8 local part and U-label domain */
+		{ "SMTPUTF8", "TO", "TO:<j\xc3\xb6rg@b\xc3\xbc" "cher.example>",
+		  ADDR_OK, "j\xc3\xb6rg@b\xc3\xbc" "cher.example" },
+		{ "SMTPUTF8", "TO", "TO:<\"j\xc3\xb6 rg\"@d.e>", ADDR_OK,
+		  "\"j\xc3\xb6 rg\"@d.e" },
+		{ "SMTPUTF8", "TO", "TO:<a@B\xc3\x9c" "CHER.example>", ADDR_OK,
+		  "a@B\xc3\x9c" "CHER.example" },
+		{ "SMTPUTF8", "TO", "TO:<j\xf6rg@d.e>", ADDR_BAD_UTF8, NULL },
+		{ "SMTPUTF8", "TO", "TO:<a\xc0\xaf@d.e>", ADDR_BAD_UTF8, NULL },
+		{ "SMTPUTF8", "TO", "TO:<a\xed\xa0\x80@d.e>", ADDR_BAD_UTF8,
+		  NULL },
+		{ "SMTPUTF8", "TO", "TO:<a\xc3@d.e>", ADDR_BAD_UTF8, NULL },
+		{ "SMTPUTF8", "TO", "TO:<a@\xe2\x98\x83.example>", ADDR_BAD_IDN,
+		  NULL },
+		{ "SMTPUTF8", "TO", "TO:<a@b\xc3\xbc" "cher-.example>",
+		  ADDR_BAD_DOMAIN, NULL },
+	};
+	struct smtp_path	p;
+	size_t			i;
+	enum addr_status	st;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		st = parse(t[i].in, t[i].kw, &p);
+		ok(st == t[i].want, "%s: '%s' gives %d (got %d)", t[i].prod,
+		    t[i].in, t[i].want, st);
+		if (st == ADDR_OK && t[i].want == ADDR_OK)
+			is_str(p.addr, t[i].addr, "%s: stored as sent",
+			    t[i].prod);
+	}
+	for (st = ADDR_SYNTAX; st <= ADDR_BAD_UTF8; st++)
+		ok(strstr(addr_why(st), "bad address syntax") == NULL,
+		    "status %d has its own explanation", st);
+	ok(strstr(addr_why(ADDR_SENDER_POSTMASTER), "only valid as a "
+	    "recipient") != NULL, "bare postmaster sender explained");
+}
+
+/* Domains compare in one canonical form: lower case, A-labels. */
+static void
+test_idna(void)
+{
+	char	a[SMTP_DOMAIN_MAX + 1];
+
+	ok(addr_domain_canon("B\xc3\xbc" "cher.Example", a, sizeof(a)) == 0,
+	    "U-label domain canonicalises");
+	is_str(a, "xn--bcher-kva.example", "U-label to lower-case A-label");
+	ok(addr_domain_canon("XN--BCHER-KVA.example.", a, sizeof(a)) == 0,
+	    "A-label domain canonicalises");
+	is_str(a, "xn--bcher-kva.example", "A-label lower-cased");
+	ok(addr_domain_canon("\xe2\x98\x83.example", a, sizeof(a)) == -1,
+	    "a symbol is not IDNA2008");
+	ok(addr_is_postmaster("postmaster@b\xc3\xbc" "cher.example",
+	    "xn--bcher-kva.example") &&
+	    addr_is_postmaster("Postmaster@XN--BCHER-KVA.example",
+	    "b\xc3\xbc" "cher.example"),
+	    "postmaster@ hostname in either form");
 }
 
 static void
@@ -173,6 +359,8 @@ int
 main(void)
 {
 	test_forms();
+	test_productions();
+	test_idna();
 	test_lengths();
 	test_params();
 	test_xtext();

@@ -86,6 +86,31 @@ test_file(void)
 	config_free(&c);
 }
 
+/* U-labels and A-labels match each other, in any case (IDNA2008). */
+static void
+test_idna(void)
+{
+	struct config	 c;
+	char		*why = NULL;
+
+	ok(load(&c, "domains = b\xc3\xbc" "cher.example, .xn--caf-dma.test\n",
+	    NULL, 0, &why) == 0, "U-label and A-label domains load (%s)",
+	    why ? why : "ok");
+	ok(config_domain_match(&c, "xn--bcher-kva.example") &&
+	    config_domain_match(&c, "XN--BCHER-KVA.Example") &&
+	    config_domain_match(&c, "B\xc3\x9c" "cher.example") &&
+	    config_domain_match(&c, "mx.caf\xc3\xa9.test") &&
+	    config_domain_match(&c, "mx.xn--caf-dma.test") &&
+	    !config_domain_match(&c, "caf\xc3\xa9.test") &&
+	    !config_domain_match(&c, "bucher.example"),
+	    "config U-label vs client A-label and the reverse");
+	config_free(&c);
+	ok(load(&c, "domains = xn--bcher-kva.example\n", NULL, 0, &why) == 0 &&
+	    config_domain_match(&c, "b\xc3\xbc" "cher.example"),
+	    "config A-label vs client U-label");
+	config_free(&c);
+}
+
 static void
 test_errors(void)
 {
@@ -105,6 +130,13 @@ test_errors(void)
 		{ "domains =\n", ":1: bad value ''" },
 		{ "just words\n", ":1: expected 'name = value'" },
 		{ "command_timeout = 1w\n", ":1: bad value '1w'" },
+		{ "domains = a@b.example\n", ":1: bad domain 'a@b.example'" },
+		{ "domains = -x.example\n", ":1: bad domain '-x.example'" },
+		{ "domains = \xe2\x98\x83.example\n", ":1: bad domain" },
+		{ "domains = xn--zzzzz-9.example\n", ":1: bad domain "
+		  "'xn--zzzzz-9.example'" },
+		{ "hostname = b\xc3\xbc" "cher.example\n",
+		  "write its A-label form 'xn--bcher-kva.example'" },
 	};
 	struct config	 c;
 	char		*why, *over[] = { "nonsense=1" };
@@ -152,6 +184,7 @@ main(void)
 	test_defaults();
 	test_file();
 	test_errors();
+	test_idna();
 	test_table();
 	return (tap_done());
 }
