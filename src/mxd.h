@@ -189,6 +189,7 @@ enum session_state {
 #define SESSION_F_COUNTED	0x800	/* counted by limit.c */
 #define SESSION_F_PREGREET	0x1000	/* greeting not sent yet */
 #define SESSION_F_SHUTDOWN	0x2000	/* server stopping: 421 after DATA */
+#define SESSION_F_LINGER	0x4000	/* last reply out; waiting for EOF */
 
 /* What kind of listener accepted the connection. */
 enum listen_kind {
@@ -312,6 +313,7 @@ struct session {
 	unsigned		 ntx;
 	const char		*quit_reason;	/* for the disconnect line */
 	time_t			 partial_since;	/* a command line began */
+	time_t			 linger_since;	/* SESSION_F_LINGER began */
 	char			 qids[8 * (QID_LEN + 1) + 1];
 	int			 tls_bits;
 	char			 tls_info[128];	/* version and cipher */

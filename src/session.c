@@ -5,6 +5,8 @@
  * data.c, parking while the spool makes a message durable, flow control
  * when a client will not read its replies, and the disconnect summary.
  */
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,11 +21,14 @@
 #include "mxd.h"
 
 #include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
 
 /* Read no more than this before the session consumes it. */
 #define SESSION_READ_HIWAT	(256 * 1024)
 /* Stop reading commands while this much output is unsent. */
 #define SESSION_OUT_MAX		(64 * 1024)
+/* Seconds to wait for the client's close after our last reply. */
+#define SESSION_LINGER		2
 /* Queue IDs remembered for the disconnect line. */
 #define SESSION_QIDS		8
 
@@ -43,6 +48,8 @@ static void	session_free(struct session *);
 static void	session_set_bev(struct session *, struct bufferevent *);
 static void	session_starttls_switch(struct session *);
 static void	session_write_cb(struct bufferevent *, void *);
+static void	session_linger(struct session *);
+static void	session_linger_read(struct session *);
 
 /* Move to a new state; the only place the state changes. */
 void
@@ -429,11 +436,57 @@ session_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct session	*s = arg;
 
+	if (s->flags & SESSION_F_LINGER) {
+		session_linger_read(s);
+		return;
+	}
 	if (s->flags & SESSION_F_PREGREET) {
 		session_pregreet(s);
 		return;
 	}
 	session_process(s);
+}
+
+/*
+ * The last reply is out of mxd's buffers: end the connection so that
+ * the client gets every byte of it.  Under TLS send close_notify (RFC
+ * 8446 6.1), then half-close (FIN after the data), and read and discard
+ * until the client closes too, for at most SESSION_LINGER seconds.
+ * Closing at once with client bytes still unread would make the kernel
+ * send a reset, which can destroy replies the client has not read yet
+ * (RFC 1122 4.2.2.13): a client that pipelined past its 421, or whose
+ * own close_notify crosses ours.
+ */
+static void
+session_linger(struct session *s)
+{
+	struct timeval	 tv = { SESSION_LINGER, 0 };
+	SSL		*ssl = bufferevent_openssl_get_ssl(s->bev);
+
+	s->flags |= SESSION_F_LINGER;
+	s->linger_since = time(NULL);
+	if (ssl != NULL)
+		(void)SSL_shutdown(ssl);
+	if (shutdown(bufferevent_getfd(s->bev), SHUT_WR) == -1) {
+		session_close(s, s->quit_reason);
+		return;
+	}
+	evbuffer_drain(bufferevent_get_input(s->bev),
+	    evbuffer_get_length(bufferevent_get_input(s->bev)));
+	bufferevent_set_timeouts(s->bev, &tv, NULL);
+	bufferevent_enable(s->bev, EV_READ);
+	bufferevent_disable(s->bev, EV_WRITE);
+}
+
+/* Input after our last word: throw it away, up to the linger bound. */
+static void
+session_linger_read(struct session *s)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->bev);
+
+	evbuffer_drain(in, evbuffer_get_length(in));
+	if (time(NULL) - s->linger_since >= SESSION_LINGER)
+		session_close(s, s->quit_reason);
 }
 
 /* Output drained: close after QUIT or 421, or resume a stalled reader. */
@@ -443,13 +496,17 @@ session_write_cb(struct bufferevent *bev, void *arg)
 	struct session	*s = arg;
 
 	/*
-	 * The bufferevent also calls this when its write event finds its
-	 * buffer empty; replies still in s->pend are not out yet.
+	 * Act only on what is true now: replies may wait in s->pend, and a
+	 * TLS bufferevent runs this callback deferred, after later replies
+	 * (a 250, then the 221 of a pipelined QUIT) were queued behind the
+	 * drained ones.  Closing then would lose them.
 	 */
-	if (s->pend != NULL && evbuffer_get_length(s->pend) > 0)
+	if (s->bev == NULL || session_unsent(s) > 0)
+		return;
+	if (s->flags & SESSION_F_LINGER)
 		return;
 	if (s->state == STATE_QUIT) {
-		session_close(s, s->quit_reason);
+		session_linger(s);
 		return;
 	}
 	if (s->flags & SESSION_F_STARTTLS) {
@@ -469,6 +526,11 @@ session_event_cb(struct bufferevent *bev, short events, void *arg)
 {
 	struct session	*s = arg;
 
+	if (s->flags & SESSION_F_LINGER) {
+		/* The client closed, went away, or took too long: done. */
+		session_close(s, s->quit_reason);
+		return;
+	}
 	if (events & BEV_EVENT_CONNECTED) {
 		/* The TLS handshake finished. */
 		tls_describe(bev, s->tls_info, sizeof(s->tls_info),
