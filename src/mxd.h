@@ -41,6 +41,12 @@ struct event_base;
  */
 #define SMTP_JUNK_MAX		100
 #define SMTP_RCPT_OVERSHOOT	1000
+/*
+ * After the 500 for an overlong command line, mxd skips at most this
+ * many more octets looking for the line's end; past it the client is
+ * not typing (nobody types 5 KB on one line), and gets 421 and a close.
+ */
+#define SMTP_LINE_FLOOD		4096
 
 /* A queue ID: 13 hex digits of microseconds, 3 of a per-process tag. */
 #define QID_LEN			16
@@ -190,6 +196,7 @@ enum session_state {
 #define SESSION_F_PREGREET	0x1000	/* greeting not sent yet */
 #define SESSION_F_SHUTDOWN	0x2000	/* server stopping: 421 after DATA */
 #define SESSION_F_LINGER	0x4000	/* last reply out; waiting for EOF */
+#define SESSION_F_BARE_LF_TOLD	0x8000	/* the bare-LF note was sent */
 
 /* What kind of listener accepted the connection. */
 enum listen_kind {
@@ -272,6 +279,7 @@ enum reply_id {
 	R_TOO_MANY_MESSAGES,
 	R_PREGREET,
 	R_NOT_SMTP,
+	R_LINE_FLOOD,
 	R_MAX
 };
 
@@ -309,6 +317,7 @@ struct session {
 	unsigned		 nunknown;
 	unsigned		 nerr;
 	unsigned		 njunk;		/* NOOP, VRFY, RSET */
+	size_t			 discarded;	/* of an overlong line */
 	unsigned		 nqueued;
 	unsigned		 ntx;
 	const char		*quit_reason;	/* for the disconnect line */

@@ -126,6 +126,8 @@ static const struct {
 	  "the greeting; closing connection" },
 	{ R_NOT_SMTP, 221, "2.7.0", "%s This is an SMTP server, and that "
 	  "was %s; closing connection" },
+	{ R_LINE_FLOOD, 421, "4.7.0", "%s Line far too long: no line end "
+	  "%zu octets past the limit; closing connection" },
 };
 
 /* Why a reply ends the session, for the disconnect line. */
@@ -143,6 +145,8 @@ reply_reason(enum reply_id id)
 		return ("pregreet");
 	case R_NOT_SMTP:
 		return ("not-smtp");
+	case R_LINE_FLOOD:
+		return ("line-flood");
 	case R_AUTH_TOO_MANY:
 		return ("auth-failures");
 	case R_TOO_MANY_CONNS:
@@ -234,18 +238,64 @@ reply_line(char *buf, enum reply_id id, ...)
 	return ((size_t)n + 2);
 }
 
+/*
+ * The first command that ended in a bare LF gets this note after its
+ * reply, as continuation lines: a person typing into plain `nc` must
+ * learn it before DATA, where a lone "." will not end the message and
+ * only Ctrl-C gets them out (RFC 5321 2.3.8: lines end in CRLF).
+ */
+static const char *const reply_bare_lf_note[] = {
+	"Note: your lines end in a bare LF, not CRLF (RFC 5321 2.3.8).",
+	"Commands work, but after DATA a lone '.' will NOT end the message.",
+	"Use 'nc -C' or telnet, which send CRLF (or a server with the lab "
+	"setting bare_lf_end = yes).",
+};
+
+/*
+ * Is the bare-LF note due after this reply?  Not on a 334 (its one line
+ * is the SASL challenge) or a 354 (the bare-LF 354 says it itself).
+ */
+static int
+reply_note_due(const struct session *s, int code)
+{
+	return ((s->flags & (SESSION_F_BARE_LF | SESSION_F_BARE_LF_TOLD)) ==
+	    SESSION_F_BARE_LF && s->line[0] != '\0' && code != 334 &&
+	    code != 354);
+}
+
+/* Write the bare-LF note as the last lines of a reply with this code. */
+static void
+reply_note(struct session *s, int code, const char *esc)
+{
+	char	line[SMTP_CMD_MAX + 2];
+	size_t	i, n = sizeof(reply_bare_lf_note) /
+		    sizeof(reply_bare_lf_note[0]);
+
+	s->flags |= SESSION_F_BARE_LF_TOLD;
+	for (i = 0; i < n; i++)
+		reply_put(s, line, snprintf(line, sizeof(line) - 2,
+		    "%d%c%s%s%s", code, i + 1 < n ? '-' : ' ', esc ? esc : "",
+		    esc ? " " : "", reply_bare_lf_note[i]));
+}
+
 /* Send a reply from the table; arguments fill the text's conversions. */
 void
 reply(struct session *s, enum reply_id id, ...)
 {
 	char	 line[SMTP_CMD_MAX + 2];
 	va_list	 ap;
-	int	 n;
+	int	 n, note;
 
 	va_start(ap, id);
 	n = reply_vformat(line, sizeof(line) - 2, id, ap);
 	va_end(ap);
+	if ((note = reply_note_due(s, replies[id].code)))
+		line[3] = '-';
 	reply_put(s, line, n);
+	if (note) {
+		line[3] = ' ';
+		reply_note(s, replies[id].code, replies[id].esc);
+	}
 	if (replies[id].code >= 400)
 		reply_log_failure(s, line);
 	if (replies[id].code == 421 || id == R_PREGREET || id == R_QUIT ||
@@ -285,9 +335,12 @@ reply_lines(struct session *s, int code, const char *esc,
 {
 	char	line[SMTP_CMD_MAX + 2];
 	size_t	i;
+	int	note = reply_note_due(s, code);
 
 	for (i = 0; i < n; i++)
 		reply_put(s, line, snprintf(line, sizeof(line) - 2,
-		    "%d%c%s%s%s", code, i + 1 < n ? '-' : ' ', esc ? esc : "",
-		    esc ? " " : "", lines[i]));
+		    "%d%c%s%s%s", code, i + 1 < n || note ? '-' : ' ',
+		    esc ? esc : "", esc ? " " : "", lines[i]));
+	if (note)
+		reply_note(s, code, esc);
 }

@@ -237,11 +237,17 @@ session_discard(struct session *s, struct evbuffer *in)
 
 	lf = evbuffer_search(in, "\n", 1, NULL);
 	if (lf.pos < 0) {
+		s->discarded += evbuffer_get_length(in);
 		evbuffer_drain(in, evbuffer_get_length(in));
+		if (s->discarded > SMTP_LINE_FLOOD) {
+			s->line[0] = '\0';
+			reply(s, R_LINE_FLOOD, cfg->hostname, s->discarded);
+		}
 		return (0);
 	}
 	evbuffer_drain(in, (size_t)lf.pos + 1);
 	s->flags &= ~SESSION_F_DISCARD;
+	s->discarded = 0;
 	return (1);
 }
 

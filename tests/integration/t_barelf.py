@@ -41,6 +41,43 @@ def test_bare_lf_commands_work():
         assert c.wait_closed(), "connection open after QUIT"
 
 
+def test_first_bare_lf_command_is_told():
+    """the first command that ends in a bare LF gets, after its own
+    reply, a note naming `nc -C`, telnet and bare_lf_end; once only"""
+    with strict.client() as c:
+        c.send(b"HELO nc.example\n")
+        code, lines = c.reply()
+        assert_eq(code, 250, "HELO reply code")
+        text = " ".join(lines)
+        assert lines[0].startswith("mx.test Hello nc.example"), lines
+        for want in ("bare LF", "nc -C", "telnet", "bare_lf_end",
+                     "will NOT end"):
+            assert_in(want, text, "note on the first bare-LF reply")
+        lines = lf_cmd(c, "MAIL FROM:<a@example.com>", 250, "2.1.0")
+        assert_eq(len(lines), 1, "the note comes once: %r" % lines)
+
+
+def test_bare_lf_note_on_errors_and_ehlo():
+    """the note follows whatever the first bare-LF command got: an
+    error keeps its codes on every line, EHLO keeps its keywords first"""
+    with strict.client() as c:
+        lines = lf_cmd(c, "FOO", 500, "5.5.2")
+        assert_in("nc -C", " ".join(lines), "note after a 500")
+    with strict.client() as c:
+        lines = lf_cmd(c, "EHLO nc.example", 250)
+        assert_in("PIPELINING", lines, "EHLO keywords")
+        assert_in("nc -C", lines[-1], "note last")
+
+
+def test_crlf_client_not_told():
+    """a CRLF client never gets the note"""
+    with strict.client() as c:
+        lines = c.expect("EHLO client.example", 250)
+        assert "nc -C" not in " ".join(lines), lines
+        lines = c.expect("NOOP", 250)
+        assert_eq(len(lines), 1, "NOOP reply lines")
+
+
 def test_354_hint_mentions_nc_c():
     """after DATA from a bare-LF client the 354 text mentions `nc -C`"""
     with strict.client() as c:

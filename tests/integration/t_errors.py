@@ -5,6 +5,8 @@ policy: each gets its reply code and enhanced status code, and the
 session stays usable afterwards.
 """
 
+import time
+
 from mxdtest import (LazyServer, check, queued_qid, simple_message,
                      assert_eq, assert_in, run)
 
@@ -113,14 +115,16 @@ def test_http_request_hangs_up():
 
 
 def test_tls_hello_on_plain_port():
-    """a TLS ClientHello where a command should be: 221 2.7.0 naming
-    STARTTLS, and close, instead of a 500 per garbage line"""
+    """a TLS ClientHello where a command should be: 221 2.7.0 saying it
+    was TLS (this server has none: no STARTTLS advice), and close,
+    instead of a 500 per garbage line (t_tls checks the STARTTLS text)"""
     hello = bytes.fromhex("16030100a5010000a10303") + bytes(range(160))
     with srv.client() as c:
         c.send(hello)
         r = c.reply()
         check(r, 221, "2.7.0")
-        assert_in("STARTTLS", r[1][0], "reason")
+        assert_in("TLS handshake, and this server has no TLS", r[1][0],
+                  "reason")
         assert c.wait_closed(), "open after a ClientHello"
 
 
@@ -201,12 +205,29 @@ def test_line_too_long():
 
 
 def test_very_long_line_one_reply():
-    """a 100000-octet line: exactly one 500 5.5.2, then the session works"""
+    """a 4000-octet line: exactly one 500 5.5.2, then the session works"""
     with srv.client() as c:
         ehlo(c)
-        c.send(b"MAIL FROM:<" + b"a" * 100000 + b"@example.com>\r\n")
+        c.send(b"MAIL FROM:<" + b"a" * 4000 + b"@example.com>\r\n")
         check(c.reply(), 500, "5.5.2", "long line")
         c.expect("NOOP", 250, "2.0.0")      # the rest was discarded
+        still_works(c)
+
+
+def test_line_flood_closes_at_once():
+    """100 KB on one line: 500, then 421 4.7.0 and the connection closes
+    at once (SMTP_LINE_FLOOD), with or without a line end at its end"""
+    for tail in (b"", b"\r\n"):
+        with srv.client() as c:
+            ehlo(c)
+            t0 = time.monotonic()
+            c.send(b"NOOP " + b"a" * 100000 + tail)
+            check(c.reply(), 500, "5.5.2", "long line")
+            check(c.reply(), 421, "4.7.0", "flood")
+            assert c.wait_closed(3), "still open after the 421"
+            assert time.monotonic() - t0 < 3, "closing took too long"
+    with srv.client() as c:
+        ehlo(c)
         still_works(c)
 
 

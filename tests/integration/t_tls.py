@@ -184,6 +184,19 @@ def test_starttls_injection_mail():
         "the injected commands reached the log"
 
 
+def test_tls_hello_on_plain_port_names_starttls():
+    """a TLS ClientHello on the plain port of a server with TLS and an
+    smtps listener: 221 2.7.0 pointing at STARTTLS and the smtps port"""
+    hello = bytes.fromhex("16030100a5010000a10303") + bytes(range(160))
+    with srv.client() as c:
+        c.send(hello)
+        r = c.reply()
+        check(r, 221, "2.7.0")
+        assert_in("use STARTTLS, or implicit TLS on the smtps port",
+                  r[1][0], "reason")
+        assert c.wait_closed(), "open after a ClientHello"
+
+
 def test_garbage_handshake():
     """garbage after `220 Ready to start TLS`: closed, logged `tls failed`,
     and the next client is served"""
