@@ -317,6 +317,20 @@ mxd_event_base(void)
 	return (b);
 }
 
+/*
+ * Die, naming the spool and the process, if another mxd holds the
+ * spool: two servers on one spool would take each other's files.
+ */
+static void
+mxd_spool_free(const char *dir)
+{
+	long	pid = spool_owner(dir);
+
+	if (pid > 0)
+		fatalx("spool %s is in use by another mxd (pid %ld); stop it "
+		    "first, or give this one its own spool_dir", dir, pid);
+}
+
 /* Open every listener of one kind, or die. */
 static void
 mxd_listen(struct event_base *b, const struct strlist *l,
@@ -612,15 +626,22 @@ main(int argc, char **argv)
 	if (auth_init(&main_conf, &why) != 0)
 		fatalx("%s", why);
 	mxd_raise_nofile(&main_conf);
-	if (spool_init(main_conf.spool_dir, main_conf.spool_sync,
-	    (const char **)&why) != 0)
-		fatal("%s: %s", main_conf.spool_dir, why);
+	/*
+	 * Refuse a second mxd on this spool before anything is bound or
+	 * touched; then bind; then take the spool (spool_init locks it).
+	 */
+	mxd_spool_free(main_conf.spool_dir);
 	if ((base = mxd_event_base()) == NULL)
 		fatalx("event_base_new failed");
 	mxd_listen(base, &main_conf.listen, LISTEN_SMTP);
 	mxd_warn_any_domain(&main_conf);
 	mxd_listen(base, &main_conf.smtps_listen, LISTEN_SMTPS);
 	mxd_listen(base, &main_conf.submission_listen, LISTEN_SUBMISSION);
+	if (spool_init(main_conf.spool_dir, main_conf.spool_sync,
+	    (const char **)&why) != 0) {
+		mxd_spool_free(main_conf.spool_dir);
+		fatal("%s: %s", main_conf.spool_dir, why);
+	}
 	pid_file = xstrdup(main_conf.pid_file);
 	mxd_pid_file(pid_file);
 	mxd_drop_privileges(&main_conf);

@@ -48,6 +48,9 @@ struct event_base;
  */
 #define SMTP_LINE_FLOOD		4096
 
+/* The spool's lock file, held by the one mxd that owns the spool. */
+#define SPOOL_LOCK		"lock"
+
 /* A queue ID: 13 hex digits of microseconds, 3 of a per-process tag. */
 #define QID_LEN			16
 
@@ -429,6 +432,7 @@ int		 config_domain_match(const struct config *, const char *);
 /* spool.c */
 struct spool_file;
 int		 spool_init(const char *, int, const char **);
+long		 spool_owner(const char *);
 void		 spool_start(struct event_base *);
 void		 spool_stop(void);
 void		 spool_qid_new(char *);

@@ -18,6 +18,7 @@
  * client the loop does it itself, since a thread hop would only add to
  * that client's wait.
  */
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -52,6 +53,7 @@ struct spool_file {
 static int		 spool_dirfd = -1;	/* the spool directory */
 static int		 spool_tmpfd = -1;	/* tmp/ */
 static int		 spool_queuefd = -1;	/* queue/ */
+static int		 spool_lockfd = -1;	/* holds the flock on lock */
 static int		 spool_sync = 1;
 static unsigned		 spool_tag;
 
@@ -111,7 +113,73 @@ spool_clean_tmp(void)
 	closedir(d);
 }
 
-/* Create the spool layout under dir; sync=0 skips every fsync. */
+/*
+ * Who holds the spool's lock?  Reads the PID that the owner wrote into
+ * <dir>/lock; 0 if nobody holds it, -1 if it cannot tell.  Creates and
+ * changes nothing, so that a second mxd can be refused before it binds
+ * or touches anything.
+ */
+long
+spool_owner(const char *dir)
+{
+	char	 path[PATH_MAX], buf[32];
+	ssize_t	 n;
+	long	 pid = 0;
+	int	 fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, SPOOL_LOCK) >=
+	    sizeof(path) || (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (errno == ENOENT ? 0 : -1);
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+		close(fd);
+		return (0);
+	}
+	if (errno == EWOULDBLOCK && (n = read(fd, buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = '\0';
+		pid = strtol(buf, NULL, 10);
+	}
+	close(fd);
+	return (pid > 0 ? pid : -1);
+}
+
+/*
+ * Take the spool for this process: an exclusive flock(2) on <dir>/lock,
+ * held on an open descriptor for the process's life (a reload keeps it;
+ * the kernel drops it when the process dies, even by kill -9), with our
+ * PID in the file for the next one to name.  Nothing else in the spool
+ * is touched before this succeeds.
+ */
+static int
+spool_lock_take(const char **cause)
+{
+	char	 buf[32];
+	int	 fd, n;
+
+	if ((fd = openat(spool_dirfd, SPOOL_LOCK, O_RDWR | O_CREAT | O_CLOEXEC,
+	    0600)) == -1) {
+		*cause = "cannot open the spool's lock file";
+		return (-1);
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		close(fd);
+		*cause = errno == EWOULDBLOCK ? "another mxd is using this "
+		    "spool" : "cannot lock the spool";
+		return (-1);
+	}
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, buf, (size_t)n, 0) != n) {
+		close(fd);
+		*cause = "cannot write the spool's lock file";
+		return (-1);
+	}
+	spool_lockfd = fd;
+	return (0);
+}
+
+/*
+ * Open the spool under dir, creating its layout, and lock it for this
+ * process (spool_lock_take); sync=0 skips every fsync.
+ */
 int
 spool_init(const char *dir, int sync, const char **cause)
 {
@@ -122,8 +190,13 @@ spool_init(const char *dir, int sync, const char **cause)
 		*cause = "cannot create the spool directory";
 		return (-1);
 	}
-	if ((spool_dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    (spool_tmpfd = spool_subdir("tmp")) == -1 ||
+	if ((spool_dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		*cause = "cannot open the spool directory";
+		return (-1);
+	}
+	if (spool_lock_take(cause) != 0)
+		return (-1);
+	if ((spool_tmpfd = spool_subdir("tmp")) == -1 ||
 	    (spool_queuefd = spool_subdir("queue")) == -1) {
 		*cause = "cannot open the spool directory";
 		return (-1);
@@ -145,7 +218,8 @@ spool_chown(uid_t uid, gid_t gid)
 {
 	if (fchown(spool_dirfd, uid, gid) == -1 ||
 	    fchown(spool_tmpfd, uid, gid) == -1 ||
-	    fchown(spool_queuefd, uid, gid) == -1)
+	    fchown(spool_queuefd, uid, gid) == -1 ||
+	    fchown(spool_lockfd, uid, gid) == -1)
 		fatal("spool: chown to uid %ld", (long)uid);
 }
 
