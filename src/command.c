@@ -365,7 +365,8 @@ cmd_mail(struct session *s, char *args)
 		reply(s, R_SIZE_EXCEEDED, cfg->max_message_size);
 		return;
 	}
-	if (s->ntx >= (unsigned)cfg->max_messages_per_session) {
+	if (s->ntx >= (unsigned)cfg->max_messages_per_session &&
+	    !(s->flags & SESSION_F_TRUSTED)) {
 		reply(s, R_TOO_MANY_MESSAGES, cfg->hostname);
 		return;
 	}

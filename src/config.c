@@ -259,6 +259,7 @@ config_set(struct config *c, const char *name, const char *value,
 	case OPT_LIST:
 	case OPT_LISTEN:
 	case OPT_DOMAIN_LIST:
+	case OPT_NETWORKS:
 		config_split(value, &l);
 		if (l.n < (size_t)o->min || l.n > (size_t)o->max) {
 			config_list_free(&l);
@@ -269,7 +270,9 @@ config_set(struct config *c, const char *name, const char *value,
 				config_list_free(&l);
 				goto bad;
 			}
-		if (o->type == OPT_LISTEN && config_check_listen(&l, cause)) {
+		if ((o->type == OPT_LISTEN && config_check_listen(&l, cause)) ||
+		    (o->type == OPT_NETWORKS && network_list_check(&l, name,
+		    cause))) {
 			config_list_free(&l);
 			return (-1);
 		}
@@ -442,7 +445,7 @@ config_free(struct config *c)
 		if (o->type == OPT_STRING || o->type == OPT_DOMAIN)
 			free(*(char **)field);
 		else if (o->type == OPT_LIST || o->type == OPT_LISTEN ||
-		    o->type == OPT_DOMAIN_LIST)
+		    o->type == OPT_DOMAIN_LIST || o->type == OPT_NETWORKS)
 			config_list_free(field);
 	}
 	config_list_free(&c->domains_idna);
@@ -469,6 +472,7 @@ config_get(const struct config *c, const char *name)
 	case OPT_LIST:
 	case OPT_LISTEN:
 	case OPT_DOMAIN_LIST:
+	case OPT_NETWORKS:
 		l = field;
 		v = xstrdup("");
 		for (i = 0; i < l->n; i++) {

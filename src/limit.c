@@ -47,10 +47,11 @@ limit_find(const char *addr, struct limit_entry ***slot)
 
 /*
  * Count a new connection from addr.  Returns 0, or -1 when a limit is
- * already reached (then nothing is counted).
+ * already reached (then nothing is counted).  A trusted client (from
+ * trusted_networks) is held to the total only.
  */
 int
-limit_connect(const char *addr)
+limit_connect(const char *addr, int trusted)
 {
 	struct limit_entry	*e;
 
@@ -62,7 +63,7 @@ limit_connect(const char *addr)
 		e->next = limit_table[limit_hash(addr)];
 		limit_table[limit_hash(addr)] = e;
 	}
-	if (e->count >= (unsigned)cfg->max_connections_per_ip)
+	if (!trusted && e->count >= (unsigned)cfg->max_connections_per_ip)
 		return (-1);
 	e->count++;
 	limit_total++;

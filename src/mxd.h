@@ -92,6 +92,7 @@ struct config {
 	long long	  auth_delay_max;
 	long long	  max_connections;
 	long long	  max_connections_per_ip;
+	struct strlist	  trusted_networks;
 	long long	  max_errors;
 	long long	  max_messages_per_session;
 	long long	  greet_delay;
@@ -111,6 +112,7 @@ enum opt_type {
 	OPT_LISTEN,
 	OPT_DOMAIN,
 	OPT_DOMAIN_LIST,
+	OPT_NETWORKS,
 };
 
 /* One setting: its only spelling, type, default, limits and help. */
@@ -200,6 +202,7 @@ enum session_state {
 #define SESSION_F_SHUTDOWN	0x2000	/* server stopping: 421 after DATA */
 #define SESSION_F_LINGER	0x4000	/* last reply out; waiting for EOF */
 #define SESSION_F_BARE_LF_TOLD	0x8000	/* the bare-LF note was sent */
+#define SESSION_F_TRUSTED	0x10000	/* client in trusted_networks */
 
 /* What kind of listener accepted the connection. */
 enum listen_kind {
@@ -444,8 +447,13 @@ void		 spool_commit(struct spool_file *, struct evbuffer *,
 void		 spool_abort(struct spool_file *);
 int		 spool_list(const char *, FILE *);
 
+/* network.c */
+int		 network_list_check(const struct strlist *, const char *,
+		    char **);
+int		 network_list_match(const struct strlist *, const char *);
+
 /* limit.c */
-int		 limit_connect(const char *);
+int		 limit_connect(const char *, int);
 void		 limit_disconnect(const char *);
 
 /* listener.c */

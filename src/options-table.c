@@ -80,6 +80,10 @@ const struct option_entry options_table[] = {
 	{ "max_connections_per_ip", OPT_COUNT, OFF(max_connections_per_ip),
 	  "20", 1, 1000000, "sessions at once from one client address",
 	  NULL },
+	{ "trusted_networks", OPT_NETWORKS, OFF(trusted_networks),
+	  "127.0.0.0/8 [::1]/128", 0, 4096,
+	  "client networks exempt from max_connections_per_ip and "
+	  "max_messages_per_session (Postfix's mynetworks); empty: none", NULL },
 	{ "max_errors", OPT_COUNT, OFF(max_errors), "20", 1, 10000,
 	  "error replies in one session before 421 4.7.0 and close", NULL },
 	{ "max_messages_per_session", OPT_COUNT,

@@ -49,6 +49,7 @@ static void	session_set_bev(struct session *, struct bufferevent *);
 static void	session_starttls_switch(struct session *);
 static void	session_write_cb(struct bufferevent *, void *);
 static void	session_linger(struct session *);
+static void	session_end(struct session *, const char *);
 static void	session_linger_read(struct session *);
 
 /* Move to a new state; the only place the state changes. */
@@ -469,6 +470,7 @@ session_linger(struct session *s)
 	struct timeval	 tv = { SESSION_LINGER, 0 };
 	SSL		*ssl = bufferevent_openssl_get_ssl(s->bev);
 
+	session_end(s, s->quit_reason);
 	s->flags |= SESSION_F_LINGER;
 	s->linger_since = time(NULL);
 	if (ssl != NULL)
@@ -663,9 +665,12 @@ session_tarpit(struct session *s, unsigned secs, enum reply_id id)
 	evtimer_add(s->tarpit, &tv);
 }
 
-/* Log the disconnect summary and release the connection. */
-void
-session_close(struct session *s, const char *why)
+/*
+ * The SMTP session is over: log its summary line, and stop counting it
+ * against the connection caps (a lingering close is not a session).
+ */
+static void
+session_end(struct session *s, const char *why)
 {
 	char	counts[512], more[32] = "";
 
@@ -680,6 +685,17 @@ session_close(struct session *s, const char *why)
 	log_info("s=%08llx disconnect client=[%s]:%d reason=%s %s%s%s%s",
 	    (unsigned long long)s->id, s->addr, s->port, why, counts,
 	    s->qids[0] ? " qids=" : "", s->qids, more);
+	if (s->flags & SESSION_F_COUNTED)
+		limit_disconnect(s->addr);
+	s->flags &= ~SESSION_F_COUNTED;
+}
+
+/* Release the connection (after its summary, unless it lingered). */
+void
+session_close(struct session *s, const char *why)
+{
+	if (!(s->flags & SESSION_F_LINGER))
+		session_end(s, why);
 	session_unflush(s);
 	if (s->bev != NULL) {
 		bufferevent_free(s->bev);
@@ -767,7 +783,9 @@ session_accept(struct event_base *base, int fd, struct sockaddr *sa, int len,
 	log_info("s=%08llx connect client=[%s]:%d%s", (unsigned long long)s->id,
 	    s->addr, s->port, kind == LISTEN_SMTPS ? " smtps" :
 	    kind == LISTEN_SUBMISSION ? " submission" : "");
-	if (limit_connect(s->addr) != 0) {
+	if (network_list_match(&cfg->trusted_networks, s->addr))
+		s->flags |= SESSION_F_TRUSTED;
+	if (limit_connect(s->addr, s->flags & SESSION_F_TRUSTED) != 0) {
 		log_info("s=%08llx refused client=[%s] reason=too-many-"
 		    "connections", (unsigned long long)s->id, s->addr);
 		reply(s, R_TOO_MANY_CONNS, cfg->hostname);

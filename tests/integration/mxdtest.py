@@ -433,10 +433,12 @@ class Client:
     """
 
     def __init__(self, port, host="127.0.0.1", timeout=TIMEOUT,
-                 greeting=True, nodelay=False, rcvbuf=None):
+                 greeting=True, nodelay=False, rcvbuf=None, source=None):
         self.timeout = timeout
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
+            if source is not None:
+                self.sock.bind((source, 0))
             if rcvbuf is not None:
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF,
                                      rcvbuf)

@@ -18,7 +18,7 @@ def connect_raw(port):
 
 def test_per_ip_limit():
     """max_connections_per_ip: the next client gets 421 4.7.0 at once"""
-    with Server(max_connections_per_ip=3) as srv:
+    with Server(max_connections_per_ip=3, trusted_networks="") as srv:
         held = [srv.client() for _ in range(3)]
         extra = srv.client(greeting=False)
         check(extra.reply(), 421, "4.7.0")
@@ -32,6 +32,48 @@ def test_per_ip_limit():
             c.close()
         srv.wait_log(r"refused client=\[127\.0\.0\.1\] "
                      r"reason=too-many-connections")
+
+
+def test_loopback_trusted_by_default():
+    """defaults: 100 parallel clients from 127.0.0.1 are all greeted
+    (loopback is in trusted_networks, exempt from the per-address cap),
+    and one session sends past max_messages_per_session"""
+    with Server(max_messages_per_session=3) as srv:
+        held = []
+        try:
+            for _ in range(100):
+                held.append(srv.client())
+        finally:
+            for c in held:
+                c.close()
+        with srv.client() as c:
+            c.expect("EHLO x", 250)
+            qids = [c.mail_tx("a@b.c", ["u@d.e"], simple_message("n%d" % i))
+                    for i in range(5)]
+        assert_eq(sorted(srv.messages()), sorted(qids), "queued")
+
+
+def test_trusted_networks_cidr():
+    """trusted_networks=127.0.0.1/32: a client from 127.0.0.2 is held to
+    both caps, one from 127.0.0.1 is not (test_total_limit: the global
+    cap holds for trusted clients too)"""
+    with Server(trusted_networks="127.0.0.1/32 [::1]/128",
+                max_connections_per_ip=2, max_messages_per_session=1) as srv:
+        two = [srv.client(source="127.0.0.2") for _ in range(2)]
+        extra = srv.client(source="127.0.0.2", greeting=False)
+        check(extra.reply(), 421, "4.7.0", "third from 127.0.0.2")
+        extra.close()
+        c = two[0]
+        c.expect("EHLO x", 250)
+        c.mail_tx("a@b.c", ["u@d.e"], simple_message("one"))
+        c.expect("MAIL FROM:<a@b.c>", 421, "4.7.0")
+        ones = [srv.client() for _ in range(3)]
+        c = ones[0]
+        c.expect("EHLO x", 250)
+        for i in range(3):
+            c.mail_tx("a@b.c", ["u@d.e"], simple_message("t%d" % i))
+        for c in two + ones:
+            c.close()
 
 
 def test_total_limit():
@@ -137,7 +179,8 @@ def test_out_of_descriptors():
 
 def test_max_messages_per_session():
     """max_messages_per_session: the next MAIL gets 421 4.7.0"""
-    with Server(max_messages_per_session=2) as srv, srv.client() as c:
+    with Server(max_messages_per_session=2, trusted_networks="") as srv, \
+            srv.client() as c:
         c.expect("EHLO x", 250)
         q1 = c.mail_tx("a@b.c", ["u@d.e"], simple_message("one"))
         q2 = c.mail_tx("a@b.c", ["u@d.e"], simple_message("two"))
