@@ -105,8 +105,9 @@ case "${1:-}" in
 run)
 	need_pkgs
 	build build
-	echo "dev.sh: mxd listens on 127.0.0.1:2525; spool in $PWD/spool;" \
-	    "try: swaks --server 127.0.0.1:2525 --to you@example.org"
+	# mxd says where it listens, where mail lands and how to list it.
+	echo "dev.sh: starting mxd; in another terminal try:" \
+	    "swaks --server 127.0.0.1:2525 --to you@example.org"
 	exec "$top/build/src/mxd" -f
 	;;
 test)

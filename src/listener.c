@@ -120,10 +120,11 @@ listener_open(struct event_base *base, const char *where,
 	static const char *const kinds[] = { "smtp", "smtps", "submission" };
 	struct sockaddr_storage	 ss;
 	struct listener		*l;
-	int			 len = sizeof(ss);
+	int			 len = sizeof(ss), err;
 
 	if (evutil_parse_sockaddr_port(where, (struct sockaddr *)&ss,
 	    &len) != 0) {
+		errno = EINVAL;
 		*cause = "bad address";
 		return (-1);
 	}
@@ -135,8 +136,10 @@ listener_open(struct event_base *base, const char *where,
 	    (ss.ss_family == AF_INET6 ? LEV_OPT_BIND_IPV6ONLY : 0), 511,
 	    (struct sockaddr *)&ss, len);
 	if (l->lev == NULL) {
-		*cause = strerror(errno);
+		err = errno;
+		*cause = strerror(err);
 		free(l);
+		errno = err;
 		return (-1);
 	}
 	l->name = xstrdup(where);

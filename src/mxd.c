@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
 #include <limits.h>
@@ -34,23 +35,38 @@ static char			**conf_over;
 static size_t			 conf_nover;
 static struct config		 main_conf;
 
+static const struct option	 mxd_longopts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 }
+};
+
 static void	mxd_config_free(struct config *);
 static void	mxd_resolve(struct config *);
 static void	mxd_keep_on_reload(struct config *);
 
-/* Say how to run mxd, and exit. */
+/*
+ * Say how to run mxd, and exit: on stdout with status 0 when asked
+ * (-h, --help), on stderr with status 2 after a mistake.
+ */
 static void __attribute__((noreturn))
-usage(void)
+usage(int asked)
 {
-	fprintf(stderr, "usage: mxd [-fqtvd] [-c file] [-o name=value]...\n"
+	fprintf(asked ? stdout : stderr,
+	    "usage: mxd [-fqtvd] [-c file] [-o name=value]...\n"
 	    "  -f          stay in the foreground, log to stderr\n"
 	    "  -c file     read the configuration from file\n"
 	    "  -o n=v      override one setting (repeatable)\n"
 	    "  -t          check the configuration and exit\n"
 	    "  -d          print the effective configuration and exit\n"
 	    "  -q          list the messages in the spool and exit\n"
-	    "  -v          log debugging detail\n");
-	exit(2);
+	    "  -v          log debugging detail\n"
+	    "  -h, --help  print this and exit\n"
+	    "  --version   print the version and exit\n"
+	    "Without -c, mxd runs as a local test sink: SMTP on "
+	    "127.0.0.1:2525 and [::1]:2525,\nmail in ./spool.  "
+	    "See mxd(8) and mxd.conf(5).\n");
+	exit(asked ? 0 : 2);
 }
 
 /* Shutting down: leave the loop once every session is gone. */
@@ -331,17 +347,67 @@ mxd_spool_free(const char *dir)
 		    "first, or give this one its own spool_dir", dir, pid);
 }
 
-/* Open every listener of one kind, or die. */
+/*
+ * Open every listener of one kind, or die.  A loopback IPv6 address on
+ * a machine without IPv6 (the sink's default [::1]:2525) is skipped with
+ * a warning, as long as another listener of the kind opens.
+ */
 static void
 mxd_listen(struct event_base *b, const struct strlist *l,
     enum listen_kind kind)
 {
 	const char	*cause;
-	size_t		 i;
+	size_t		 i, opened = 0, skipped = 0;
 
-	for (i = 0; i < l->n; i++)
-		if (listener_open(b, l->v[i], kind, &cause) != 0)
-			fatalx("listen %s: %s", l->v[i], cause);
+	for (i = 0; i < l->n; i++) {
+		if (listener_open(b, l->v[i], kind, &cause) == 0) {
+			opened++;
+			continue;
+		}
+		if (strncmp(l->v[i], "[::1]:", 6) != 0 ||
+		    (errno != EADDRNOTAVAIL && errno != EAFNOSUPPORT))
+			fatalx("listen %s: %s%s", l->v[i], cause,
+			    errno == EADDRINUSE ? " (is another server, or "
+			    "another mxd, using that port?)" : "");
+		log_warnx("listen %s: %s; skipped (no IPv6 here)", l->v[i],
+		    cause);
+		skipped++;
+	}
+	if (opened == 0 && skipped > 0)
+		fatalx("listen: no address could be opened");
+}
+
+/*
+ * In the foreground, once the listeners are bound: tell the person at
+ * the terminal where the mail goes and how to look at it.
+ */
+static void
+mxd_hello(const struct config *c, const char *file)
+{
+	char	 exe[PATH_MAX];
+	ssize_t	 n;
+	size_t	 i;
+
+	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0)
+		snprintf(exe, sizeof(exe), "mxd");
+	else
+		exe[n] = '\0';
+	fprintf(stderr, "mxd: ready; SMTP on");
+	for (i = 0; i < c->listen.n; i++)
+		fprintf(stderr, " %s", c->listen.v[i]);
+	for (i = 0; i < c->smtps_listen.n; i++)
+		fprintf(stderr, " %s (smtps)", c->smtps_listen.v[i]);
+	for (i = 0; i < c->submission_listen.n; i++)
+		fprintf(stderr, " %s (submission)", c->submission_listen.v[i]);
+	fprintf(stderr, "\nmxd: accepted mail lands in %s/queue/, one "
+	    "<QUEUE-ID>.eml file per message\n", c->spool_dir);
+	if (file != NULL)
+		fprintf(stderr, "mxd: list it with: %s -q -c %s\n", exe, file);
+	else
+		fprintf(stderr, "mxd: list it with: %s -q -o spool_dir=%s\n",
+		    exe, c->spool_dir);
+	fprintf(stderr, "mxd: the log follows in this terminal; Ctrl-C "
+	    "stops mxd\n");
 }
 
 /*
@@ -564,7 +630,8 @@ main(int argc, char **argv)
 	int			 ready_fd = -1;
 	struct event		*sigterm, *sigint, *sighup;
 
-	while ((ch = getopt(argc, argv, "c:dfo:qtv")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:dfho:qtv", mxd_longopts,
+	    NULL)) != -1) {
 		switch (ch) {
 		case 'c': file = optarg; break;
 		case 'd': dump = 1; break;
@@ -577,11 +644,15 @@ main(int argc, char **argv)
 		case 'q': list = 1; break;
 		case 't': check = 1; break;
 		case 'v': log_verbose++; break;
-		default: usage();
+		case 'h': usage(1);
+		case 'V':
+			printf("mxd %s\n", PACKAGE_VERSION);
+			return (0);
+		default: usage(0);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(0);
 	/* Kept for SIGHUP, which applies the same overrides again. */
 	if ((start_dir = realpath(".", NULL)) == NULL)
 		fatal("realpath .");
@@ -655,6 +726,8 @@ main(int argc, char **argv)
 	evsignal_add(sighup, NULL);
 	log_info("mxd %s ready: hostname=%s spool=%s", PACKAGE_VERSION,
 	    main_conf.hostname, main_conf.spool_dir);
+	if (fg)
+		mxd_hello(&main_conf, conf_file);
 	if (ready_fd != -1)
 		mxd_detached(ready_fd, &main_conf);
 

@@ -11,7 +11,7 @@
 #define OFF(f)	offsetof(struct config, f)
 
 const struct option_entry options_table[] = {
-	{ "listen", OPT_LISTEN, OFF(listen), "127.0.0.1:2525", 1, 64,
+	{ "listen", OPT_LISTEN, OFF(listen), "127.0.0.1:2525 [::1]:2525", 1, 64,
 	  "addresses to accept SMTP on: address:port, [v6]:port", NULL },
 	{ "hostname", OPT_DOMAIN, OFF(hostname), "", 0, 255,
 	  "name in the greeting and Received: header (empty: system name)", NULL },

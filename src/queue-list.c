@@ -100,7 +100,11 @@ spool_list(const char *spool_dir, FILE *f)
 
 	snprintf(path, sizeof(path), "%s/queue", spool_dir);
 	if ((d = opendir(path)) == NULL) {
-		fprintf(stderr, "mxd: %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "mxd: no spool at %s (%s: %s).\n"
+		    "mxd -q reads the spool_dir of the configuration: run it "
+		    "from the directory mxd was started in, or name the spool "
+		    "with -c FILE or -o spool_dir=DIR.\n", spool_dir, path,
+		    strerror(errno));
 		return (1);
 	}
 	while ((de = readdir(d)) != NULL) {

@@ -47,6 +47,14 @@ def mxd_path():
     return os.environ.get("MXD", "")
 
 
+def built_file(rel):
+    """A file the build makes from a template (etc/mxd.conf, doc/mxd.8):
+    under $MXD_BUILDDIR, or next to the binary's src/ directory."""
+    top = os.environ.get("MXD_BUILDDIR") or \
+        os.path.dirname(os.path.dirname(mxd_path()))
+    return os.path.join(top, rel)
+
+
 def need_tool(name):
     """The full path of a client tool, or Skip if it is not installed."""
     path = shutil.which(name)

@@ -16,10 +16,10 @@ import time
 
 from mxdtest import (Server, Skip, check, queued_qid, simple_message,
                      mxd_path, run_mxd, assert_eq, assert_in, wait_until,
-                     free_port, run)
+                     free_port, run, built_file)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SAMPLE = os.path.join(HERE, "..", "..", "etc", "mxd.conf")
+SAMPLE = built_file("etc/mxd.conf")
 
 _tmp = tempfile.mkdtemp(prefix="mxdtest.cli.")
 atexit.register(shutil.rmtree, _tmp, True)

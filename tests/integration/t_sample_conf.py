@@ -10,11 +10,11 @@ import base64
 import os
 import re
 
-from mxdtest import check, run, run_mxd, simple_message, assert_eq, assert_in
+from mxdtest import (check, run, run_mxd, simple_message, assert_eq,
+                     assert_in, built_file)
 from tlstest import TlsServer, TlsClient, default_pki, USER, PASSWORD
 
-SAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                      "..", "..", "etc", "mxd.conf")
+SAMPLE = built_file("etc/mxd.conf")
 
 
 def sample_with_tls(path):
