@@ -45,8 +45,9 @@ test_defaults(void)
 	char		*why = NULL;
 
 	ok(config_load(&c, NULL, NULL, 0, &why) == 0, "defaults load");
-	ok(c.listen.n == 1 && strcmp(c.listen.v[0], "127.0.0.1:2525") == 0,
-	    "default listen is the local sink");
+	ok(c.listen.n == 2 && strcmp(c.listen.v[0], "127.0.0.1:2525") == 0 &&
+	    strcmp(c.listen.v[1], "[::1]:2525") == 0,
+	    "default listen is the local sink, both loopbacks");
 	ok(c.max_message_size == 10 * 1024 * 1024, "10 MiB default size");
 	ok(c.max_recipients == 100, "100 recipients");
 	ok(c.command_timeout == 300 && c.data_timeout == 180,

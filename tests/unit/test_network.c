@@ -7,7 +7,7 @@
 #include "mxd.h"
 #include "tap.h"
 
-/* A list from a space-separated string literal (not freed: a test). */
+/* A list from a space-separated string; free it with list_free(). */
 static struct strlist
 list(const char *text)
 {
@@ -20,6 +20,17 @@ list(const char *text)
 	}
 	free(copy);
 	return (l);
+}
+
+/* Free a list made by list(). */
+static void
+list_free(struct strlist *l)
+{
+	size_t	i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
 }
 
 int
@@ -59,6 +70,7 @@ main(void)
 		l = list(good[i]);
 		ok(network_list_check(&l, "trusted_networks", &cause) == 0,
 		    "accepts %s", good[i]);
+		list_free(&l);
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		l = list(bad[i]);
@@ -67,12 +79,14 @@ main(void)
 		    cause != NULL && strstr(cause, bad[i]) != NULL,
 		    "refuses %s, naming it", bad[i]);
 		free(cause);
+		list_free(&l);
 	}
 	for (i = 0; i < sizeof(match) / sizeof(match[0]); i++) {
 		l = list(match[i].nets);
 		ok(network_list_match(&l, match[i].addr) == match[i].want,
 		    "%s in {%s}: %d", match[i].addr, match[i].nets,
 		    match[i].want);
+		list_free(&l);
 	}
 	return (tap_done());
 }
