@@ -25,8 +25,6 @@ enum cmd_need {
 	NEED_RCPT,	/* after at least one RCPT */
 };
 
-#define CMD_F_ARGS	0x1	/* arguments required */
-#define CMD_F_NOARGS	0x2	/* arguments refused */
 
 struct cmd {
 	const char	*verb;
@@ -55,29 +53,35 @@ static void	cmd_auth(struct session *, char *);
 static const struct cmd cmds[] = {
 	{ "HELO", cmd_helo, NEED_NONE, CMD_F_ARGS, R_NEED_ARGS,
 	  "HELO <your-hostname>", "say hello (plain SMTP)" },
-	{ "EHLO", cmd_ehlo, NEED_NONE, CMD_F_ARGS, R_NEED_ARGS,
+	{ "EHLO", cmd_ehlo, NEED_NONE, CMD_F_ARGS | CMD_F_LAST, R_NEED_ARGS,
 	  "EHLO <your-hostname>", "say hello and list the extensions (ESMTP)" },
-	{ "MAIL", cmd_mail, NEED_NO_TX, CMD_F_ARGS, R_MAIL_SYNTAX,
+	{ "MAIL", cmd_mail, NEED_NO_TX, CMD_F_ARGS | CMD_F_NEED_AUTH,
+	  R_MAIL_SYNTAX,
 	  "MAIL FROM:<sender> [SIZE=n] [BODY=8BITMIME] [SMTPUTF8]",
 	  "start a message; <> is the null sender of bounces" },
 	{ "RCPT", cmd_rcpt, NEED_TX, CMD_F_ARGS, R_RCPT_SYNTAX,
 	  "RCPT TO:<recipient>", "add a recipient; repeat for each" },
-	{ "DATA", cmd_data, NEED_RCPT, CMD_F_NOARGS, R_NEED_ARGS, "DATA",
+	{ "DATA", cmd_data, NEED_RCPT, CMD_F_NOARGS | CMD_F_LAST, R_NEED_ARGS,
+	  "DATA",
 	  "send the message: headers, a blank line, the body, "
 	  "then a line with only \".\"" },
-	{ "RSET", cmd_rset, NEED_NONE, CMD_F_NOARGS, R_NEED_ARGS, "RSET",
+	{ "RSET", cmd_rset, NEED_NONE, CMD_F_NOARGS | CMD_F_JUNK, R_NEED_ARGS,
+	  "RSET",
 	  "forget the current message and start over" },
-	{ "NOOP", cmd_noop, NEED_NONE, 0, R_NEED_ARGS, "NOOP",
+	{ "NOOP", cmd_noop, NEED_NONE, CMD_F_JUNK | CMD_F_LAST, R_NEED_ARGS,
+	  "NOOP",
 	  "do nothing, say Ok" },
-	{ "VRFY", cmd_vrfy, NEED_NONE, CMD_F_ARGS, R_NEED_ARGS,
+	{ "VRFY", cmd_vrfy, NEED_NONE, CMD_F_ARGS | CMD_F_JUNK | CMD_F_LAST,
+	  R_NEED_ARGS,
 	  "VRFY <address>", "verify an address (always 252: not disclosed)" },
-	{ "EXPN", cmd_expn, NEED_NONE, 0, R_NEED_ARGS, "EXPN <list>",
+	{ "EXPN", cmd_expn, NEED_NONE, CMD_F_LAST, R_NEED_ARGS, "EXPN <list>",
 	  "expand a mailing list (not implemented)" },
 	{ "HELP", cmd_help, NEED_NONE, 0, R_NEED_ARGS, "HELP [command]",
 	  "list the commands, or explain one" },
-	{ "QUIT", cmd_quit, NEED_NONE, 0, R_NEED_ARGS, "QUIT",
+	{ "QUIT", cmd_quit, NEED_NONE, CMD_F_LAST, R_NEED_ARGS, "QUIT",
 	  "say goodbye and close" },
-	{ "STARTTLS", cmd_starttls, NEED_NONE, CMD_F_NOARGS, R_NEED_ARGS,
+	{ "STARTTLS", cmd_starttls, NEED_NONE, CMD_F_NOARGS | CMD_F_LAST,
+	  R_NEED_ARGS,
 	  "STARTTLS",
 	  "switch this connection to TLS, then EHLO again (RFC 3207)" },
 	{ "AUTH", cmd_auth, NEED_GREET, CMD_F_ARGS, R_NEED_ARGS,
@@ -85,6 +89,7 @@ static const struct cmd cmds[] = {
 	  "log in; EHLO lists the mechanisms (RFC 4954)" },
 };
 #define NCMDS	(sizeof(cmds) / sizeof(cmds[0]))
+_Static_assert(NCMDS <= CMD_MAX, "struct session counts CMD_MAX verbs");
 
 /* Find a verb, case-insensitively; NULL if unknown. */
 static const struct cmd *
@@ -99,29 +104,96 @@ command_find(const char *verb, size_t len)
 	return (NULL);
 }
 
+/*
+ * What must come before the verb (RFC 5321 4.1.4), as a pure rule: the
+ * 503 reply for a session in state st with a transaction (tx) holding
+ * nrcpt recipients, or R_MAX if the verb may run.
+ */
+static enum reply_id
+command_order(const struct cmd *c, enum session_state st, int tx,
+    size_t nrcpt)
+{
+	if (c->need == NEED_NONE)
+		return (R_MAX);
+	if (st == STATE_CONNECTED)
+		return (R_NEED_HELO);
+	if (c->need == NEED_NO_TX && tx)
+		return (R_NESTED_MAIL);
+	if ((c->need == NEED_TX || c->need == NEED_RCPT) && !tx)
+		return (R_NEED_MAIL);
+	if (c->need == NEED_RCPT && nrcpt == 0)
+		return (R_NEED_RCPT);
+	return (R_MAX);
+}
+
+/*
+ * The order rule for a verb by name, for the unit test that tries every
+ * verb in every state; R_UNKNOWN_CMD for a verb not in the table.
+ */
+enum reply_id
+command_rule(const char *verb, enum session_state st, int tx, size_t nrcpt)
+{
+	const struct cmd	*c;
+
+	if ((c = command_find(verb, strlen(verb))) == NULL)
+		return (R_UNKNOWN_CMD);
+	return (command_order(c, st, tx, nrcpt));
+}
+
+/* The i-th verb of the table and its CMD_F_* flags; NULL past the end. */
+const char *
+command_verb(size_t i, int *flags)
+{
+	if (i >= NCMDS)
+		return (NULL);
+	*flags = cmds[i].flags;
+	return (cmds[i].verb);
+}
+
 /* Check what must come before the verb; reply 503 and return -1 if not. */
 static int
 command_check_order(struct session *s, const struct cmd *c)
 {
-	if (c->need == NEED_NONE)
+	enum reply_id	id;
+
+	id = command_order(c, s->state, s->tx != NULL,
+	    s->tx != NULL ? s->tx->nrcpt : 0);
+	if (id == R_MAX)
 		return (0);
-	if (s->state == STATE_CONNECTED) {
-		reply(s, R_NEED_HELO);
-		return (-1);
-	}
-	if (c->need == NEED_NO_TX && s->tx != NULL) {
-		reply(s, R_NESTED_MAIL);
-		return (-1);
-	}
-	if ((c->need == NEED_TX || c->need == NEED_RCPT) && s->tx == NULL) {
-		reply(s, R_NEED_MAIL, c->verb);
-		return (-1);
-	}
-	if (c->need == NEED_RCPT && s->tx->nrcpt == 0) {
-		reply(s, R_NEED_RCPT);
-		return (-1);
-	}
-	return (0);
+	if (id == R_NEED_MAIL)
+		reply(s, id, c->verb);
+	else
+		reply(s, id);
+	return (-1);
+}
+
+/*
+ * NOOP, VRFY and RSET do nothing for the mail; a client that sends more
+ * than SMTP_JUNK_MAX of them in a session is holding a slot open, and
+ * each one more counts as an error.
+ */
+static void
+command_junk(struct session *s)
+{
+	if (++s->njunk > SMTP_JUNK_MAX)
+		reply_count_error(s);
+}
+
+/*
+ * A command that must end a pipelining group (RFC 2920 3.1) arrived
+ * with more commands behind it in the same read: the client did not
+ * wait for the reply.  Log it once per session, as Postfix logs
+ * "improper command pipelining"; the commands are still served.
+ */
+static void
+command_pipelining(struct session *s, const struct cmd *c)
+{
+	if (s->flags & SESSION_F_PIPELINED_LAST ||
+	    session_input_pending(s) == 0)
+		return;
+	s->flags |= SESSION_F_PIPELINED_LAST;
+	log_info("s=%08llx improper command pipelining after %s "
+	    "client=[%s]", (unsigned long long)s->id, c->verb, s->addr);
 }
 
 /* Cut an AUTH line after its mechanism: the rest may be a password. */
@@ -206,7 +278,16 @@ command_dispatch(struct session *s, char *line, size_t len)
 		reply(s, R_NO_ARGS, c->syntax);
 		return;
 	}
+	if ((c->flags & CMD_F_NEED_AUTH) && s->kind == LISTEN_SUBMISSION &&
+	    !(s->flags & SESSION_F_AUTH)) {
+		reply(s, auth_required_reply(s));
+		return;
+	}
+	if (c->flags & CMD_F_LAST)
+		command_pipelining(s, c);
 	c->fn(s, args);
+	if (c->flags & CMD_F_JUNK)
+		command_junk(s);
 	if (line == copy)
 		explicit_bzero(copy, sizeof(copy));
 }
@@ -343,10 +424,6 @@ cmd_mail(struct session *s, char *args)
 	struct tx		*tx;
 	char			params[SMTP_CMD_MAX + 1];
 
-	if (s->kind == LISTEN_SUBMISSION && !(s->flags & SESSION_F_AUTH)) {
-		reply(s, auth_required_reply(s));
-		return;
-	}
 	if ((st = addr_parse_cmd(args, "FROM", &p)) != ADDR_OK) {
 		cmd_addr_reply(s, st, 1);
 		return;
@@ -455,18 +532,6 @@ cmd_data(struct session *s, char *args)
 		    R_DATA_GO_BARE_LF);
 }
 
-/*
- * NOOP, VRFY and RSET do nothing for the mail; a client that sends more
- * than SMTP_JUNK_MAX of them in a session is holding a slot open, and
- * each one more counts as an error.
- */
-static void
-cmd_junk(struct session *s)
-{
-	if (++s->njunk > SMTP_JUNK_MAX)
-		reply_count_error(s);
-}
-
 /* RSET: drop the transaction, keep the greeting. */
 static void
 cmd_rset(struct session *s, char *args)
@@ -475,7 +540,6 @@ cmd_rset(struct session *s, char *args)
 	if (s->state != STATE_CONNECTED)
 		session_enter_state(s, STATE_READY);
 	reply(s, R_RESET);
-	cmd_junk(s);
 }
 
 /* NOOP: say Ok. */
@@ -483,7 +547,6 @@ static void
 cmd_noop(struct session *s, char *args)
 {
 	reply(s, R_NOOP);
-	cmd_junk(s);
 }
 
 /* VRFY: never disclose, never refuse (RFC 5321 3.5.3, 7.3). */
@@ -491,7 +554,6 @@ static void
 cmd_vrfy(struct session *s, char *args)
 {
 	reply(s, R_VRFY);
-	cmd_junk(s);
 }
 
 /* EXPN: mailing lists are not disclosed (RFC 5321 3.5.3). */

@@ -470,19 +470,18 @@ mxd_reload_cb(evutil_socket_t sig, short events, void *arg)
 static void
 mxd_keep_on_reload(struct config *next)
 {
-	static const char *const fixed[] = { "spool_dir", "auth", "sasl_app",
-	    "sasl_config_dir", "user", "group", "pid_file", "syslog_ident",
-	    "syslog_facility" };
-	char	 *a, *b;
-	size_t	  i;
+	const struct option_entry	*o;
+	char				*a, *b;
 
-	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-		a = config_get(cfg, fixed[i]);
-		b = config_get(next, fixed[i]);
+	for (o = options_table; o->name != NULL; o++) {
+		if (!(o->flags & OPT_F_RESTART))
+			continue;
+		a = config_get(cfg, o->name);
+		b = config_get(next, o->name);
 		if (strcmp(a, b) != 0) {
 			log_warnx("reload: %s changes only on restart; keeping "
-			    "%s", fixed[i], a);
-			if (config_set(next, fixed[i], a, &b) != 0)
+			    "%s", o->name, a);
+			if (config_set(next, o->name, a, &b) != 0)
 				fatalx("reload: %s", b);
 		}
 		free(a);

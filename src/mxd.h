@@ -125,7 +125,9 @@ struct option_entry {
 	long long	 max;
 	const char	*help;
 	const char	*choices;	/* OPT_STRING: allowed values, |-separated */
+	int		 flags;		/* OPT_F_* */
 };
+#define OPT_F_RESTART	0x1	/* changes only on restart */
 
 /* Parsed parts of a MAIL or RCPT command. */
 struct smtp_path {
@@ -203,6 +205,7 @@ enum session_state {
 #define SESSION_F_LINGER	0x4000	/* last reply out; waiting for EOF */
 #define SESSION_F_BARE_LF_TOLD	0x8000	/* the bare-LF note was sent */
 #define SESSION_F_TRUSTED	0x10000	/* client in trusted_networks */
+#define SESSION_F_PIPELINED_LAST 0x20000 /* improper pipelining logged */
 
 /* What kind of listener accepted the connection. */
 enum listen_kind {
@@ -212,6 +215,12 @@ enum listen_kind {
 };
 
 #define CMD_MAX			16	/* size of the per-verb counters */
+/* command.c: the flags of a verb's row. */
+#define CMD_F_ARGS	0x1	/* arguments required */
+#define CMD_F_NOARGS	0x2	/* arguments refused */
+#define CMD_F_JUNK	0x4	/* does nothing for the mail (SMTP_JUNK_MAX) */
+#define CMD_F_LAST	0x8	/* ends a pipelining group (RFC 2920 3.1) */
+#define CMD_F_NEED_AUTH	0x10	/* submission: AUTH first (RFC 6409 4.3) */
 
 /* reply.c: every reply the server can send. */
 enum reply_id {
@@ -345,7 +354,14 @@ struct session {
 	struct session		*prev;
 };
 
-/* reply.c */
+/* reply.c: one row of the reply table. */
+struct reply_row {
+	int		 code;
+	const char	*esc;		/* RFC 3463, or NULL */
+	const char	*text;		/* printf format */
+	const char	*closes;	/* disconnect reason, or NULL */
+};
+const struct reply_row *reply_row(enum reply_id);
 void		 reply(struct session *, enum reply_id, ...);
 void		 reply_lines(struct session *, int, const char *,
 		    const char *const *, size_t);
@@ -357,6 +373,8 @@ size_t		 reply_line(char *, enum reply_id, ...);
 void		 command_dispatch(struct session *, char *, size_t);
 void		 command_counts(const struct session *, char *, size_t);
 const char	*command_unavailable(const char *);
+enum reply_id	 command_rule(const char *, enum session_state, int, size_t);
+const char	*command_verb(size_t, int *);
 
 /* line.c */
 enum line_status {
@@ -495,5 +513,6 @@ void		 session_park(struct session *);
 void		 session_data_done(struct session *, enum reply_id);
 void		 session_free_all(void);
 unsigned	 session_count(void);
+size_t		 session_input_pending(struct session *);
 
 #endif

@@ -10,154 +10,214 @@
 
 #include "mxd.h"
 
-static const struct {
-	enum reply_id	 id;
-	int		 code;
-	const char	*esc;
-	const char	*text;
-} replies[R_MAX] = {
-	{ R_GREETING, 220, NULL, "%s ESMTP mxd" },
-	{ R_HELO, 250, NULL, "%s Hello %s [%s], pleased to meet you" },
-	{ R_SENDER_OK, 250, "2.1.0", "Sender <%s> ok" },
-	{ R_RCPT_OK, 250, "2.1.5", "Recipient <%s> ok" },
-	{ R_RESET, 250, "2.0.0", "Reset state" },
-	{ R_NOOP, 250, "2.0.0", "Ok, nothing done" },
-	{ R_QUIT, 221, "2.0.0", "%s closing connection, goodbye" },
-	{ R_VRFY, 252, "2.5.0", "Cannot VRFY user, but will accept message "
-	  "and attempt delivery" },
-	{ R_DATA_GO, 354, NULL, "End data with <CR><LF>.<CR><LF>" },
-	{ R_DATA_GO_BARE_LF, 354, NULL, "End data with <CR><LF>.<CR><LF>. "
-	  "Your lines end in bare LF, so a lone '.' will NOT end the message; "
-	  "use 'nc -C' or telnet, which send CRLF" },
-	{ R_DATA_GO_BARE_LF_LAB, 354, NULL, "End data with <CR><LF>.<CR><LF>; "
-	  "lab mode (bare_lf_end): a lone '.' on a bare-LF line ends it too" },
-	{ R_QUEUED, 250, "2.0.0", "Ok: queued as %s" },
-	{ R_UNKNOWN_CMD, 500, "5.5.2", "Command unrecognized: \"%s\"; "
-	  "try HELP" },
-	{ R_NOT_IMPLEMENTED, 502, "5.5.1", "%s is not implemented here" },
-	{ R_NOT_AVAILABLE, 502, "5.5.1", "%s is not available here: %s" },
-	{ R_LINE_TOO_LONG, 500, "5.5.2", "Line too long (limit is 512 "
-	  "octets with CRLF)" },
-	{ R_BAD_CHAR, 500, "5.5.2", "Control character in command; "
-	  "commands are plain text lines" },
-	{ R_NEED_ARGS, 501, "5.5.4", "Syntax: %s" },
-	{ R_NO_ARGS, 501, "5.5.4", "Syntax: %s (no arguments)" },
-	{ R_MAIL_SYNTAX, 501, "5.5.4", "Syntax: MAIL FROM:<address> "
-	  "[SIZE=n] [BODY=8BITMIME] [SMTPUTF8]" },
-	{ R_RCPT_SYNTAX, 501, "5.5.4", "Syntax: RCPT TO:<address>" },
-	{ R_BAD_SENDER, 501, "5.1.7", "Bad sender address syntax: "
-	  "want user@domain, or <> for bounces" },
-	{ R_BAD_RCPT, 501, "5.1.3", "Bad recipient address syntax: "
-	  "want user@domain" },
-	{ R_PATH_TOO_LONG, 501, "5.1.3", "Recipient address too long (limit "
-	  "is 256 octets, 64 before the @)" },
-	{ R_SENDER_TOO_LONG, 501, "5.1.7", "Sender address too long (limit "
-	  "is 256 octets, 64 before the @)" },
-	{ R_NEED_SMTPUTF8, 553, "5.6.7", "Non-ASCII address needs the "
-	  "SMTPUTF8 parameter on MAIL" },
-	{ R_NULL_RCPT, 501, "5.1.3", "The null path <> is only for senders" },
-	{ R_BAD_SENDER_WHY, 501, "5.1.7", "Sender address %s" },
-	{ R_BAD_RCPT_WHY, 501, "5.1.3", "Recipient address %s" },
-	{ R_NEED_HELO, 503, "5.5.1", "Say HELO or EHLO first" },
-	{ R_NEED_MAIL, 503, "5.5.1", "Need MAIL FROM before %s" },
-	{ R_NEED_RCPT, 503, "5.5.1", "Need RCPT TO before DATA" },
-	{ R_NESTED_MAIL, 503, "5.5.1", "Sender already given; "
-	  "use RSET to start over" },
-	{ R_PARAM_UNKNOWN, 555, "5.5.4", "Unsupported parameter \"%s\"" },
-	{ R_PARAM_BAD, 501, "5.5.4", "Bad value for parameter \"%s\"" },
-	{ R_SIZE_EXCEEDED, 552, "5.3.4", "Message size exceeds the limit "
-	  "of %zu octets" },
-	{ R_MSG_TOO_BIG, 552, "5.3.4", "Message too big; the limit is "
-	  "%zu octets; nothing was kept" },
-	{ R_TOO_MANY_RCPTS, 452, "4.5.3", "Too many recipients; "
-	  "send the rest in another message" },
-	{ R_RELAY_DENIED, 550, "5.7.1", "Relay access denied: "
-	  "this server does not accept mail for <%s>" },
-	{ R_SPOOL_FULL, 452, "4.3.1", "Insufficient system storage; "
-	  "try again later" },
-	{ R_SPOOL_ERROR, 451, "4.3.0", "Local error writing the message; "
-	  "try again later" },
-	{ R_HELP_UNKNOWN, 504, "5.5.1", "No help for \"%s\"; HELP lists "
-	  "the commands" },
-	{ R_SHUTDOWN, 421, "4.3.2", "%s shutting down; try again later" },
-	{ R_TIMEOUT, 421, "4.4.2", "%s timeout: closing connection" },
-	{ R_STARTTLS_GO, 220, "2.0.0", "Ready to start TLS" },
-	{ R_TLS_TWICE, 503, "5.5.1", "TLS is already active" },
-	{ R_AUTH_REQUIRED, 530, "5.7.0", "Authentication required: this is "
-	  "the submission port; use AUTH first" },
-	{ R_AUTH_OK, 235, "2.7.0", "Authentication successful" },
-	{ R_AUTH_CHALLENGE, 334, NULL, "%s" },
-	{ R_AUTH_FAILED, 535, "5.7.8", "Authentication credentials invalid" },
-	{ R_AUTH_TOO_MANY, 421, "4.7.0", "Too many failed authentications; "
-	  "closing connection" },
-	{ R_AUTH_CANCELLED, 501, "5.7.0", "Authentication cancelled" },
-	{ R_AUTH_BAD_BASE64, 501, "5.5.2", "Invalid base64 in AUTH data" },
-	{ R_AUTH_TOO_LONG, 500, "5.5.6", "Authentication exchange line is "
-	  "too long (limit is 12288 octets); authentication cancelled" },
-	{ R_AUTH_TWICE, 503, "5.5.1", "Already authenticated" },
-	{ R_AUTH_IN_TX, 503, "5.5.1", "AUTH is not allowed during a mail "
-	  "transaction" },
-	{ R_AUTH_UNKNOWN_MECH, 504, "5.5.4", "Unrecognized authentication "
-	  "mechanism; EHLO lists the ones offered" },
-	{ R_AUTH_NEED_TLS, 538, "5.7.11", "Encryption required for requested "
-	  "authentication mechanism; use STARTTLS first" },
-	{ R_AUTH_TEMP, 454, "4.7.0", "Temporary authentication failure: "
-	  "the server cannot check credentials now; try again later" },
-	{ R_AUTH_TRANSITION, 432, "4.7.12", "A password transition is "
-	  "needed: authenticate once with PLAIN over TLS" },
-	{ R_AUTH_TOO_WEAK, 534, "5.7.9", "Authentication mechanism is too "
-	  "weak; EHLO lists the ones offered" },
-	{ R_AUTH_NEED_TLS_NONE, 538, "5.7.11", "%s sends the password in "
-	  "clear and this server has no TLS here (tls_cert); %s" },
-	{ R_AUTH_REQUIRED_STARTTLS, 530, "5.7.0", "Authentication required: "
-	  "this is the submission port; use STARTTLS, then AUTH" },
-	{ R_AUTH_REQUIRED_NONE, 530, "5.7.0", "Authentication required: "
-	  "this is the submission port, but no authentication mechanism is "
-	  "usable on this connection" },
-	{ R_TOO_MANY_CONNS, 421, "4.7.0", "%s Too many connections; "
-	  "try again later" },
-	{ R_NO_DESCRIPTORS, 421, "4.3.2", "%s Out of file descriptors; "
-	  "try again later" },
-	{ R_TOO_MANY_ERRORS, 421, "4.7.0", "%s Too many errors; closing "
-	  "connection" },
-	{ R_TOO_MANY_MESSAGES, 421, "4.7.0", "%s Too many messages in one "
-	  "session; reconnect to send more" },
-	{ R_PREGREET, 554, "5.5.0", "%s Protocol error: you talked before "
-	  "the greeting; closing connection" },
-	{ R_NOT_SMTP, 221, "2.7.0", "%s This is an SMTP server, and that "
-	  "was %s; closing connection" },
-	{ R_LINE_FLOOD, 421, "4.7.0", "%s Line far too long: no line end "
-	  "%zu octets past the limit; closing connection" },
+/*
+ * The replies, indexed by id.  .closes is set on a reply after which
+ * the session ends: the reason= of its disconnect line.
+ */
+static const struct reply_row replies[R_MAX] = {
+	[R_GREETING] = { .code = 220, .esc = NULL,
+	    .text = "%s ESMTP mxd" },
+	[R_HELO] = { .code = 250, .esc = NULL,
+	    .text = "%s Hello %s [%s], pleased to meet you" },
+	[R_SENDER_OK] = { .code = 250, .esc = "2.1.0",
+	    .text = "Sender <%s> ok" },
+	[R_RCPT_OK] = { .code = 250, .esc = "2.1.5",
+	    .text = "Recipient <%s> ok" },
+	[R_RESET] = { .code = 250, .esc = "2.0.0",
+	    .text = "Reset state" },
+	[R_NOOP] = { .code = 250, .esc = "2.0.0",
+	    .text = "Ok, nothing done" },
+	[R_QUIT] = { .code = 221, .esc = "2.0.0",
+	    .text = "%s closing connection, goodbye",
+	    .closes = "quit" },
+	[R_VRFY] = { .code = 252, .esc = "2.5.0",
+	    .text = "Cannot VRFY user, but will accept message "
+	    "and attempt delivery" },
+	[R_DATA_GO] = { .code = 354, .esc = NULL,
+	    .text = "End data with <CR><LF>.<CR><LF>" },
+	[R_DATA_GO_BARE_LF] = { .code = 354, .esc = NULL,
+	    .text = "End data with <CR><LF>.<CR><LF>. "
+	    "Your lines end in bare LF, so a lone '.' will NOT end the message; "
+	    "use 'nc -C' or telnet, which send CRLF" },
+	[R_DATA_GO_BARE_LF_LAB] = { .code = 354, .esc = NULL,
+	    .text = "End data with <CR><LF>.<CR><LF>; "
+	    "lab mode (bare_lf_end): a lone '.' on a bare-LF line ends it too" },
+	[R_QUEUED] = { .code = 250, .esc = "2.0.0",
+	    .text = "Ok: queued as %s" },
+	[R_UNKNOWN_CMD] = { .code = 500, .esc = "5.5.2",
+	    .text = "Command unrecognized: \"%s\"; "
+	    "try HELP" },
+	[R_NOT_IMPLEMENTED] = { .code = 502, .esc = "5.5.1",
+	    .text = "%s is not implemented here" },
+	[R_NOT_AVAILABLE] = { .code = 502, .esc = "5.5.1",
+	    .text = "%s is not available here: %s" },
+	[R_LINE_TOO_LONG] = { .code = 500, .esc = "5.5.2",
+	    .text = "Line too long (limit is 512 "
+	    "octets with CRLF)" },
+	[R_BAD_CHAR] = { .code = 500, .esc = "5.5.2",
+	    .text = "Control character in command; "
+	    "commands are plain text lines" },
+	[R_NEED_ARGS] = { .code = 501, .esc = "5.5.4",
+	    .text = "Syntax: %s" },
+	[R_NO_ARGS] = { .code = 501, .esc = "5.5.4",
+	    .text = "Syntax: %s (no arguments)" },
+	[R_MAIL_SYNTAX] = { .code = 501, .esc = "5.5.4",
+	    .text = "Syntax: MAIL FROM:<address> "
+	    "[SIZE=n] [BODY=8BITMIME] [SMTPUTF8]" },
+	[R_RCPT_SYNTAX] = { .code = 501, .esc = "5.5.4",
+	    .text = "Syntax: RCPT TO:<address>" },
+	[R_BAD_SENDER] = { .code = 501, .esc = "5.1.7",
+	    .text = "Bad sender address syntax: "
+	    "want user@domain, or <> for bounces" },
+	[R_BAD_RCPT] = { .code = 501, .esc = "5.1.3",
+	    .text = "Bad recipient address syntax: "
+	    "want user@domain" },
+	[R_PATH_TOO_LONG] = { .code = 501, .esc = "5.1.3",
+	    .text = "Recipient address too long (limit "
+	    "is 256 octets, 64 before the @)" },
+	[R_SENDER_TOO_LONG] = { .code = 501, .esc = "5.1.7",
+	    .text = "Sender address too long (limit "
+	    "is 256 octets, 64 before the @)" },
+	[R_NEED_SMTPUTF8] = { .code = 553, .esc = "5.6.7",
+	    .text = "Non-ASCII address needs the "
+	    "SMTPUTF8 parameter on MAIL" },
+	[R_NULL_RCPT] = { .code = 501, .esc = "5.1.3",
+	    .text = "The null path <> is only for senders" },
+	[R_BAD_SENDER_WHY] = { .code = 501, .esc = "5.1.7",
+	    .text = "Sender address %s" },
+	[R_BAD_RCPT_WHY] = { .code = 501, .esc = "5.1.3",
+	    .text = "Recipient address %s" },
+	[R_NEED_HELO] = { .code = 503, .esc = "5.5.1",
+	    .text = "Say HELO or EHLO first" },
+	[R_NEED_MAIL] = { .code = 503, .esc = "5.5.1",
+	    .text = "Need MAIL FROM before %s" },
+	[R_NEED_RCPT] = { .code = 503, .esc = "5.5.1",
+	    .text = "Need RCPT TO before DATA" },
+	[R_NESTED_MAIL] = { .code = 503, .esc = "5.5.1",
+	    .text = "Sender already given; "
+	    "use RSET to start over" },
+	[R_PARAM_UNKNOWN] = { .code = 555, .esc = "5.5.4",
+	    .text = "Unsupported parameter \"%s\"" },
+	[R_PARAM_BAD] = { .code = 501, .esc = "5.5.4",
+	    .text = "Bad value for parameter \"%s\"" },
+	[R_SIZE_EXCEEDED] = { .code = 552, .esc = "5.3.4",
+	    .text = "Message size exceeds the limit "
+	    "of %zu octets" },
+	[R_MSG_TOO_BIG] = { .code = 552, .esc = "5.3.4",
+	    .text = "Message too big; the limit is "
+	    "%zu octets; nothing was kept" },
+	[R_TOO_MANY_RCPTS] = { .code = 452, .esc = "4.5.3",
+	    .text = "Too many recipients; "
+	    "send the rest in another message" },
+	[R_RELAY_DENIED] = { .code = 550, .esc = "5.7.1",
+	    .text = "Relay access denied: "
+	    "this server does not accept mail for <%s>" },
+	[R_SPOOL_FULL] = { .code = 452, .esc = "4.3.1",
+	    .text = "Insufficient system storage; "
+	    "try again later" },
+	[R_SPOOL_ERROR] = { .code = 451, .esc = "4.3.0",
+	    .text = "Local error writing the message; "
+	    "try again later" },
+	[R_HELP_UNKNOWN] = { .code = 504, .esc = "5.5.1",
+	    .text = "No help for \"%s\"; HELP lists "
+	    "the commands" },
+	[R_SHUTDOWN] = { .code = 421, .esc = "4.3.2",
+	    .text = "%s shutting down; try again later",
+	    .closes = "shutdown" },
+	[R_TIMEOUT] = { .code = 421, .esc = "4.4.2",
+	    .text = "%s timeout: closing connection",
+	    .closes = "timeout" },
+	[R_STARTTLS_GO] = { .code = 220, .esc = "2.0.0",
+	    .text = "Ready to start TLS" },
+	[R_TLS_TWICE] = { .code = 503, .esc = "5.5.1",
+	    .text = "TLS is already active" },
+	[R_AUTH_REQUIRED] = { .code = 530, .esc = "5.7.0",
+	    .text = "Authentication required: this is "
+	    "the submission port; use AUTH first" },
+	[R_AUTH_OK] = { .code = 235, .esc = "2.7.0",
+	    .text = "Authentication successful" },
+	[R_AUTH_CHALLENGE] = { .code = 334, .esc = NULL,
+	    .text = "%s" },
+	[R_AUTH_FAILED] = { .code = 535, .esc = "5.7.8",
+	    .text = "Authentication credentials invalid" },
+	[R_AUTH_TOO_MANY] = { .code = 421, .esc = "4.7.0",
+	    .text = "Too many failed authentications; "
+	    "closing connection",
+	    .closes = "auth-failures" },
+	[R_AUTH_CANCELLED] = { .code = 501, .esc = "5.7.0",
+	    .text = "Authentication cancelled" },
+	[R_AUTH_BAD_BASE64] = { .code = 501, .esc = "5.5.2",
+	    .text = "Invalid base64 in AUTH data" },
+	[R_AUTH_TOO_LONG] = { .code = 500, .esc = "5.5.6",
+	    .text = "Authentication exchange line is "
+	    "too long (limit is 12288 octets); authentication cancelled" },
+	[R_AUTH_TWICE] = { .code = 503, .esc = "5.5.1",
+	    .text = "Already authenticated" },
+	[R_AUTH_IN_TX] = { .code = 503, .esc = "5.5.1",
+	    .text = "AUTH is not allowed during a mail "
+	    "transaction" },
+	[R_AUTH_UNKNOWN_MECH] = { .code = 504, .esc = "5.5.4",
+	    .text = "Unrecognized authentication "
+	    "mechanism; EHLO lists the ones offered" },
+	[R_AUTH_NEED_TLS] = { .code = 538, .esc = "5.7.11",
+	    .text = "Encryption required for requested "
+	    "authentication mechanism; use STARTTLS first" },
+	[R_AUTH_TEMP] = { .code = 454, .esc = "4.7.0",
+	    .text = "Temporary authentication failure: "
+	    "the server cannot check credentials now; try again later" },
+	[R_AUTH_TRANSITION] = { .code = 432, .esc = "4.7.12",
+	    .text = "A password transition is "
+	    "needed: authenticate once with PLAIN over TLS" },
+	[R_AUTH_TOO_WEAK] = { .code = 534, .esc = "5.7.9",
+	    .text = "Authentication mechanism is too "
+	    "weak; EHLO lists the ones offered" },
+	[R_AUTH_NEED_TLS_NONE] = { .code = 538, .esc = "5.7.11",
+	    .text = "%s sends the password in "
+	    "clear and this server has no TLS here (tls_cert); %s" },
+	[R_AUTH_REQUIRED_STARTTLS] = { .code = 530, .esc = "5.7.0",
+	    .text = "Authentication required: "
+	    "this is the submission port; use STARTTLS, then AUTH" },
+	[R_AUTH_REQUIRED_NONE] = { .code = 530, .esc = "5.7.0",
+	    .text = "Authentication required: "
+	    "this is the submission port, but no authentication mechanism is "
+	    "usable on this connection" },
+	[R_TOO_MANY_CONNS] = { .code = 421, .esc = "4.7.0",
+	    .text = "%s Too many connections; "
+	    "try again later",
+	    .closes = "too-many-connections" },
+	[R_NO_DESCRIPTORS] = { .code = 421, .esc = "4.3.2",
+	    .text = "%s Out of file descriptors; "
+	    "try again later",
+	    .closes = "no-descriptors" },
+	[R_TOO_MANY_ERRORS] = { .code = 421, .esc = "4.7.0",
+	    .text = "%s Too many errors; closing "
+	    "connection",
+	    .closes = "too-many-errors" },
+	[R_TOO_MANY_MESSAGES] = { .code = 421, .esc = "4.7.0",
+	    .text = "%s Too many messages in one "
+	    "session; reconnect to send more",
+	    .closes = "too-many-messages" },
+	[R_PREGREET] = { .code = 554, .esc = "5.5.0",
+	    .text = "%s Protocol error: you talked before "
+	    "the greeting; closing connection",
+	    .closes = "pregreet" },
+	[R_NOT_SMTP] = { .code = 221, .esc = "2.7.0",
+	    .text = "%s This is an SMTP server, and that "
+	    "was %s; closing connection",
+	    .closes = "not-smtp" },
+	[R_LINE_FLOOD] = { .code = 421, .esc = "4.7.0",
+	    .text = "%s Line far too long: no line end "
+	    "%zu octets past the limit; closing connection",
+	    .closes = "line-flood" },
 };
 
-/* Why a reply ends the session, for the disconnect line. */
-static const char *
-reply_reason(enum reply_id id)
+/* The table's row for id, or NULL if it has none (for the unit test). */
+const struct reply_row *
+reply_row(enum reply_id id)
 {
-	switch (id) {
-	case R_QUIT:
-		return ("quit");
-	case R_TIMEOUT:
-		return ("timeout");
-	case R_SHUTDOWN:
-		return ("shutdown");
-	case R_PREGREET:
-		return ("pregreet");
-	case R_NOT_SMTP:
-		return ("not-smtp");
-	case R_LINE_FLOOD:
-		return ("line-flood");
-	case R_AUTH_TOO_MANY:
-		return ("auth-failures");
-	case R_TOO_MANY_CONNS:
-		return ("too-many-connections");
-	case R_TOO_MANY_ERRORS:
-		return ("too-many-errors");
-	case R_TOO_MANY_MESSAGES:
-		return ("too-many-messages");
-	default:
-		return ("closed");
-	}
+	if ((unsigned)id >= R_MAX || replies[id].text == NULL)
+		return (NULL);
+	return (&replies[id]);
 }
 
 /* Log a failed command with the escaped text that caused it. */
@@ -190,8 +250,8 @@ reply_put(struct session *s, char *line, int n)
 static void
 reply_vtext(char *buf, size_t len, enum reply_id id, va_list ap)
 {
-	if (id >= R_MAX || replies[id].id != id)
-		fatalx("reply: table out of order at %d", id);
+	if (id >= R_MAX || replies[id].text == NULL)
+		fatalx("reply: no row for reply %d", id);
 	vsnprintf(buf, len, replies[id].text, ap);
 }
 
@@ -298,9 +358,8 @@ reply(struct session *s, enum reply_id id, ...)
 	}
 	if (replies[id].code >= 400)
 		reply_log_failure(s, line);
-	if (replies[id].code == 421 || id == R_PREGREET || id == R_QUIT ||
-	    id == R_NOT_SMTP) {
-		s->quit_reason = reply_reason(id);
+	if (replies[id].closes != NULL) {
+		s->quit_reason = replies[id].closes;
 		session_enter_state(s, STATE_QUIT);
 		return;
 	}

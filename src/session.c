@@ -802,6 +802,14 @@ session_accept(struct event_base *base, int fd, struct sockaddr *sa, int len,
 	reply(s, R_GREETING, cfg->hostname);
 }
 
+/* Octets the client sent that the session has not consumed yet. */
+size_t
+session_input_pending(struct session *s)
+{
+	return (s->bev != NULL ?
+	    evbuffer_get_length(bufferevent_get_input(s->bev)) : 0);
+}
+
 /* How many sessions exist (connected, or waiting for the spool)? */
 unsigned
 session_count(void)

@@ -190,5 +190,37 @@ def test_unread_replies_flow_control():
         assert c.wait_closed(), "open after QUIT"
 
 
+
+def test_improper_pipelining_logged_once():
+    """a command that must end a group (RFC 2920 3.1: EHLO, DATA, ...)
+    with more behind it in one write: served, and logged once as
+    improper command pipelining; a group that waits is not logged"""
+    with srv.client() as c:
+        good = c.sock.getsockname()[1]
+        c.expect("EHLO ok.example", 250)
+        c.send(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\n"
+               b"DATA\r\n")
+        for want in (250, 250, 354):
+            check(c.reply(), want)
+        c.send(b"x\r\n.\r\n")
+        queued_qid(c.reply())
+        c.expect("QUIT", 221, "2.0.0")
+    with srv.client() as c:
+        bad = c.sock.getsockname()[1]
+        c.send(b"EHLO bad.example\r\nNOOP\r\nNOOP\r\nDATA\r\nQUIT\r\n")
+        codes = [c.reply()[0] for _ in range(5)]
+        assert_eq(codes, [250, 250, 250, 503, 221], "replies")
+    srv.wait_log(r"improper command pipelining after EHLO")
+    text = srv.log_text()
+
+    def sid(port):
+        return re.search(r"s=([0-9a-f]+) connect client=\[127\.0\.0\.1\]:"
+                         r"%d\b" % port, text).group(1)
+    assert_eq(len(re.findall(r"s=%s improper command pipelining after "
+                             r"EHLO " % sid(bad), text)), 1,
+              "logged once, for the pipelining session")
+    assert "s=%s improper" % sid(good) not in text, "waiting client logged"
+
+
 if __name__ == "__main__":
     run(globals())
