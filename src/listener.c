@@ -20,11 +20,11 @@
 #include "mxd.h"
 
 struct listener {
-	struct evconnlistener	*lev;
-	struct event		*resume;
-	char			*name;
-	enum listen_kind	 kind;
-	struct listener		*next;
+	struct evconnlistener		*lev;
+	struct event			*resume;
+	char				*name;
+	const struct listen_proto	*proto;
+	struct listener			*next;
 };
 
 static struct listener	*listeners;
@@ -46,7 +46,8 @@ listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	 * and the pipelined replies after it are.
 	 */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	session_accept(evconnlistener_get_base(lev), fd, sa, len, l->kind);
+	l->proto->accept(evconnlistener_get_base(lev), fd, sa, len,
+	    l->proto->kind);
 }
 
 /* The pause after a descriptor shortage is over. */
@@ -115,9 +116,8 @@ listener_error_cb(struct evconnlistener *lev, void *arg)
 /* Listen on one address:port; 0 or -1 with *cause. */
 int
 listener_open(struct event_base *base, const char *where,
-    enum listen_kind kind, const char **cause)
+    const struct listen_proto *proto, const char **cause)
 {
-	static const char *const kinds[] = { "smtp", "smtps", "submission" };
 	struct sockaddr_storage	 ss;
 	struct listener		*l;
 	int			 len = sizeof(ss), err;
@@ -143,12 +143,12 @@ listener_open(struct event_base *base, const char *where,
 		return (-1);
 	}
 	l->name = xstrdup(where);
-	l->kind = kind;
+	l->proto = proto;
 	l->resume = evtimer_new(base, listener_resume_cb, l);
 	evconnlistener_set_error_cb(l->lev, listener_error_cb);
 	l->next = listeners;
 	listeners = l;
-	log_info("listening on %s (%s)", where, kinds[kind]);
+	log_info("listening on %s (%s)", where, proto->name);
 	return (0);
 }
 

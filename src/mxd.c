@@ -35,6 +35,13 @@ static char			**conf_over;
 static size_t			 conf_nover;
 static struct config		 main_conf;
 
+/* What each kind of listener serves; main() is where protocols meet. */
+static const struct listen_proto mxd_protocols[] = {
+	{ "smtp", session_accept, LISTEN_SMTP },
+	{ "smtps", session_accept, LISTEN_SMTPS },
+	{ "submission", session_accept, LISTEN_SUBMISSION },
+};
+
 static const struct option	 mxd_longopts[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -77,7 +84,8 @@ mxd_drain_cb(evutil_socket_t fd, short events, void *arg)
 	struct timeval	 tv = { 0, 100000 };
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (session_count() == 0 || now.tv_sec >= drain_deadline.tv_sec) {
+	if ((session_count() == 0 && conn_linger_count() == 0) ||
+	    now.tv_sec >= drain_deadline.tv_sec) {
 		if (session_count() > 0)
 			log_info("shutdown: grace period over, dropping %u "
 			    "sessions", session_count());
@@ -354,13 +362,13 @@ mxd_spool_free(const char *dir)
  */
 static void
 mxd_listen(struct event_base *b, const struct strlist *l,
-    enum listen_kind kind)
+    const struct listen_proto *proto)
 {
 	const char	*cause;
 	size_t		 i, opened = 0, skipped = 0;
 
 	for (i = 0; i < l->n; i++) {
-		if (listener_open(b, l->v[i], kind, &cause) == 0) {
+		if (listener_open(b, l->v[i], proto, &cause) == 0) {
 			opened++;
 			continue;
 		}
@@ -703,10 +711,10 @@ main(int argc, char **argv)
 	mxd_spool_free(main_conf.spool_dir);
 	if ((base = mxd_event_base()) == NULL)
 		fatalx("event_base_new failed");
-	mxd_listen(base, &main_conf.listen, LISTEN_SMTP);
+	mxd_listen(base, &main_conf.listen, &mxd_protocols[0]);
 	mxd_warn_any_domain(&main_conf);
-	mxd_listen(base, &main_conf.smtps_listen, LISTEN_SMTPS);
-	mxd_listen(base, &main_conf.submission_listen, LISTEN_SUBMISSION);
+	mxd_listen(base, &main_conf.smtps_listen, &mxd_protocols[1]);
+	mxd_listen(base, &main_conf.submission_listen, &mxd_protocols[2]);
 	if (spool_init(main_conf.spool_dir, main_conf.spool_sync,
 	    (const char **)&why) != 0) {
 		mxd_spool_free(main_conf.spool_dir);
@@ -735,6 +743,7 @@ main(int argc, char **argv)
 	log_set_base(NULL);
 	spool_stop();
 	session_free_all();
+	conn_free_all();
 	listener_close_all();
 	event_free(sigterm);
 	event_free(sigint);

@@ -193,7 +193,6 @@ enum session_state {
 #define SESSION_F_WAIT		0x04	/* parked until the spool answers */
 #define SESSION_F_GONE		0x08	/* client gone; free when unparked */
 #define SESSION_F_DISCARD	0x10	/* skipping the rest of a long line */
-#define SESSION_F_FLOW		0x20	/* stopped reading: output is full */
 #define SESSION_F_TLS		0x40	/* TLS is on */
 #define SESSION_F_AUTH		0x80	/* authenticated */
 #define SESSION_F_AUTH_CONT	0x100	/* reading AUTH responses */
@@ -202,7 +201,6 @@ enum session_state {
 #define SESSION_F_COUNTED	0x800	/* counted by limit.c */
 #define SESSION_F_PREGREET	0x1000	/* greeting not sent yet */
 #define SESSION_F_SHUTDOWN	0x2000	/* server stopping: 421 after DATA */
-#define SESSION_F_LINGER	0x4000	/* last reply out; waiting for EOF */
 #define SESSION_F_BARE_LF_TOLD	0x8000	/* the bare-LF note was sent */
 #define SESSION_F_TRUSTED	0x10000	/* client in trusted_networks */
 #define SESSION_F_PIPELINED_LAST 0x20000 /* improper pipelining logged */
@@ -319,7 +317,7 @@ struct tx {
 /* One SMTP connection. */
 struct session {
 	uint64_t		 id;
-	struct bufferevent	*bev;
+	struct conn		*conn;		/* NULL once it is gone */
 	char			 addr[INET6_ADDRSTRLEN];
 	int			 port;
 	enum listen_kind	 kind;
@@ -337,7 +335,6 @@ struct session {
 	unsigned		 ntx;
 	const char		*quit_reason;	/* for the disconnect line */
 	time_t			 partial_since;	/* a command line began */
-	time_t			 linger_since;	/* SESSION_F_LINGER began */
 	char			 qids[8 * (QID_LEN + 1) + 1];
 	int			 tls_bits;
 	char			 tls_info[128];	/* version and cipher */
@@ -346,10 +343,7 @@ struct session {
 	char			*auth_mech;
 	unsigned		 auth_failures;
 	char			*auth_line;	/* AUTH line, only while read */
-	struct event		*tarpit;
 	enum reply_id		 tarpit_reply;
-	struct evbuffer		*pend;		/* replies of this pass */
-	struct session		*flush_next;	/* on the flush queue */
 	struct session		*next;
 	struct session		*prev;
 };
@@ -470,13 +464,71 @@ int		 network_list_check(const struct strlist *, const char *,
 		    char **);
 int		 network_list_match(const struct strlist *, const char *);
 
+/* conn.c: one client connection; see the top of conn.c. */
+enum conn_event {
+	CONN_INPUT,		/* bytes to read in conn_input() */
+	CONN_TLS_READY,		/* the TLS handshake is done */
+	CONN_TLS_SWITCHED,	/* STARTTLS: now TLS, handshake to come */
+	CONN_TIMEOUT,		/* nothing read within the timeout */
+	CONN_DELAY,		/* conn_delay()'s time is up */
+	CONN_GONE,		/* EOF, error, stall, TLS failure: c->why */
+	CONN_DONE,		/* conn_close_after_drain(): all is out */
+};
+
+struct conn {
+	struct bufferevent	*bev;
+	struct evbuffer		*pend;		/* this pass's output */
+	struct conn		*flush_next;
+	struct event		*delay;
+	void			(*cb)(struct conn *, enum conn_event, void *);
+	void			*arg;
+	uint64_t		 id;		/* s=%08llx in log lines */
+	char			 addr[INET6_ADDRSTRLEN];
+	int			 port;
+	int			 flags;
+	int			 tls_bits;
+	char			 tls_info[128];	/* version and cipher */
+	const char		*why;		/* CONN_GONE: eof, error, ... */
+	time_t			 linger_since;
+	struct conn		*next;		/* lingering */
+	struct conn		*prev;
+};
+
+struct conn	*conn_new(struct event_base *, int, const struct sockaddr *,
+		    int, uint64_t, void (*)(struct conn *, enum conn_event,
+		    void *), void *);
+void		 conn_write(struct conn *, const void *, size_t);
+size_t		 conn_unsent(struct conn *);
+struct evbuffer	*conn_input(struct conn *);
+void		 conn_pause_read(struct conn *);
+void		 conn_resume_read(struct conn *);
+void		 conn_wait_drain(struct conn *);
+void		 conn_set_timeout(struct conn *, long);
+void		 conn_delay(struct conn *, unsigned);
+void		 conn_delay_cancel(struct conn *);
+void		 conn_starttls_after_drain(struct conn *);
+void		 conn_close_after_drain(struct conn *);
+void		 conn_close(struct conn *);
+unsigned	 conn_linger_count(void);
+void		 conn_free_all(void);
+
 /* limit.c */
 int		 limit_connect(const char *, int);
 void		 limit_disconnect(const char *);
 
 /* listener.c */
+/*
+ * A protocol a listener hands its sockets to: its name for the log, and
+ * its accept function with the kind (an argument the protocol defines).
+ */
+struct listen_proto {
+	const char	*name;
+	void		(*accept)(struct event_base *, int, struct sockaddr *,
+			    int, enum listen_kind);
+	enum listen_kind kind;
+};
 int		 listener_open(struct event_base *, const char *,
-		    enum listen_kind, const char **);
+		    const struct listen_proto *, const char **);
 void		 listener_close_all(void);
 
 /* tls.c */
@@ -484,7 +536,6 @@ int		 tls_load(const struct config *, char **);
 int		 tls_enabled(void);
 void		 tls_free(void);
 struct bufferevent *tls_socket_new(struct event_base *, int);
-struct bufferevent *tls_starttls(struct session *);
 void		 tls_describe(struct bufferevent *, char *, size_t, int *);
 const char	*tls_last_error(struct bufferevent *);
 

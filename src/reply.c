@@ -307,8 +307,7 @@ reply_line(char *buf, enum reply_id id, ...)
 static const char *const reply_bare_lf_note[] = {
 	"Note: your lines end in a bare LF, not CRLF (RFC 5321 2.3.8).",
 	"Commands work, but after DATA a lone '.' will NOT end the message.",
-	"Use 'nc -C' or telnet, which send CRLF (or a server with the lab "
-	"setting bare_lf_end = yes).",
+	"Use 'nc -C' or telnet (CRLF), or the lab setting bare_lf_end = yes.",
 };
 
 /*

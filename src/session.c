@@ -1,9 +1,9 @@
 /*
- * session.c: one SMTP session per connection on a libevent bufferevent.
- * It owns the connection's lifecycle: greeting, timeouts, the input loop
+ * session.c: one SMTP session per connection, on a struct conn (conn.c).
+ * It owns the session's lifecycle: greeting, timeouts, the input loop
  * that hands complete command lines to command.c or message octets to
- * data.c, parking while the spool makes a message durable, flow control
- * when a client will not read its replies, and the disconnect summary.
+ * data.c, parking while the spool makes a message durable, and the
+ * disconnect summary.  Every byte goes through conn.c.
  */
 #include <sys/socket.h>
 
@@ -15,29 +15,17 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/event.h>
 
 #include "mxd.h"
 
-#include <event2/bufferevent_ssl.h>
-#include <openssl/ssl.h>
-
-/* Read no more than this before the session consumes it. */
-#define SESSION_READ_HIWAT	(256 * 1024)
 /* Stop reading commands while this much output is unsent. */
 #define SESSION_OUT_MAX		(64 * 1024)
-/* Seconds to wait for the client's close after our last reply. */
-#define SESSION_LINGER		2
 /* Queue IDs remembered for the disconnect line. */
 #define SESSION_QIDS		8
 
 static struct session	*sessions;
 static unsigned		 session_n;
 static uint64_t		 session_next_id;
-/* Plain sessions with replies to write at the end of this loop pass. */
-static struct session	*session_flushq;
-static struct event	*session_flush_ev;
 
 static const char *const state_names[] = {
 	"CONNECTED", "READY", "MAIL", "RCPT", "DATA", "QUIT"
@@ -45,114 +33,36 @@ static const char *const state_names[] = {
 
 static void	session_process(struct session *);
 static void	session_free(struct session *);
-static void	session_set_bev(struct session *, struct bufferevent *);
-static void	session_starttls_switch(struct session *);
-static void	session_write_cb(struct bufferevent *, void *);
-static void	session_linger(struct session *);
 static void	session_end(struct session *, const char *);
-static void	session_linger_read(struct session *);
 
-/* Move to a new state; the only place the state changes. */
+/*
+ * Move to a new state; the only place the state changes.  QUIT hands
+ * the connection over to be closed once the last reply has left.
+ */
 void
 session_enter_state(struct session *s, enum session_state st)
 {
-	struct timeval	tv = { 0, 0 };
-
 	if (s->state == st)
 		return;
 	log_debug("s=%08llx state %s -> %s", (unsigned long long)s->id,
 	    state_names[s->state], state_names[st]);
 	s->state = st;
-	tv.tv_sec = st == STATE_DATA ? cfg->data_timeout :
-	    cfg->command_timeout;
-	if (s->bev != NULL)
-		bufferevent_set_timeouts(s->bev, &tv, &tv);
+	if (s->conn == NULL)
+		return;
+	if (st == STATE_QUIT) {
+		conn_close_after_drain(s->conn);
+		return;
+	}
+	conn_set_timeout(s->conn, st == STATE_DATA ? cfg->data_timeout :
+	    cfg->command_timeout);
 }
 
-/*
- * Queue bytes for the client.  On a plain connection whose bufferevent
- * has nothing unsent, they wait in s->pend, and session_flush_cb writes
- * them straight to the socket at the end of the loop pass: one write
- * for every reply of the pass, and none of the epoll_ctl calls and
- * wake-ups the bufferevent's write event costs per reply.  s is on the
- * flush queue exactly while s->pend holds something.
- */
+/* Queue bytes for the client. */
 void
 session_write(struct session *s, const char *buf, size_t len)
 {
-	if (s->bev == NULL)
-		return;
-	if (s->pend == NULL || (evbuffer_get_length(s->pend) == 0 &&
-	    evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)) {
-		bufferevent_write(s->bev, buf, len);
-		return;
-	}
-	if (evbuffer_get_length(s->pend) == 0) {
-		s->flush_next = session_flushq;
-		session_flushq = s;
-		event_active(session_flush_ev, EV_TIMEOUT, 0);
-	}
-	evbuffer_add(s->pend, buf, len);
-}
-
-/* Unsent octets, in s->pend and in the bufferevent. */
-static size_t
-session_unsent(struct session *s)
-{
-	return (evbuffer_get_length(bufferevent_get_output(s->bev)) +
-	    (s->pend != NULL ? evbuffer_get_length(s->pend) : 0));
-}
-
-/*
- * Write s->pend to the socket.  What the socket does not take goes to
- * the bufferevent, which writes it as the client reads and then calls
- * session_write_cb; when everything left, call it here.
- */
-static void
-session_flush(struct session *s)
-{
-	evutil_socket_t	fd = bufferevent_getfd(s->bev);
-
-	while (evbuffer_get_length(s->pend) > 0)
-		if (evbuffer_write(s->pend, fd) <= 0)
-			break;	/* EAGAIN or an error: the bufferevent sees it */
-	if (evbuffer_get_length(s->pend) > 0) {
-		bufferevent_write_buffer(s->bev, s->pend);
-		return;
-	}
-	session_write_cb(s->bev, s);
-}
-
-/* End of the loop pass: write every session's replies. */
-static void
-session_flush_cb(evutil_socket_t fd, short events, void *arg)
-{
-	struct session	*s;
-
-	while ((s = session_flushq) != NULL) {
-		session_flushq = s->flush_next;
-		s->flush_next = NULL;
-		session_flush(s);
-	}
-}
-
-/* The connection is going: drop unsent replies, leave the flush queue. */
-static void
-session_unflush(struct session *s)
-{
-	struct session	**pp;
-
-	if (s->pend == NULL)
-		return;
-	if (evbuffer_get_length(s->pend) > 0)
-		for (pp = &session_flushq; *pp != NULL;
-		    pp = &(*pp)->flush_next)
-			if (*pp == s) {
-				*pp = s->flush_next;
-				break;
-			}
-	evbuffer_free(s->pend);
-	s->pend = NULL;
+	if (s->conn != NULL)
+		conn_write(s->conn, buf, len);
 }
 
 /* Free the transaction; an unfinished message leaves nothing behind. */
@@ -192,7 +102,7 @@ void
 session_park(struct session *s)
 {
 	s->flags |= SESSION_F_WAIT;
-	bufferevent_disable(s->bev, EV_READ);
+	conn_pause_read(s->conn);
 }
 
 /*
@@ -225,7 +135,7 @@ session_data_done(struct session *s, enum reply_id id)
 	}
 	if (parked) {
 		/* Called from the spool, not from session_process(). */
-		bufferevent_enable(s->bev, EV_READ);
+		conn_resume_read(s->conn);
 		session_process(s);
 	}
 }
@@ -276,7 +186,7 @@ session_slow_line(struct session *s)
 void
 session_timeout(struct session *s)
 {
-	bufferevent_disable(s->bev, EV_READ);
+	conn_pause_read(s->conn);
 	s->line[0] = '\0';	/* no command caused this */
 	reply(s, R_TIMEOUT, cfg->hostname);
 }
@@ -397,15 +307,14 @@ session_command(struct session *s, struct evbuffer *in)
 static void
 session_process(struct session *s)
 {
-	struct evbuffer	*in = bufferevent_get_input(s->bev);
+	struct evbuffer	*in = conn_input(s->conn);
 
 	while (!(s->flags & (SESSION_F_WAIT | SESSION_F_GONE |
 	    SESSION_F_TARPIT | SESSION_F_STARTTLS)) &&
 	    s->state != STATE_QUIT && evbuffer_get_length(in) > 0) {
-		if (session_unsent(s) > SESSION_OUT_MAX) {
+		if (conn_unsent(s->conn) > SESSION_OUT_MAX) {
 			/* The client is not reading; resume on drain. */
-			s->flags |= SESSION_F_FLOW;
-			bufferevent_disable(s->bev, EV_READ);
+			conn_wait_drain(s->conn);
 			return;
 		}
 		if (s->state == STATE_DATA)
@@ -419,7 +328,7 @@ session_process(struct session *s)
 static void
 session_pregreet(struct session *s)
 {
-	struct evbuffer	*in = bufferevent_get_input(s->bev);
+	struct evbuffer	*in = conn_input(s->conn);
 	size_t		 n = evbuffer_get_length(in);
 
 	log_info("s=%08llx pregreet client=[%s]:%d octets=%zu%s",
@@ -427,198 +336,35 @@ session_pregreet(struct session *s)
 	    cfg->pregreet_reject ? " rejected" : "");
 	if (!cfg->pregreet_reject) {
 		/* Keep the bytes for after the greeting; read no more. */
-		bufferevent_disable(s->bev, EV_READ);
+		conn_pause_read(s->conn);
 		return;
 	}
-	evtimer_del(s->tarpit);
+	conn_delay_cancel(s->conn);
 	s->flags &= ~(SESSION_F_TARPIT | SESSION_F_PREGREET);
 	evbuffer_drain(in, n);
-	bufferevent_disable(s->bev, EV_READ);
+	conn_pause_read(s->conn);
 	reply(s, R_PREGREET, cfg->hostname);
-}
-
-/* Input arrived. */
-static void
-session_read_cb(struct bufferevent *bev, void *arg)
-{
-	struct session	*s = arg;
-
-	if (s->flags & SESSION_F_LINGER) {
-		session_linger_read(s);
-		return;
-	}
-	if (s->flags & SESSION_F_PREGREET) {
-		session_pregreet(s);
-		return;
-	}
-	session_process(s);
-}
-
-/*
- * The last reply is out of mxd's buffers: end the connection so that
- * the client gets every byte of it.  Under TLS send close_notify (RFC
- * 8446 6.1), then half-close (FIN after the data), and read and discard
- * until the client closes too, for at most SESSION_LINGER seconds.
- * Closing at once with client bytes still unread would make the kernel
- * send a reset, which can destroy replies the client has not read yet
- * (RFC 1122 4.2.2.13): a client that pipelined past its 421, or whose
- * own close_notify crosses ours.
- */
-static void
-session_linger(struct session *s)
-{
-	struct timeval	 tv = { SESSION_LINGER, 0 };
-	SSL		*ssl = bufferevent_openssl_get_ssl(s->bev);
-
-	session_end(s, s->quit_reason);
-	s->flags |= SESSION_F_LINGER;
-	s->linger_since = time(NULL);
-	if (ssl != NULL)
-		(void)SSL_shutdown(ssl);
-	if (shutdown(bufferevent_getfd(s->bev), SHUT_WR) == -1) {
-		session_close(s, s->quit_reason);
-		return;
-	}
-	evbuffer_drain(bufferevent_get_input(s->bev),
-	    evbuffer_get_length(bufferevent_get_input(s->bev)));
-	bufferevent_set_timeouts(s->bev, &tv, NULL);
-	bufferevent_enable(s->bev, EV_READ);
-	bufferevent_disable(s->bev, EV_WRITE);
-}
-
-/* Input after our last word: throw it away, up to the linger bound. */
-static void
-session_linger_read(struct session *s)
-{
-	struct evbuffer	*in = bufferevent_get_input(s->bev);
-
-	evbuffer_drain(in, evbuffer_get_length(in));
-	if (time(NULL) - s->linger_since >= SESSION_LINGER)
-		session_close(s, s->quit_reason);
-}
-
-/* Output drained: close after QUIT or 421, or resume a stalled reader. */
-static void
-session_write_cb(struct bufferevent *bev, void *arg)
-{
-	struct session	*s = arg;
-
-	/*
-	 * Act only on what is true now: replies may wait in s->pend, and a
-	 * TLS bufferevent runs this callback deferred, after later replies
-	 * (a 250, then the 221 of a pipelined QUIT) were queued behind the
-	 * drained ones.  Closing then would lose them.
-	 */
-	if (s->bev == NULL || session_unsent(s) > 0)
-		return;
-	if (s->flags & SESSION_F_LINGER)
-		return;
-	if (s->state == STATE_QUIT) {
-		session_linger(s);
-		return;
-	}
-	if (s->flags & SESSION_F_STARTTLS) {
-		session_starttls_switch(s);
-		return;
-	}
-	if (s->flags & SESSION_F_FLOW) {
-		s->flags &= ~SESSION_F_FLOW;
-		bufferevent_enable(s->bev, EV_READ);
-		session_process(s);
-	}
-}
-
-/* EOF, error or timeout on the connection. */
-static void
-session_event_cb(struct bufferevent *bev, short events, void *arg)
-{
-	struct session	*s = arg;
-
-	if (s->flags & SESSION_F_LINGER) {
-		/* The client closed, went away, or took too long: done. */
-		session_close(s, s->quit_reason);
-		return;
-	}
-	if (events & BEV_EVENT_CONNECTED) {
-		/* The TLS handshake finished. */
-		tls_describe(bev, s->tls_info, sizeof(s->tls_info),
-		    &s->tls_bits);
-		s->flags |= SESSION_F_TLS;
-		log_info("s=%08llx tls client=[%s]:%d %s",
-		    (unsigned long long)s->id, s->addr, s->port, s->tls_info);
-		return;
-	}
-	if (events & BEV_EVENT_TIMEOUT) {
-		if (s->state == STATE_QUIT || (events & BEV_EVENT_WRITING)) {
-			/* It does not even read its replies: just go. */
-			session_close(s, "timeout");
-			return;
-		}
-		session_timeout(s);
-		bufferevent_enable(bev, EV_WRITE);
-		return;
-	}
-	if ((events & BEV_EVENT_ERROR) && !(s->flags & SESSION_F_TLS) &&
-	    bufferevent_openssl_get_ssl(bev) != NULL) {
-		log_info("s=%08llx tls failed client=[%s]:%d reason=\"%s\"",
-		    (unsigned long long)s->id, s->addr, s->port,
-		    tls_last_error(bev));
-		session_close(s, "tls-failed");
-		return;
-	}
-	session_close(s, events & BEV_EVENT_EOF ? "eof" : "error");
-}
-
-/* Install a (new) bufferevent: callbacks, limits, timeouts. */
-static void
-session_set_bev(struct session *s, struct bufferevent *bev)
-{
-	struct timeval	tv = { 0, 0 };
-
-	s->bev = bev;
-	session_unflush(s);
-	if (bufferevent_openssl_get_ssl(bev) == NULL &&
-	    (s->pend = evbuffer_new()) == NULL)
-		fatal("evbuffer_new");
-	if (session_flush_ev == NULL && (session_flush_ev = event_new(
-	    bufferevent_get_base(bev), -1, 0, session_flush_cb, NULL)) == NULL)
-		fatal("event_new");
-	bufferevent_setcb(bev, session_read_cb, session_write_cb,
-	    session_event_cb, s);
-	bufferevent_setwatermark(bev, EV_READ, 0, SESSION_READ_HIWAT);
-	tv.tv_sec = s->state == STATE_DATA ? cfg->data_timeout :
-	    cfg->command_timeout;
-	bufferevent_set_timeouts(bev, &tv, &tv);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
 /*
  * STARTTLS was answered with 220: read nothing more in plaintext; the
- * switch to TLS happens once the 220 has left (session_write_cb).
+ * switch to TLS happens once the 220 has left (CONN_TLS_SWITCHED).
  */
 void
 session_starttls(struct session *s)
 {
 	s->flags |= SESSION_F_STARTTLS;
-	bufferevent_disable(s->bev, EV_READ);
+	conn_starttls_after_drain(s->conn);
 }
 
 /*
- * Put the connection under TLS and forget everything learned in
- * plaintext (RFC 3207 4.2): the client must EHLO again.
+ * The connection is under TLS now: forget everything learned in
+ * plaintext (RFC 3207 4.2); the client must EHLO again.
  */
 static void
-session_starttls_switch(struct session *s)
+session_starttls_done(struct session *s)
 {
-	struct bufferevent	*bev;
-
 	s->flags &= ~SESSION_F_STARTTLS;
-	if ((bev = tls_starttls(s)) == NULL) {
-		log_warnx("s=%08llx starttls: cannot start TLS",
-		    (unsigned long long)s->id);
-		session_close(s, "tls-failed");
-		return;
-	}
 	session_tx_free(s);
 	auth_session_free(s);
 	free(s->helo);
@@ -630,15 +376,13 @@ session_starttls_switch(struct session *s)
 	s->flags &= ~(SESSION_F_ESMTP | SESSION_F_BARE_LF | SESSION_F_AUTH |
 	    SESSION_F_AUTH_CONT);
 	session_enter_state(s, STATE_CONNECTED);
-	session_set_bev(s, bev);
+	conn_set_timeout(s->conn, cfg->command_timeout);
 }
 
 /* The tarpit delay is over: send the reply and read again. */
 static void
-session_tarpit_cb(evutil_socket_t fd, short events, void *arg)
+session_tarpit_done(struct session *s)
 {
-	struct session	*s = arg;
-
 	s->flags &= ~(SESSION_F_TARPIT | SESSION_F_PREGREET);
 	if (s->tarpit_reply == R_GREETING)
 		reply(s, R_GREETING, cfg->hostname);
@@ -646,7 +390,7 @@ session_tarpit_cb(evutil_socket_t fd, short events, void *arg)
 		reply(s, s->tarpit_reply);
 	if (s->state == STATE_QUIT)
 		return;
-	bufferevent_enable(s->bev, EV_READ);
+	conn_resume_read(s->conn);
 	session_process(s);
 }
 
@@ -654,15 +398,52 @@ session_tarpit_cb(evutil_socket_t fd, short events, void *arg)
 void
 session_tarpit(struct session *s, unsigned secs, enum reply_id id)
 {
-	struct timeval	tv = { secs, 0 };
-
-	if (s->tarpit == NULL)
-		s->tarpit = evtimer_new(bufferevent_get_base(s->bev),
-		    session_tarpit_cb, s);
 	s->tarpit_reply = id;
 	s->flags |= SESSION_F_TARPIT;
-	bufferevent_disable(s->bev, EV_READ);
-	evtimer_add(s->tarpit, &tv);
+	conn_pause_read(s->conn);
+	conn_delay(s->conn, secs);
+}
+
+/* What the connection says: the one entry from conn.c. */
+static void
+session_conn_cb(struct conn *c, enum conn_event ev, void *arg)
+{
+	struct session	*s = arg;
+
+	switch (ev) {
+	case CONN_INPUT:
+		if (s->flags & SESSION_F_PREGREET)
+			session_pregreet(s);
+		else
+			session_process(s);
+		break;
+	case CONN_TLS_READY:
+		memcpy(s->tls_info, c->tls_info, sizeof(s->tls_info));
+		s->tls_bits = c->tls_bits;
+		s->flags |= SESSION_F_TLS;
+		log_info("s=%08llx tls client=[%s]:%d %s",
+		    (unsigned long long)s->id, s->addr, s->port, s->tls_info);
+		break;
+	case CONN_TLS_SWITCHED:
+		session_starttls_done(s);
+		break;
+	case CONN_TIMEOUT:
+		session_timeout(s);
+		break;
+	case CONN_DELAY:
+		session_tarpit_done(s);
+		break;
+	case CONN_GONE:
+		/* conn.c frees c when this returns. */
+		s->conn = NULL;
+		session_close(s, c->why);
+		break;
+	case CONN_DONE:
+		/* The last reply is out; c lingers on its own. */
+		s->conn = NULL;
+		session_close(s, s->quit_reason);
+		break;
+	}
 }
 
 /*
@@ -690,17 +471,16 @@ session_end(struct session *s, const char *why)
 	s->flags &= ~SESSION_F_COUNTED;
 }
 
-/* Release the connection (after its summary, unless it lingered). */
+/* Log the session's end and release its connection. */
 void
 session_close(struct session *s, const char *why)
 {
-	if (!(s->flags & SESSION_F_LINGER))
-		session_end(s, why);
-	session_unflush(s);
-	if (s->bev != NULL) {
-		bufferevent_free(s->bev);
-		s->bev = NULL;
-	}
+	struct conn	*c = s->conn;
+
+	session_end(s, why);
+	s->conn = NULL;
+	if (c != NULL)
+		conn_close(c);
 	if (s->flags & SESSION_F_WAIT) {
 		/* The spool still holds this session; it frees it. */
 		s->flags |= SESSION_F_GONE;
@@ -722,11 +502,8 @@ session_free(struct session *s)
 	session_n--;
 	if (s->flags & SESSION_F_COUNTED)
 		limit_disconnect(s->addr);
-	session_unflush(s);
 	session_tx_free(s);
 	auth_session_free(s);
-	if (s->tarpit != NULL)
-		event_free(s->tarpit);
 	free(s->auth_user);
 	free(s->auth_mech);
 	if (s->auth_line != NULL) {
@@ -742,44 +519,32 @@ void
 session_accept(struct event_base *base, int fd, struct sockaddr *sa, int len,
     enum listen_kind kind)
 {
-	struct bufferevent	*bev;
 	struct session		*s;
+	struct conn		*c;
+	uint64_t		 id;
 
-	if (kind == LISTEN_SMTPS)
-		bev = tls_socket_new(base, fd);
-	else
-		bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL) {
-		log_warnx("cannot start a session for fd %d", fd);
-		close(fd);
-		return;
-	}
-	s = xcalloc(1, sizeof(*s));
 	if (session_next_id == 0)
 		session_next_id = ((uint64_t)getpid() << 16) ^
 		    (uint64_t)time(NULL);
-	s->id = ++session_next_id & 0xffffffffULL;
-	s->kind = kind;
-	if (sa->sa_family == AF_INET6) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)sa;
-
-		evutil_inet_ntop(AF_INET6, &sin6->sin6_addr, s->addr,
-		    sizeof(s->addr));
-		s->port = ntohs(sin6->sin6_port);
-	} else {
-		struct sockaddr_in *sin = (struct sockaddr_in *)sa;
-
-		evutil_inet_ntop(AF_INET, &sin->sin_addr, s->addr,
-		    sizeof(s->addr));
-		s->port = ntohs(sin->sin_port);
+	id = ++session_next_id & 0xffffffffULL;
+	s = xcalloc(1, sizeof(*s));
+	if ((c = conn_new(base, fd, sa, kind == LISTEN_SMTPS, id,
+	    session_conn_cb, s)) == NULL) {
+		free(s);
+		return;
 	}
+	s->conn = c;
+	s->id = id;
+	s->kind = kind;
+	memcpy(s->addr, c->addr, sizeof(s->addr));
+	s->port = c->port;
 	s->helo = xstrdup("");
 	session_n++;
 	s->next = sessions;
 	if (sessions != NULL)
 		sessions->prev = s;
 	sessions = s;
-	session_set_bev(s, bev);
+	conn_set_timeout(c, cfg->command_timeout);
 	log_info("s=%08llx connect client=[%s]:%d%s", (unsigned long long)s->id,
 	    s->addr, s->port, kind == LISTEN_SMTPS ? " smtps" :
 	    kind == LISTEN_SUBMISSION ? " submission" : "");
@@ -796,7 +561,7 @@ session_accept(struct event_base *base, int fd, struct sockaddr *sa, int len,
 		/* Hold the banner; a client that talks now is a robot. */
 		s->flags |= SESSION_F_PREGREET;
 		session_tarpit(s, (unsigned)cfg->greet_delay, R_GREETING);
-		bufferevent_enable(s->bev, EV_READ);
+		conn_resume_read(s->conn);
 		return;
 	}
 	reply(s, R_GREETING, cfg->hostname);
@@ -806,8 +571,8 @@ session_accept(struct event_base *base, int fd, struct sockaddr *sa, int len,
 size_t
 session_input_pending(struct session *s)
 {
-	return (s->bev != NULL ?
-	    evbuffer_get_length(bufferevent_get_input(s->bev)) : 0);
+	return (s->conn != NULL ?
+	    evbuffer_get_length(conn_input(s->conn)) : 0);
 }
 
 /* How many sessions exist (connected, or waiting for the spool)? */
@@ -828,13 +593,13 @@ session_shutdown_all(void)
 	struct session	*s;
 
 	for (s = sessions; s != NULL; s = s->next) {
-		if (s->bev == NULL || s->state == STATE_QUIT ||
+		if (s->conn == NULL || s->state == STATE_QUIT ||
 		    (s->flags & SESSION_F_SHUTDOWN))
 			continue;
 		s->flags |= SESSION_F_SHUTDOWN;
 		if (s->state == STATE_DATA)
 			continue;
-		bufferevent_disable(s->bev, EV_READ);
+		conn_pause_read(s->conn);
 		s->line[0] = '\0';	/* no command caused this */
 		reply(s, R_SHUTDOWN, cfg->hostname);
 	}
@@ -846,13 +611,9 @@ session_free_all(void)
 {
 	while (sessions != NULL) {
 		sessions->flags &= ~SESSION_F_WAIT;
-		if (sessions->bev != NULL)
+		if (sessions->conn != NULL)
 			session_close(sessions, "shutdown");
 		else
 			session_free(sessions);
-	}
-	if (session_flush_ev != NULL) {
-		event_free(session_flush_ev);
-		session_flush_ev = NULL;
 	}
 }

@@ -2,9 +2,8 @@
  * tls.c: OpenSSL for STARTTLS (RFC 3207) and implicit TLS (RFC 8314).
  * One server context, built from tls_cert/tls_key and rebuilt on SIGHUP;
  * sessions hold their own reference, so a reload never drops a live one.
- * The session glue lives here too: the STARTTLS upgrade, which throws
- * away anything the client pipelined in plaintext (CVE-2011-0411), and
- * the protocol/cipher facts for the Received: header and the log.
+ * The protocol/cipher facts for the Received: header and the log live
+ * here too; the STARTTLS switch itself is conn.c's.
  */
 #include <string.h>
 #include <strings.h>
@@ -144,32 +143,6 @@ tls_socket_new(struct event_base *base, int fd)
 		return (NULL);
 	return (bufferevent_openssl_socket_new(base, fd, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE));
-}
-
-/*
- * STARTTLS: the 220 has been written to the socket.  Throw away whatever
- * the client sent after STARTTLS in plaintext, then move the socket from
- * the plain bufferevent to a TLS one; NULL if that cannot be done.
- */
-struct bufferevent *
-tls_starttls(struct session *s)
-{
-	struct evbuffer		*in = bufferevent_get_input(s->bev);
-	size_t			 junk = evbuffer_get_length(in);
-	struct event_base	*base = bufferevent_get_base(s->bev);
-	evutil_socket_t		 fd = bufferevent_getfd(s->bev);
-
-	if (junk > 0) {
-		/* RFC 3207 6 and CVE-2011-0411: never run these. */
-		log_info("s=%08llx starttls: discarded %zu octets pipelined "
-		    "in plaintext", (unsigned long long)s->id, junk);
-		evbuffer_drain(in, junk);
-	}
-	/* Detach the socket so freeing the plain bufferevent keeps it. */
-	bufferevent_setfd(s->bev, -1);
-	bufferevent_free(s->bev);
-	s->bev = NULL;
-	return (tls_socket_new(base, fd));
 }
 
 /* Describe the negotiated TLS for headers and logs, or "" if none. */

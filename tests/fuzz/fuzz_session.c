@@ -88,7 +88,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	session_accept(base, sv[1], (struct sockaddr *)&sin, sizeof(sin),
 	    LISTEN_SMTP);
 	/* Feed the input, read the replies, then hang up; all bounded. */
-	for (i = 0; i < 100000 && session_count() > 0; i++) {
+	for (i = 0; i < 100000 && (session_count() > 0 ||
+	    conn_linger_count() > 0); i++) {
 		if (off < size) {
 			n = write(sv[0], data + off, size - off);
 			if (n > 0)
@@ -103,7 +104,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (i > 1000)
 			usleep(100);
 	}
-	if (session_count() > 0)
+	if (session_count() > 0 || conn_linger_count() > 0)
 		abort();	/* a session that never ends: a hang */
 	close(sv[0]);
 	clean();
