@@ -153,7 +153,6 @@ static int
 config_domain_entry(const char *e, char *canon, size_t len, char **cause)
 {
 	const char	*d = e[0] == '.' ? e + 1 : e;
-	struct smtp_path p;
 	char		 buf[SMTP_DOMAIN_MAX + 3], *u = NULL;
 	int		 rc;
 
@@ -161,10 +160,9 @@ config_domain_entry(const char *e, char *canon, size_t len, char **cause)
 		snprintf(canon, len, "*");
 		return (0);
 	}
-	snprintf(buf, sizeof(buf), "a@%s", d);
 	if (strlen(d) > SMTP_DOMAIN_MAX || d[0] == '[' ||
-	    addr_parse_path(buf, strlen(buf), &p) != ADDR_OK ||
-	    addr_domain_canon(d, canon + (d != e), len - 1) != 0) {
+	    domain_check(d, strlen(d)) != DOMAIN_OK ||
+	    domain_canon(d, canon + (d != e), len - 1) != 0) {
 		xasprintf(cause, "bad domain '%s' in domains: want a domain "
 		    "name (U-labels allowed, valid IDNA2008), .domain for its "
 		    "subdomains, or *", e);
@@ -174,7 +172,7 @@ config_domain_entry(const char *e, char *canon, size_t len, char **cause)
 		canon[0] = '.';
 	/* Every xn-- label must be a real A-label: decode, encode again. */
 	if ((rc = idn2_to_unicode_8z8z(canon + (d != e), &u, 0)) == IDN2_OK) {
-		rc = addr_domain_canon(u, buf, sizeof(buf)) == 0 &&
+		rc = domain_canon(u, buf, sizeof(buf)) == 0 &&
 		    strcmp(buf, canon + (d != e)) == 0 ? IDN2_OK :
 		    IDN2_ALABEL_ROUNDTRIP_FAILED;
 		idn2_free(u);
@@ -234,7 +232,7 @@ config_set(struct config *c, const char *name, const char *value,
 	field = (char *)c + o->offset;
 	switch (o->type) {
 	case OPT_DOMAIN:
-		if (!config_domain_name(value) && addr_domain_canon(value,
+		if (!config_domain_name(value) && domain_canon(value,
 		    ace, sizeof(ace)) == 0 && strcmp(ace, value) != 0) {
 			xasprintf(cause, "bad value '%s' for %s: it must be "
 			    "ASCII; write its A-label form '%s'", value, name,
@@ -509,6 +507,19 @@ config_dump(const struct config *c, FILE *f)
 	}
 }
 
+/* A list setting by name (the listeners a protocol names). */
+const struct strlist *
+config_list(const struct config *c, const char *name)
+{
+	const struct option_entry	*o;
+
+	if ((o = config_find(name)) == NULL || (o->type != OPT_LIST &&
+	    o->type != OPT_LISTEN && o->type != OPT_DOMAIN_LIST &&
+	    o->type != OPT_NETWORKS))
+		fatalx("config_list: %s is not a list setting", name);
+	return ((const struct strlist *)((const char *)c + o->offset));
+}
+
 /*
  * Is mail for this domain accepted?  Both sides are compared in their
  * canonical form (lower case, IDNA2008 A-labels), so a U-label and its
@@ -521,7 +532,7 @@ config_domain_match(const struct config *c, const char *domain)
 	char	 d[SMTP_DOMAIN_MAX + 1];
 	size_t	 i, dl, el;
 
-	if (addr_domain_canon(domain, d, sizeof(d)) != 0)
+	if (domain_canon(domain, d, sizeof(d)) != 0)
 		return (0);
 	dl = strlen(d);
 	for (i = 0; i < c->domains_idna.n; i++) {

@@ -23,7 +23,9 @@ struct listener {
 	struct evconnlistener		*lev;
 	struct event			*resume;
 	char				*name;
-	const struct listen_proto	*proto;
+	const struct protocol		*proto;
+	int				 kind;
+	const char			*kind_name;
 	struct listener			*next;
 };
 
@@ -46,8 +48,7 @@ listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	 * and the pipelined replies after it are.
 	 */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	l->proto->accept(evconnlistener_get_base(lev), fd, sa, len,
-	    l->proto->kind);
+	l->proto->accept(evconnlistener_get_base(lev), fd, sa, len, l->kind);
 }
 
 /* The pause after a descriptor shortage is over. */
@@ -68,7 +69,7 @@ listener_refuse(struct listener *l)
 {
 	static time_t	 warned;
 	static unsigned	 refused;
-	char		 line[SMTP_CMD_MAX + 2];
+	char		 line[1024];
 	size_t		 n;
 	int		 fd;
 
@@ -77,7 +78,7 @@ listener_refuse(struct listener *l)
 	close(listener_reserve);
 	fd = accept(evconnlistener_get_fd(l->lev), NULL, NULL);
 	if (fd != -1) {
-		n = reply_line(line, R_NO_DESCRIPTORS, cfg->hostname);
+		n = l->proto->busy_line(line, sizeof(line));
 		(void)!write(fd, line, n);	/* best effort, non-blocking */
 		close(fd);
 	}
@@ -116,7 +117,7 @@ listener_error_cb(struct evconnlistener *lev, void *arg)
 /* Listen on one address:port; 0 or -1 with *cause. */
 int
 listener_open(struct event_base *base, const char *where,
-    const struct listen_proto *proto, const char **cause)
+    const struct protocol *proto, int i, const char **cause)
 {
 	struct sockaddr_storage	 ss;
 	struct listener		*l;
@@ -144,11 +145,13 @@ listener_open(struct event_base *base, const char *where,
 	}
 	l->name = xstrdup(where);
 	l->proto = proto;
+	l->kind = proto->listeners[i].kind;
+	l->kind_name = proto->listeners[i].name;
 	l->resume = evtimer_new(base, listener_resume_cb, l);
 	evconnlistener_set_error_cb(l->lev, listener_error_cb);
 	l->next = listeners;
 	listeners = l;
-	log_info("listening on %s (%s)", where, proto->name);
+	log_info("listening on %s (%s)", where, l->kind_name);
 	return (0);
 }
 

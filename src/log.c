@@ -240,6 +240,9 @@ log_escape(const char *src, size_t len, char *dst, size_t dstsz)
 	dst[o] = '\0';
 }
 
+/* The longest client string a log line shows (escaped, it may be 4x). */
+#define LOG_STR_MAX	512
+
 /*
  * Escape a client-supplied string for a log line.  Returns one of four
  * rotating static buffers, so up to four may appear in one log call.
@@ -247,7 +250,7 @@ log_escape(const char *src, size_t len, char *dst, size_t dstsz)
 const char *
 log_str(const char *src)
 {
-	static char	bufs[4][SMTP_CMD_MAX * 4 + 1];
+	static char	bufs[4][LOG_STR_MAX * 4 + 1];
 	static int	next;
 	char		*b = bufs[next++ & 3];
 

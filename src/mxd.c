@@ -35,12 +35,9 @@ static char			**conf_over;
 static size_t			 conf_nover;
 static struct config		 main_conf;
 
-/* What each kind of listener serves; main() is where protocols meet. */
-static const struct listen_proto mxd_protocols[] = {
-	{ "smtp", session_accept, LISTEN_SMTP },
-	{ "smtps", session_accept, LISTEN_SMTPS },
-	{ "submission", session_accept, LISTEN_SUBMISSION },
-};
+/* The protocols mxd serves; main() is where they meet the core. */
+static const struct protocol *const mxd_protocols[] = { &smtp_protocol };
+#define NPROTOCOLS	(sizeof(mxd_protocols) / sizeof(mxd_protocols[0]))
 
 static const struct option	 mxd_longopts[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -76,6 +73,18 @@ usage(int asked)
 	exit(asked ? 0 : 2);
 }
 
+/* How many sessions every protocol has. */
+static unsigned
+mxd_sessions(void)
+{
+	unsigned	n = 0;
+	size_t		i;
+
+	for (i = 0; i < NPROTOCOLS; i++)
+		n += mxd_protocols[i]->count();
+	return (n);
+}
+
 /* Shutting down: leave the loop once every session is gone. */
 static void
 mxd_drain_cb(evutil_socket_t fd, short events, void *arg)
@@ -84,11 +93,11 @@ mxd_drain_cb(evutil_socket_t fd, short events, void *arg)
 	struct timeval	 tv = { 0, 100000 };
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if ((session_count() == 0 && conn_linger_count() == 0) ||
+	if ((mxd_sessions() == 0 && conn_linger_count() == 0) ||
 	    now.tv_sec >= drain_deadline.tv_sec) {
-		if (session_count() > 0)
+		if (mxd_sessions() > 0)
 			log_info("shutdown: grace period over, dropping %u "
-			    "sessions", session_count());
+			    "sessions", mxd_sessions());
 		event_base_loopexit(base, NULL);
 		return;
 	}
@@ -102,15 +111,18 @@ mxd_drain_cb(evutil_socket_t fd, short events, void *arg)
 static void
 mxd_signal_cb(evutil_socket_t sig, short events, void *arg)
 {
+	size_t	i;
+
 	if (drain_ev != NULL) {
 		log_info("signal %d again: stopping now", (int)sig);
 		event_base_loopexit(base, NULL);
 		return;
 	}
 	log_info("signal %d: shutting down, %u sessions", (int)sig,
-	    session_count());
+	    mxd_sessions());
 	listener_close_all();
-	session_shutdown_all();
+	for (i = 0; i < NPROTOCOLS; i++)
+		mxd_protocols[i]->shutdown();
 	clock_gettime(CLOCK_MONOTONIC, &drain_deadline);
 	drain_deadline.tv_sec += cfg->shutdown_grace + 1;
 	drain_ev = evtimer_new(base, mxd_drain_cb, NULL);
@@ -356,19 +368,20 @@ mxd_spool_free(const char *dir)
 }
 
 /*
- * Open every listener of one kind, or die.  A loopback IPv6 address on
+ * Open every listener of one kind of a protocol, or die.  A loopback IPv6 address on
  * a machine without IPv6 (the sink's default [::1]:2525) is skipped with
  * a warning, as long as another listener of the kind opens.
  */
 static void
-mxd_listen(struct event_base *b, const struct strlist *l,
-    const struct listen_proto *proto)
+mxd_listen(struct event_base *b, const struct protocol *proto, int kind)
 {
-	const char	*cause;
-	size_t		 i, opened = 0, skipped = 0;
+	const struct strlist	*l;
+	const char		*cause;
+	size_t			 i, opened = 0, skipped = 0;
 
+	l = config_list(cfg, proto->listeners[kind].setting);
 	for (i = 0; i < l->n; i++) {
-		if (listener_open(b, l->v[i], proto, &cause) == 0) {
+		if (listener_open(b, l->v[i], proto, kind, &cause) == 0) {
 			opened++;
 			continue;
 		}
@@ -632,7 +645,7 @@ main(int argc, char **argv)
 {
 	const char		*file = NULL;
 	char			*why = NULL, **over = NULL, *pid_file;
-	size_t			 nover = 0;
+	size_t			 nover = 0, i, k;
 	int			 ch, fg = 0, check = 0, dump = 0, list = 0;
 	int			 ready_fd = -1;
 	struct event		*sigterm, *sigint, *sighup;
@@ -693,7 +706,7 @@ main(int argc, char **argv)
 		return (0);
 	}
 	if (list)
-		return (spool_list(main_conf.spool_dir, stdout));
+		return (queue_list(main_conf.spool_dir, stdout));
 
 	log_init(1, main_conf.syslog_ident, main_conf.syslog_facility);
 	if (!fg)
@@ -701,8 +714,9 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* A file size limit is a write error (EFBIG) for one message. */
 	signal(SIGXFSZ, SIG_IGN);
-	if (auth_init(&main_conf, &why) != 0)
-		fatalx("%s", why);
+	for (i = 0; i < NPROTOCOLS; i++)
+		if (mxd_protocols[i]->init(&main_conf, &why) != 0)
+			fatalx("%s", why);
 	mxd_raise_nofile(&main_conf);
 	/*
 	 * Refuse a second mxd on this spool before anything is bound or
@@ -711,10 +725,10 @@ main(int argc, char **argv)
 	mxd_spool_free(main_conf.spool_dir);
 	if ((base = mxd_event_base()) == NULL)
 		fatalx("event_base_new failed");
-	mxd_listen(base, &main_conf.listen, &mxd_protocols[0]);
+	for (i = 0; i < NPROTOCOLS; i++)
+		for (k = 0; mxd_protocols[i]->listeners[k].setting != NULL; k++)
+			mxd_listen(base, mxd_protocols[i], k);
 	mxd_warn_any_domain(&main_conf);
-	mxd_listen(base, &main_conf.smtps_listen, &mxd_protocols[1]);
-	mxd_listen(base, &main_conf.submission_listen, &mxd_protocols[2]);
 	if (spool_init(main_conf.spool_dir, main_conf.spool_sync,
 	    (const char **)&why) != 0) {
 		mxd_spool_free(main_conf.spool_dir);
@@ -742,7 +756,8 @@ main(int argc, char **argv)
 
 	log_set_base(NULL);
 	spool_stop();
-	session_free_all();
+	for (i = 0; i < NPROTOCOLS; i++)
+		mxd_protocols[i]->free_all();
 	conn_free_all();
 	listener_close_all();
 	event_free(sigterm);

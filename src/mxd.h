@@ -1,6 +1,18 @@
 /*
- * mxd.h: the one internal header.  Structures shared between files and
- * every prototype, grouped by the file that defines it.
+ * mxd.h: the core's header: the configuration, logging, the connection
+ * layer, listeners, TLS, the store, and the struct protocol through which
+ * the core reaches a protocol.  A protocol keeps its own types in its
+ * folder (smtp/smtp.h).
+ *
+ * Who may call whom:
+ * 1. Core files (src/ itself) never include a protocol's header; they reach
+ *    a protocol only through its struct protocol and the callbacks they
+ *    are given (conn events, spool completions, queue watchers).
+ * 2. store/ never names a session, a connection or a protocol.
+ * 3. Protocol folders (smtp/, later pop3/, http/, deliver/) never include
+ *    each other's headers; they meet in store/ and in the core.
+ * 4. Only conn.c and tls.c call bufferevent_*; only http/ calls evhttp_*.
+ * 5. Calls may go both ways inside one folder, never across two.
  */
 #ifndef MXD_H
 #define MXD_H
@@ -20,34 +32,11 @@ struct bufferevent;
 struct evbuffer;
 struct event_base;
 
-/* RFC 5321 4.5.3.1.4: a command line is at most 512 octets with CRLF. */
-#define SMTP_CMD_MAX		512
-/*
- * RFC 4954 4: a server must take the largest response of the mechanisms
- * it offers; 12288 octets (without CRLF) is enough, GSSAPI included.
- * This is the limit of an AUTH command line with its initial response
- * and of each response line; other commands keep SMTP_CMD_MAX.
- */
-#define SMTP_AUTH_LINE_MAX	12288
 /* RFC 5321 4.5.3.1.3: a path is at most 256 octets with the brackets. */
 #define SMTP_PATH_MAX		256
 /* RFC 5321 4.5.3.1.1 and 4.5.3.1.2. */
 #define SMTP_LOCAL_MAX		64
 #define SMTP_DOMAIN_MAX		255
-/*
- * Like Postfix's smtpd_junk_command_limit and recipient overshoot limit:
- * past these, each NOOP, VRFY or RSET, and each recipient beyond
- * max_recipients, counts as an error toward max_errors.
- */
-#define SMTP_JUNK_MAX		100
-#define SMTP_RCPT_OVERSHOOT	1000
-/*
- * After the 500 for an overlong command line, mxd skips at most this
- * many more octets looking for the line's end; past it the client is
- * not typing (nobody types 5 KB on one line), and gets 421 and a close.
- */
-#define SMTP_LINE_FLOOD		4096
-
 /* The spool's lock file, held by the one mxd that owns the spool. */
 #define SPOOL_LOCK		"lock"
 
@@ -129,246 +118,27 @@ struct option_entry {
 };
 #define OPT_F_RESTART	0x1	/* changes only on restart */
 
-/* Parsed parts of a MAIL or RCPT command. */
-struct smtp_path {
-	char		 addr[SMTP_PATH_MAX + 1];	/* without brackets */
-	char		*params;			/* after the path */
-	int		 null;				/* <> */
-	int		 utf8;				/* has non-ASCII */
+/*
+ * A protocol, as the core sees it (nginx's ngx_mail_protocol_t): what
+ * the listeners hand accepted sockets to, what main() starts, stops and
+ * counts.  kind is the protocol's own listener variant.
+ */
+struct protocol {
+	const char	*name;
+	int		(*init)(const struct config *, char **);
+	void		(*accept)(struct event_base *, int, struct sockaddr *,
+			    int, int);
+	size_t		(*busy_line)(char *, size_t);
+	void		(*shutdown)(void);
+	unsigned	(*count)(void);
+	void		(*free_all)(void);
+	struct {
+		const char	*setting;	/* the list of addresses */
+		int		 kind;
+		const char	*name;		/* for the log */
+	} listeners[4];				/* ends at setting NULL */
 };
-
-struct mail_params {
-	long long	 size;		/* SIZE=, -1 if absent */
-	int		 body;		/* BODY_* */
-	int		 smtputf8;
-};
-#define BODY_NONE	0
-#define BODY_7BIT	1
-#define BODY_8BITMIME	2
-
-enum addr_status {
-	ADDR_OK,
-	ADDR_SYNTAX,		/* not FROM:/TO: path */
-	ADDR_BAD_PATH,		/* path does not parse */
-	ADDR_TOO_LONG,
-	ADDR_BAD_ROUTE,		/* A-d-l source route */
-	ADDR_BAD_LOCAL,		/* Dot-string */
-	ADDR_BAD_QUOTED,	/* Quoted-string */
-	ADDR_NO_DOMAIN,		/* no @domain, not postmaster */
-	ADDR_SENDER_POSTMASTER,	/* bare postmaster as a sender */
-	ADDR_BAD_DOMAIN,	/* Domain */
-	ADDR_BAD_LITERAL,	/* address-literal */
-	ADDR_BAD_IDN,		/* U-label not valid IDNA2008 */
-	ADDR_BAD_UTF8,		/* not UTF-8 (RFC 6531) */
-};
-
-enum param_status {
-	PARAM_OK,
-	PARAM_UNKNOWN,
-	PARAM_BAD_VALUE,
-	PARAM_DUPLICATE,
-};
-
-/* The DATA decoder: dot-unstuffing and end-of-data, chunk by chunk. */
-struct data_dec {
-	int		 state;
-	int		 lax;		/* bare LF ends lines (lab only) */
-	int		 bare;		/* saw a bare CR or LF */
-	void		(*emit)(void *, const char *, size_t);
-	void		*arg;
-};
-
-enum session_state {
-	STATE_CONNECTED,	/* greeted, needs HELO/EHLO */
-	STATE_READY,		/* identified, no transaction */
-	STATE_MAIL,		/* MAIL accepted */
-	STATE_RCPT,		/* at least one RCPT accepted */
-	STATE_DATA,		/* reading the message */
-	STATE_QUIT,		/* closing once output drains */
-};
-#define STATE_BIT(s)		(1u << (s))
-
-#define SESSION_F_ESMTP		0x01	/* EHLO, not HELO */
-#define SESSION_F_BARE_LF	0x02	/* the client ends lines in bare LF */
-#define SESSION_F_WAIT		0x04	/* parked until the spool answers */
-#define SESSION_F_GONE		0x08	/* client gone; free when unparked */
-#define SESSION_F_DISCARD	0x10	/* skipping the rest of a long line */
-#define SESSION_F_TLS		0x40	/* TLS is on */
-#define SESSION_F_AUTH		0x80	/* authenticated */
-#define SESSION_F_AUTH_CONT	0x100	/* reading AUTH responses */
-#define SESSION_F_TARPIT	0x200	/* reply delayed by a timer */
-#define SESSION_F_STARTTLS	0x400	/* 220 sent; TLS once it drains */
-#define SESSION_F_COUNTED	0x800	/* counted by limit.c */
-#define SESSION_F_PREGREET	0x1000	/* greeting not sent yet */
-#define SESSION_F_SHUTDOWN	0x2000	/* server stopping: 421 after DATA */
-#define SESSION_F_BARE_LF_TOLD	0x8000	/* the bare-LF note was sent */
-#define SESSION_F_TRUSTED	0x10000	/* client in trusted_networks */
-#define SESSION_F_PIPELINED_LAST 0x20000 /* improper pipelining logged */
-
-/* What kind of listener accepted the connection. */
-enum listen_kind {
-	LISTEN_SMTP,		/* port 25: STARTTLS optional */
-	LISTEN_SMTPS,		/* RFC 8314 implicit TLS, port 465 */
-	LISTEN_SUBMISSION,	/* port 587: AUTH before MAIL */
-};
-
-#define CMD_MAX			16	/* size of the per-verb counters */
-/* command.c: the flags of a verb's row. */
-#define CMD_F_ARGS	0x1	/* arguments required */
-#define CMD_F_NOARGS	0x2	/* arguments refused */
-#define CMD_F_JUNK	0x4	/* does nothing for the mail (SMTP_JUNK_MAX) */
-#define CMD_F_LAST	0x8	/* ends a pipelining group (RFC 2920 3.1) */
-#define CMD_F_NEED_AUTH	0x10	/* submission: AUTH first (RFC 6409 4.3) */
-
-/* reply.c: every reply the server can send. */
-enum reply_id {
-	R_GREETING,
-	R_HELO,
-	R_SENDER_OK,
-	R_RCPT_OK,
-	R_RESET,
-	R_NOOP,
-	R_QUIT,
-	R_VRFY,
-	R_DATA_GO,
-	R_DATA_GO_BARE_LF,
-	R_DATA_GO_BARE_LF_LAB,
-	R_QUEUED,
-	R_UNKNOWN_CMD,
-	R_NOT_IMPLEMENTED,
-	R_NOT_AVAILABLE,
-	R_LINE_TOO_LONG,
-	R_BAD_CHAR,
-	R_NEED_ARGS,
-	R_NO_ARGS,
-	R_MAIL_SYNTAX,
-	R_RCPT_SYNTAX,
-	R_BAD_SENDER,
-	R_BAD_RCPT,
-	R_PATH_TOO_LONG,
-	R_SENDER_TOO_LONG,
-	R_NEED_SMTPUTF8,
-	R_NULL_RCPT,
-	R_BAD_SENDER_WHY,
-	R_BAD_RCPT_WHY,
-	R_NEED_HELO,
-	R_NEED_MAIL,
-	R_NEED_RCPT,
-	R_NESTED_MAIL,
-	R_PARAM_UNKNOWN,
-	R_PARAM_BAD,
-	R_SIZE_EXCEEDED,
-	R_MSG_TOO_BIG,
-	R_TOO_MANY_RCPTS,
-	R_RELAY_DENIED,
-	R_SPOOL_FULL,
-	R_SPOOL_ERROR,
-	R_HELP_UNKNOWN,
-	R_SHUTDOWN,
-	R_TIMEOUT,
-	R_STARTTLS_GO,
-	R_TLS_TWICE,
-	R_AUTH_REQUIRED,
-	R_AUTH_OK,
-	R_AUTH_CHALLENGE,
-	R_AUTH_FAILED,
-	R_AUTH_TOO_MANY,
-	R_AUTH_CANCELLED,
-	R_AUTH_BAD_BASE64,
-	R_AUTH_TOO_LONG,
-	R_AUTH_TWICE,
-	R_AUTH_IN_TX,
-	R_AUTH_UNKNOWN_MECH,
-	R_AUTH_NEED_TLS,
-	R_AUTH_TEMP,
-	R_AUTH_TRANSITION,
-	R_AUTH_TOO_WEAK,
-	R_AUTH_NEED_TLS_NONE,
-	R_AUTH_REQUIRED_STARTTLS,
-	R_AUTH_REQUIRED_NONE,
-	R_TOO_MANY_CONNS,
-	R_NO_DESCRIPTORS,
-	R_TOO_MANY_ERRORS,
-	R_TOO_MANY_MESSAGES,
-	R_PREGREET,
-	R_NOT_SMTP,
-	R_LINE_FLOOD,
-	R_MAX
-};
-
-/* One mail transaction: MAIL, RCPTs, the message. */
-struct tx {
-	char			 qid[QID_LEN + 1];
-	char			 sender[SMTP_PATH_MAX + 1];
-	char			**rcpt;
-	size_t			 nrcpt;
-	struct mail_params	 params;
-	struct spool_file	*sf;
-	struct data_dec		 dec;
-	struct evbuffer		*body;		/* decoded, not yet written */
-	size_t			 size;		/* decoded message octets */
-	int			 toobig;
-	int			 ioerr;
-	unsigned		 nover;		/* recipients past the limit */
-	time_t			 deadline;	/* for data_min_rate */
-	size_t			 credit;	/* octets not yet in deadline */
-};
-
-/* One SMTP connection. */
-struct session {
-	uint64_t		 id;
-	struct conn		*conn;		/* NULL once it is gone */
-	char			 addr[INET6_ADDRSTRLEN];
-	int			 port;
-	enum listen_kind	 kind;
-	enum session_state	 state;
-	int			 flags;
-	char			*helo;
-	struct tx		*tx;
-	char			 line[SMTP_CMD_MAX + 1];	/* current command */
-	unsigned		 ncmd[CMD_MAX];
-	unsigned		 nunknown;
-	unsigned		 nerr;
-	unsigned		 njunk;		/* NOOP, VRFY, RSET */
-	size_t			 discarded;	/* of an overlong line */
-	unsigned		 nqueued;
-	unsigned		 ntx;
-	const char		*quit_reason;	/* for the disconnect line */
-	time_t			 partial_since;	/* a command line began */
-	char			 qids[8 * (QID_LEN + 1) + 1];
-	int			 tls_bits;
-	char			 tls_info[128];	/* version and cipher */
-	void			*sasl;		/* sasl_conn_t */
-	char			*auth_user;
-	char			*auth_mech;
-	unsigned		 auth_failures;
-	char			*auth_line;	/* AUTH line, only while read */
-	enum reply_id		 tarpit_reply;
-	struct session		*next;
-	struct session		*prev;
-};
-
-/* reply.c: one row of the reply table. */
-struct reply_row {
-	int		 code;
-	const char	*esc;		/* RFC 3463, or NULL */
-	const char	*text;		/* printf format */
-	const char	*closes;	/* disconnect reason, or NULL */
-};
-const struct reply_row *reply_row(enum reply_id);
-void		 reply(struct session *, enum reply_id, ...);
-void		 reply_lines(struct session *, int, const char *,
-		    const char *const *, size_t);
-void		 reply_text(char *, size_t, enum reply_id, ...);
-void		 reply_count_error(struct session *);
-size_t		 reply_line(char *, enum reply_id, ...);
-
-/* command.c */
-void		 command_dispatch(struct session *, char *, size_t);
-void		 command_counts(const struct session *, char *, size_t);
-const char	*command_unavailable(const char *);
-enum reply_id	 command_rule(const char *, enum session_state, int, size_t);
-const char	*command_verb(size_t, int *);
+extern const struct protocol smtp_protocol;
 
 /* line.c */
 enum line_status {
@@ -379,28 +149,35 @@ enum line_status {
 enum line_status line_get(struct evbuffer *, char *, size_t, size_t *, int *);
 int		 line_valid(const char *, size_t);
 
-/* addr.c */
-enum addr_status addr_parse_cmd(char *, const char *, struct smtp_path *);
-enum addr_status addr_parse_path(const char *, size_t, struct smtp_path *);
-const char	*addr_domain(const char *);
-int		 addr_is_postmaster(const char *, const char *);
-const char	*addr_why(enum addr_status);
-int		 addr_domain_canon(const char *, char *, size_t);
+/* domain.c */
+enum domain_status {
+	DOMAIN_OK,
+	DOMAIN_BAD,		/* not RFC 5321 Domain syntax */
+	DOMAIN_BAD_IDN,		/* U-labels that are not IDNA2008 */
+};
+enum domain_status domain_check(const char *, size_t);
+int		 domain_canon(const char *, char *, size_t);
 
-/* esmtp.c */
-enum param_status esmtp_mail_params(char *, struct mail_params *,
-		    const char **);
-enum param_status esmtp_rcpt_params(char *, const char **);
+/* store/envelope.c: the envelope block of a spool file (doc/spool.md). */
+struct envelope {
+	char		 qid[QID_LEN + 1];
+	char		 arrival[32];			/* RFC 3339, UTC */
+	char		 client_addr[INET6_ADDRSTRLEN];
+	int		 client_port;
+	char		 helo[SMTP_DOMAIN_MAX + 1];
+	char		 sender[SMTP_PATH_MAX + 1];	/* "" for <> */
+	char		**rcpt;
+	size_t		 nrcpt;
+	char		 auth_mech[32];			/* "" if none */
+	char		 auth_user[SMTP_PATH_MAX + 1];
+	char		 tls[128];			/* "" if none */
+	size_t		 len;				/* read: octets */
+};
+void		 envelope_write(struct evbuffer *, const struct envelope *);
+int		 envelope_read(FILE *, struct envelope *);
+void		 envelope_free(struct envelope *);
 size_t		 xtext_encode(const char *, char *, size_t);
 size_t		 xtext_decode(const char *, char *, size_t);
-
-/* data.c */
-int		 data_start(struct session *);
-void		 data_input(struct session *, struct evbuffer *);
-void		 data_dec_init(struct data_dec *, int,
-		    void (*)(void *, const char *, size_t), void *);
-int		 data_dec_feed(struct data_dec *, const char *, size_t,
-		    size_t *);
 
 /* log.c */
 void		 log_init(int, const char *, const char *);
@@ -444,7 +221,7 @@ void		 config_dump(const struct config *, FILE *);
 char		*config_get(const struct config *, const char *);
 int		 config_domain_match(const struct config *, const char *);
 
-/* spool.c */
+/* store/spool.c */
 struct spool_file;
 int		 spool_init(const char *, int, const char **);
 long		 spool_owner(const char *);
@@ -454,10 +231,13 @@ void		 spool_qid_new(char *);
 void		 spool_chown(uid_t, gid_t);
 struct spool_file *spool_create(const char *);
 int		 spool_write(struct spool_file *, struct evbuffer *);
-void		 spool_commit(struct spool_file *, struct evbuffer *,
+#define SPOOL_F_INLINE_OK 0x1	/* no other client waits: commit on the loop */
+void		 spool_commit(struct spool_file *, struct evbuffer *, int,
 		    void (*)(void *, int), void *);
 void		 spool_abort(struct spool_file *);
-int		 spool_list(const char *, FILE *);
+
+/* store/queue.c */
+int		 queue_list(const char *, FILE *);
 
 /* network.c */
 int		 network_list_check(const struct strlist *, const char *,
@@ -517,18 +297,9 @@ int		 limit_connect(const char *, int);
 void		 limit_disconnect(const char *);
 
 /* listener.c */
-/*
- * A protocol a listener hands its sockets to: its name for the log, and
- * its accept function with the kind (an argument the protocol defines).
- */
-struct listen_proto {
-	const char	*name;
-	void		(*accept)(struct event_base *, int, struct sockaddr *,
-			    int, enum listen_kind);
-	enum listen_kind kind;
-};
 int		 listener_open(struct event_base *, const char *,
-		    const struct listen_proto *, const char **);
+		    const struct protocol *, int, const char **);
+const struct strlist *config_list(const struct config *, const char *);
 void		 listener_close_all(void);
 
 /* tls.c */
@@ -538,32 +309,5 @@ void		 tls_free(void);
 struct bufferevent *tls_socket_new(struct event_base *, int);
 void		 tls_describe(struct bufferevent *, char *, size_t, int *);
 const char	*tls_last_error(struct bufferevent *);
-
-/* auth.c */
-int		 auth_init(const struct config *, char **);
-void		 auth_session_free(struct session *);
-void		 auth_mechs(struct session *, char *, size_t);
-void		 auth_start(struct session *, char *);
-void		 auth_continue(struct session *, const char *);
-void		 auth_abort(struct session *);
-enum reply_id	 auth_required_reply(struct session *);
-
-/* session.c */
-void		 session_accept(struct event_base *, int,
-		    struct sockaddr *, int, enum listen_kind);
-void		 session_tarpit(struct session *, unsigned, enum reply_id);
-void		 session_timeout(struct session *);
-void		 session_starttls(struct session *);
-void		 session_shutdown_all(void);
-void		 session_enter_state(struct session *, enum session_state);
-void		 session_write(struct session *, const char *, size_t);
-void		 session_close(struct session *, const char *);
-void		 session_tx_free(struct session *);
-void		 session_queued(struct session *, const char *);
-void		 session_park(struct session *);
-void		 session_data_done(struct session *, enum reply_id);
-void		 session_free_all(void);
-unsigned	 session_count(void);
-size_t		 session_input_pending(struct session *);
 
 #endif

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mxd.h"
+#include "smtp/smtp.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -10,7 +10,7 @@
 
 #include <event2/buffer.h>
 
-#include "mxd.h"
+#include "smtp/smtp.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

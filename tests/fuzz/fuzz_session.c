@@ -17,7 +17,7 @@
 
 #include <event2/event.h>
 
-#include "mxd.h"
+#include "smtp/smtp.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

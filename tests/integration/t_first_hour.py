@@ -134,9 +134,9 @@ def test_disconnect_reasons_documented():
     """every reason= a disconnect line can print (from the source) is
     explained in mxd(8)"""
     reasons = set()
-    with open(os.path.join(SRC, "reply.c")) as f:
+    with open(os.path.join(SRC, "smtp", "reply.c")) as f:
         reasons |= set(re.findall(r'\.closes = "([a-z-]+)"', f.read()))
-    with open(os.path.join(SRC, "session.c")) as f:
+    with open(os.path.join(SRC, "smtp", "session.c")) as f:
         for call in re.findall(r"session_close\([^;]*\);", f.read()):
             reasons |= set(re.findall(r'"([a-z-]+)"', call))
     with open(os.path.join(SRC, "conn.c")) as f:

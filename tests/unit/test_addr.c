@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mxd.h"
+#include "smtp/smtp.h"
 #include "tap.h"
 
 /* Parse args with keyword; return the status and the address. */
@@ -263,13 +263,13 @@ test_idna(void)
 {
 	char	a[SMTP_DOMAIN_MAX + 1];
 
-	ok(addr_domain_canon("B\xc3\xbc" "cher.Example", a, sizeof(a)) == 0,
+	ok(domain_canon("B\xc3\xbc" "cher.Example", a, sizeof(a)) == 0,
 	    "U-label domain canonicalises");
 	is_str(a, "xn--bcher-kva.example", "U-label to lower-case A-label");
-	ok(addr_domain_canon("XN--BCHER-KVA.example.", a, sizeof(a)) == 0,
+	ok(domain_canon("XN--BCHER-KVA.example.", a, sizeof(a)) == 0,
 	    "A-label domain canonicalises");
 	is_str(a, "xn--bcher-kva.example", "A-label lower-cased");
-	ok(addr_domain_canon("\xe2\x98\x83.example", a, sizeof(a)) == -1,
+	ok(domain_canon("\xe2\x98\x83.example", a, sizeof(a)) == -1,
 	    "a symbol is not IDNA2008");
 	ok(addr_is_postmaster("postmaster@b\xc3\xbc" "cher.example",
 	    "xn--bcher-kva.example") &&

@@ -6,7 +6,7 @@
  */
 #include <string.h>
 
-#include "mxd.h"
+#include "smtp/smtp.h"
 #include "tap.h"
 
 /* The four states a command can meet, as (state, transaction, rcpts). */

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "mxd.h"
+#include "smtp/smtp.h"
 #include "tap.h"
 
 /* Write text to a temporary file and return its name. */

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mxd.h"
+#include "smtp/smtp.h"
 #include "tap.h"
 
 struct out {

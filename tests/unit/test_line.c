@@ -9,7 +9,7 @@
 
 #include <event2/buffer.h>
 
-#include "mxd.h"
+#include "smtp/smtp.h"
 #include "tap.h"
 
 /* Append s to out (4096 octets); abort rather than truncate. */

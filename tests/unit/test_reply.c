@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "mxd.h"
+#include "smtp/smtp.h"
 #include "tap.h"
 
 /* Long but ordinary arguments: 100-octet names, the largest numbers. */

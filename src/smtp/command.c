@@ -14,7 +14,7 @@
 
 #include <event2/bufferevent.h>
 
-#include "mxd.h"
+#include "smtp.h"
 
 /* What a verb needs to have happened before it. */
 enum cmd_need {

@@ -1,7 +1,7 @@
 /*
- * esmtp.c: MAIL and RCPT parameters (RFC 5321 4.1.2 esmtp-param) and
- * xtext (RFC 3461 4).  Each parameter is `keyword[=value]`, separated by
- * spaces; keywords are case-insensitive.  Pure code, fuzzed.
+ * esmtp.c: MAIL and RCPT parameters (RFC 5321 4.1.2 esmtp-param).  Each
+ * parameter is `keyword[=value]`, separated by spaces; keywords are
+ * case-insensitive.  Pure code, fuzzed.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "mxd.h"
+#include "smtp.h"
 
 /* Split off the next parameter; return NULL at the end. */
 static char *
@@ -111,69 +111,4 @@ esmtp_rcpt_params(char *p, const char **bad)
 		return (PARAM_UNKNOWN);
 	}
 	return (PARAM_OK);
-}
-
-/*
- * Encode as xtext: '+', '=' and octets outside 33..126 become +HH.
- * Returns the length needed; dst is always NUL-terminated.
- */
-size_t
-xtext_encode(const char *src, char *dst, size_t dstsz)
-{
-	static const char	 hex[] = "0123456789ABCDEF";
-	size_t			 o = 0, w = 0, n;
-	unsigned char		 c;
-
-	for (; *src != '\0'; src++) {
-		c = (unsigned char)*src;
-		n = (c < 33 || c > 126 || c == '+' || c == '=') ? 3 : 1;
-		/* Stop at the first octet that does not fit: no holes. */
-		if (w == o && w + n < dstsz) {
-			if (n == 3) {
-				dst[w] = '+';
-				dst[w + 1] = hex[c >> 4];
-				dst[w + 2] = hex[c & 15];
-			} else
-				dst[w] = (char)c;
-			w += n;
-		}
-		o += n;
-	}
-	if (dstsz > 0)
-		dst[w] = '\0';
-	return (o);
-}
-
-/* Value of one hex digit, or -1. */
-static int
-xtext_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	return (-1);
-}
-
-/* Decode xtext; a malformed +HH is copied as is.  Returns the length. */
-size_t
-xtext_decode(const char *src, char *dst, size_t dstsz)
-{
-	size_t	o = 0;
-	int	hi, lo;
-
-	if (dstsz == 0)
-		return (0);
-	for (; *src != '\0' && o + 1 < dstsz; src++) {
-		if (*src == '+' && (hi = xtext_hex(src[1])) >= 0 &&
-		    (lo = xtext_hex(src[2])) >= 0 && (hi | lo) != 0) {
-			dst[o++] = (char)(hi << 4 | lo);
-			src += 2;
-		} else
-			dst[o++] = *src;
-	}
-	dst[o] = '\0';
-	return (o);
 }

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "mxd.h"
+#include "smtp.h"
 
 /*
  * The replies, indexed by id.  .closes is set on a reply after which

@@ -16,7 +16,7 @@
 
 #include <event2/buffer.h>
 
-#include "mxd.h"
+#include "smtp.h"
 
 /* Stop reading commands while this much output is unsent. */
 #define SESSION_OUT_MAX		(64 * 1024)
@@ -517,7 +517,7 @@ session_free(struct session *s)
 /* Start a session on an accepted connection and greet the client. */
 void
 session_accept(struct event_base *base, int fd, struct sockaddr *sa, int len,
-    enum listen_kind kind)
+    int kind)
 {
 	struct session		*s;
 	struct conn		*c;
@@ -535,7 +535,7 @@ session_accept(struct event_base *base, int fd, struct sockaddr *sa, int len,
 	}
 	s->conn = c;
 	s->id = id;
-	s->kind = kind;
+	s->kind = (enum listen_kind)kind;
 	memcpy(s->addr, c->addr, sizeof(s->addr));
 	s->port = c->port;
 	s->helo = xstrdup("");
@@ -566,6 +566,31 @@ session_accept(struct event_base *base, int fd, struct sockaddr *sa, int len,
 	}
 	reply(s, R_GREETING, cfg->hostname);
 }
+
+/* The 421 for a client the listener cannot serve (no descriptors). */
+static size_t
+session_busy_line(char *buf, size_t len)
+{
+	if (len < SMTP_CMD_MAX + 2)
+		return (0);
+	return (reply_line(buf, R_NO_DESCRIPTORS, cfg->hostname));
+}
+
+/* The SMTP receiver, as the core sees it (mxd.h, struct protocol). */
+const struct protocol smtp_protocol = {
+	.name = "smtp",
+	.init = auth_init,
+	.accept = session_accept,
+	.busy_line = session_busy_line,
+	.shutdown = session_shutdown_all,
+	.count = session_count,
+	.free_all = session_free_all,
+	.listeners = {
+		{ "listen", LISTEN_SMTP, "smtp" },
+		{ "smtps_listen", LISTEN_SMTPS, "smtps" },
+		{ "submission_listen", LISTEN_SUBMISSION, "submission" },
+	},
+};
 
 /* Octets the client sent that the session has not consumed yet. */
 size_t

@@ -15,7 +15,7 @@
 
 #include <event2/bufferevent.h>
 
-#include "mxd.h"
+#include "smtp.h"
 
 /* RFC 4954 4: room for a decoded AUTH line, or a challenge to encode. */
 #define AUTH_BUF	SMTP_AUTH_LINE_MAX

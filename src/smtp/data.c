@@ -17,7 +17,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
-#include "mxd.h"
+#include "smtp.h"
 
 enum {
 	D_BOL,		/* at the start of a line */
@@ -195,6 +195,30 @@ data_header_plain(const char *addr)
 	return (1);
 }
 
+/* Write the transaction's envelope block (store/envelope.c). */
+static void
+data_envelope(struct session *s, const char *arrival)
+{
+	struct tx	*tx = s->tx;
+	struct envelope	 e;
+
+	memset(&e, 0, sizeof(e));
+	memcpy(e.qid, tx->qid, sizeof(e.qid));
+	snprintf(e.arrival, sizeof(e.arrival), "%s", arrival);
+	memcpy(e.client_addr, s->addr, sizeof(e.client_addr));
+	e.client_port = s->port;
+	snprintf(e.helo, sizeof(e.helo), "%s", s->helo);
+	snprintf(e.sender, sizeof(e.sender), "%s", tx->sender);
+	e.rcpt = tx->rcpt;
+	e.nrcpt = tx->nrcpt;
+	if (s->auth_user != NULL) {
+		snprintf(e.auth_mech, sizeof(e.auth_mech), "%s", s->auth_mech);
+		snprintf(e.auth_user, sizeof(e.auth_user), "%s", s->auth_user);
+	}
+	memcpy(e.tls, s->tls_info, sizeof(e.tls));
+	envelope_write(tx->body, &e);
+}
+
 /* Copy a client-chosen name into a header, replacing unsafe octets. */
 static void
 data_header_safe(const char *src, char *dst, size_t dstsz)
@@ -234,32 +258,12 @@ data_header(struct session *s)
 	char		 date[64], iso[32], helo[256], x[SMTP_PATH_MAX * 3 + 1];
 	time_t		 now = time(NULL);
 	struct tm	 tm;
-	size_t		 i;
 
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	gmtime_r(&now, &tm);
 	strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	/* The envelope: one field per line, values xtext-encoded. */
-	evbuffer_add_printf(tx->body, "X-Mxd-Queue-Id: %s\r\n"
-	    "X-Mxd-Arrival: %s\r\n", tx->qid, iso);
-	evbuffer_add_printf(tx->body, "X-Mxd-Client: [%s]:%d\r\n",
-	    s->addr, s->port);
-	xtext_encode(s->helo, x, sizeof(x));
-	evbuffer_add_printf(tx->body, "X-Mxd-Helo: %s\r\n", x);
-	xtext_encode(tx->sender, x, sizeof(x));
-	evbuffer_add_printf(tx->body, "X-Mxd-Sender: <%s>\r\n", x);
-	for (i = 0; i < tx->nrcpt; i++) {
-		xtext_encode(tx->rcpt[i], x, sizeof(x));
-		evbuffer_add_printf(tx->body, "X-Mxd-Recipient: <%s>\r\n", x);
-	}
-	if (s->auth_user != NULL) {
-		xtext_encode(s->auth_user, x, sizeof(x));
-		evbuffer_add_printf(tx->body, "X-Mxd-Auth: %s %s\r\n",
-		    s->auth_mech, x);
-	}
-	if (s->tls_info[0] != '\0')
-		evbuffer_add_printf(tx->body, "X-Mxd-Tls: %s\r\n", s->tls_info);
+	data_envelope(s, iso);
 	data_header_safe(s->helo, helo, sizeof(helo));
 	/* RFC 5321 4.1.3: an IPv6 address literal is tagged "IPv6:". */
 	evbuffer_add_printf(tx->body, "Received: from %s ([%s%s])\r\n",
@@ -365,8 +369,13 @@ data_end(struct session *s)
 		return;
 	}
 	session_park(s);
-	/* The spool writes what is left of the body. */
-	spool_commit(tx->sf, tx->body, data_committed_cb, s);
+	/*
+	 * The spool writes what is left of the body.  With no other
+	 * client connected, nobody could use the loop while the spool's
+	 * thread works: the loop may commit the message itself.
+	 */
+	spool_commit(tx->sf, tx->body, session_count() <= 1 ?
+	    SPOOL_F_INLINE_OK : 0, data_committed_cb, s);
 }
 
 /*

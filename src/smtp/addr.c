@@ -9,9 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include <idn2.h>
-
-#include "mxd.h"
+#include "smtp.h"
 
 /*
  * What each parse failure means, for the 501 reply: the RFC 5321 4.1.2
@@ -184,95 +182,18 @@ addr_literal(const char *s, size_t len)
 	return (1);
 }
 
-/*
- * Put a domain in its canonical form for comparing: lower case, and
- * U-labels as IDNA2008 A-labels (UTS #46 non-transitional mapping, as
- * libidn2 does by default), a trailing dot dropped.  0, or -1 if it is
- * not a valid internationalised domain or does not fit.
- */
-int
-addr_domain_canon(const char *d, char *out, size_t outsz)
-{
-	char	*ace = NULL, *copy;
-	size_t	 i, len = strlen(d);
-	int	 ascii = 1;
-
-	if (len > 1 && d[len - 1] == '.')
-		len--;
-	for (i = 0; i < len; i++)
-		if ((unsigned char)d[i] >= 0x80)
-			ascii = 0;
-	if (ascii) {
-		if (len >= outsz)
-			return (-1);
-		for (i = 0; i < len; i++)
-			out[i] = (char)tolower((unsigned char)d[i]);
-		out[len] = '\0';
-		return (0);
-	}
-	copy = xmalloc(len + 1);
-	memcpy(copy, d, len);
-	copy[len] = '\0';
-	if (idn2_lookup_u8((const uint8_t *)copy, (uint8_t **)&ace,
-	    IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) != IDN2_OK) {
-		free(copy);
-		return (-1);
-	}
-	free(copy);
-	if (strlen(ace) >= outsz || strlen(ace) > SMTP_DOMAIN_MAX) {
-		idn2_free(ace);
-		return (-1);
-	}
-	memcpy(out, ace, strlen(ace) + 1);
-	idn2_free(ace);
-	return (0);
-}
-
-/*
- * Check a Domain (RFC 5321 4.1.2): sub-domains of letters, digits and
- * inner hyphens; with UTF-8, U-labels that are valid IDNA2008 (RFC 6531
- * 3.3).  ADDR_OK or why not.
- */
+/* A Domain's check as an address status. */
 static enum addr_status
-addr_domain_check(const char *s, size_t len)
+addr_domain_status(const char *s, size_t len)
 {
-	char		buf[SMTP_DOMAIN_MAX + 1], canon[SMTP_DOMAIN_MAX + 1];
-	size_t		i, label = 0;
-	unsigned char	c;
-	int		utf8 = 0;
-
-	if (len == 0 || len > SMTP_DOMAIN_MAX)
+	switch (domain_check(s, len)) {
+	case DOMAIN_OK:
+		return (ADDR_OK);
+	case DOMAIN_BAD_IDN:
+		return (ADDR_BAD_IDN);
+	default:
 		return (ADDR_BAD_DOMAIN);
-	for (i = 0; i < len; i++) {
-		c = (unsigned char)s[i];
-		if (c == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return (ADDR_BAD_DOMAIN);
-			label = 0;
-			continue;
-		}
-		if (c >= 0x80)
-			utf8 = 1;
-		else if (!isalnum(c) && c != '-')
-			return (ADDR_BAD_DOMAIN);
-		if (label == 0 && c == '-')
-			return (ADDR_BAD_DOMAIN);
-		label++;
 	}
-	if (label == 0 || s[len - 1] == '-')
-		return (ADDR_BAD_DOMAIN);
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	if (utf8)
-		return (addr_domain_canon(buf, canon, sizeof(canon)) == 0 ?
-		    ADDR_OK : ADDR_BAD_IDN);
-	/* RFC 1035 2.3.4: a label is at most 63 octets. */
-	for (i = 0, label = 0; i < len; i++)
-		if (s[i] == '.')
-			label = 0;
-		else if (++label > 63)
-			return (ADDR_BAD_DOMAIN);
-	return (ADDR_OK);
 }
 
 /* Check what follows the @ of a Mailbox: Domain or address-literal. */
@@ -281,7 +202,7 @@ addr_domain_valid(const char *s, size_t len)
 {
 	if (len > 0 && s[0] == '[')
 		return (addr_literal(s, len) ? ADDR_OK : ADDR_BAD_LITERAL);
-	return (addr_domain_check(s, len));
+	return (addr_domain_status(s, len));
 }
 
 /*
@@ -301,7 +222,7 @@ addr_route(const char *s, size_t len)
 		for (n = 0; i + n < len && s[i + n] != ',' &&
 		    s[i + n] != ':'; n++)
 			;
-		if (i + n >= len || addr_domain_check(s + i, n) != ADDR_OK)
+		if (i + n >= len || domain_check(s + i, n) != DOMAIN_OK)
 			return (0);
 		i += n;
 		if (s[i++] == ':')
@@ -467,7 +388,7 @@ addr_is_postmaster(const char *addr, const char *domain)
 		return (0);
 	if (strcasecmp(addr + 11, domain) == 0)
 		return (1);
-	return (addr_domain_canon(addr + 11, a, sizeof(a)) == 0 &&
-	    addr_domain_canon(domain, b, sizeof(b)) == 0 &&
+	return (domain_canon(addr + 11, a, sizeof(a)) == 0 &&
+	    domain_canon(domain, b, sizeof(b)) == 0 &&
 	    strcmp(a, b) == 0);
 }
