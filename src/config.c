@@ -520,33 +520,3 @@ config_list(const struct config *c, const char *name)
 	return ((const struct strlist *)((const char *)c + o->offset));
 }
 
-/*
- * Is mail for this domain accepted?  Both sides are compared in their
- * canonical form (lower case, IDNA2008 A-labels), so a U-label and its
- * A-label match whichever the configuration or the client wrote; * is
- * any domain.
- */
-int
-config_domain_match(const struct config *c, const char *domain)
-{
-	char	 d[SMTP_DOMAIN_MAX + 1];
-	size_t	 i, dl, el;
-
-	if (domain_canon(domain, d, sizeof(d)) != 0)
-		return (0);
-	dl = strlen(d);
-	for (i = 0; i < c->domains_idna.n; i++) {
-		const char *e = c->domains_idna.v[i];
-
-		if (strcmp(e, "*") == 0)
-			return (1);
-		el = strlen(e);
-		if (e[0] == '.') {
-			/* .example.org: any subdomain of example.org. */
-			if (dl > el && strcmp(d + dl - el, e) == 0)
-				return (1);
-		} else if (strcmp(d, e) == 0)
-			return (1);
-	}
-	return (0);
-}

@@ -149,6 +149,18 @@ enum line_status {
 enum line_status line_get(struct evbuffer *, char *, size_t, size_t *, int *);
 int		 line_valid(const char *, size_t);
 
+/* recipient.c */
+enum rcpt_verdict {
+	RCPT_NOT_OURS,		/* not a listed domain: relay denied */
+	RCPT_OURS,		/* a listed domain */
+	RCPT_POSTMASTER,	/* RFC 5321 4.5.1, always taken */
+	RCPT_RELAY,		/* an authenticated client may relay */
+};
+enum rcpt_verdict recipient_check(const struct config *, const char *,
+		    int);
+int		 recipient_domain_ours(const struct config *, const char *);
+int		 recipient_is_postmaster(const char *, const char *);
+
 /* domain.c */
 enum domain_status {
 	DOMAIN_OK,
@@ -219,7 +231,6 @@ int		 config_set(struct config *, const char *, const char *,
 void		 config_free(struct config *);
 void		 config_dump(const struct config *, FILE *);
 char		*config_get(const struct config *, const char *);
-int		 config_domain_match(const struct config *, const char *);
 
 /* store/spool.c */
 struct spool_file;
@@ -305,6 +316,7 @@ void		 listener_close_all(void);
 /* tls.c */
 int		 tls_load(const struct config *, char **);
 int		 tls_enabled(void);
+const char	*tls_unavailable(void);
 void		 tls_free(void);
 struct bufferevent *tls_socket_new(struct event_base *, int);
 void		 tls_describe(struct bufferevent *, char *, size_t, int *);

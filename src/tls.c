@@ -118,6 +118,15 @@ tls_load(const struct config *c, char **cause)
 	return (0);
 }
 
+/* Why TLS is not offered, for HELP and the 502; NULL if it is. */
+const char *
+tls_unavailable(void)
+{
+	if (tls_ctx == NULL)
+		return ("no TLS certificate is configured (tls_cert)");
+	return (NULL);
+}
+
 /* Is a certificate loaded? */
 int
 tls_enabled(void)

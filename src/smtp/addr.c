@@ -369,26 +369,3 @@ addr_domain(const char *addr)
 
 	return (at == NULL ? "" : at + 1);
 }
-
-/*
- * Is this the postmaster?  With domain NULL only the bare <Postmaster> of
- * RFC 5321 4.1.1.3 matches; otherwise postmaster@domain does too, in any
- * case and in A-label or U-label form.
- */
-int
-addr_is_postmaster(const char *addr, const char *domain)
-{
-	char	a[SMTP_DOMAIN_MAX + 1], b[SMTP_DOMAIN_MAX + 1];
-
-	if (strncasecmp(addr, "postmaster", 10) != 0)
-		return (0);
-	if (addr[10] == '\0')
-		return (1);
-	if (domain == NULL || addr[10] != '@')
-		return (0);
-	if (strcasecmp(addr + 11, domain) == 0)
-		return (1);
-	return (domain_canon(addr + 11, a, sizeof(a)) == 0 &&
-	    domain_canon(domain, b, sizeof(b)) == 0 &&
-	    strcmp(a, b) == 0);
-}

@@ -51,6 +51,15 @@ static sasl_callback_t auth_callbacks[] = {
 	{ SASL_CB_LIST_END, NULL, NULL },
 };
 
+/* Why AUTH is not offered, for HELP and the 502; NULL if it is. */
+const char *
+auth_unavailable(void)
+{
+	if (!cfg->auth)
+		return ("authentication is not configured (auth = no)");
+	return (NULL);
+}
+
 /* Start libsasl2 if AUTH is configured; 0 or -1 with *cause. */
 int
 auth_init(const struct config *c, char **cause)
@@ -426,7 +435,7 @@ auth_start(struct session *s, char *args)
 		/* auth = yes from a reload: libsasl2 starts only at start. */
 		reply(s, R_NOT_AVAILABLE, "AUTH", cfg->auth ?
 		    "restart mxd to start authentication" :
-		    command_unavailable("AUTH"));
+		    auth_unavailable());
 		return;
 	}
 	if (s->flags & SESSION_F_AUTH) {

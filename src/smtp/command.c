@@ -466,11 +466,8 @@ cmd_mail(struct session *s, char *args)
 static int
 cmd_rcpt_allowed(const struct session *s, const char *addr)
 {
-	if (s->flags & SESSION_F_AUTH)
-		return (1);
-	if (addr_is_postmaster(addr, cfg->hostname))
-		return (1);
-	return (config_domain_match(cfg, addr_domain(addr)));
+	return (recipient_check(cfg, addr, s->flags & SESSION_F_AUTH) !=
+	    RCPT_NOT_OURS);
 }
 
 /* RCPT TO: add a recipient in one of our domains. */
@@ -594,10 +591,10 @@ cmd_auth(struct session *s, char *args)
 const char *
 command_unavailable(const char *verb)
 {
-	if (strcmp(verb, "STARTTLS") == 0 && !tls_enabled())
-		return ("no TLS certificate is configured (tls_cert)");
-	if (strcmp(verb, "AUTH") == 0 && !cfg->auth)
-		return ("authentication is not configured (auth = no)");
+	if (strcmp(verb, "STARTTLS") == 0)
+		return (tls_unavailable());
+	if (strcmp(verb, "AUTH") == 0)
+		return (auth_unavailable());
 	return (NULL);
 }
 

@@ -279,7 +279,6 @@ const char	*command_verb(size_t, int *);
 enum addr_status addr_parse_cmd(char *, const char *, struct smtp_path *);
 enum addr_status addr_parse_path(const char *, size_t, struct smtp_path *);
 const char	*addr_domain(const char *);
-int		 addr_is_postmaster(const char *, const char *);
 const char	*addr_why(enum addr_status);
 
 /* esmtp.c */
@@ -298,6 +297,7 @@ int		 data_dec_feed(struct data_dec *, const char *, size_t,
 
 /* auth.c */
 int		 auth_init(const struct config *, char **);
+const char	*auth_unavailable(void);
 void		 auth_session_free(struct session *);
 void		 auth_mechs(struct session *, char *, size_t);
 void		 auth_start(struct session *, char *);

@@ -80,12 +80,12 @@ test_forms(void)
 		    "refuses '%s' with status %d", bad[i].in, bad[i].want);
 	ok(parse("FROM:<>", "FROM", &p) == ADDR_OK && p.null, "<> is null");
 	ok(parse("TO:<Postmaster>", "TO", &p) == ADDR_OK &&
-	    addr_is_postmaster(p.addr, NULL), "bare <Postmaster>");
+	    recipient_is_postmaster(p.addr, NULL), "bare <Postmaster>");
 	ok(parse("TO:<user>", "TO", &p) == ADDR_NO_DOMAIN,
 	    "a bare local part other than postmaster is refused");
-	ok(addr_is_postmaster("postmaster@mx.test", "mx.test") &&
-	    !addr_is_postmaster("postmaster@other.test", "mx.test") &&
-	    !addr_is_postmaster("postmasterx", NULL),
+	ok(recipient_is_postmaster("postmaster@mx.test", "mx.test") &&
+	    !recipient_is_postmaster("postmaster@other.test", "mx.test") &&
+	    !recipient_is_postmaster("postmasterx", NULL),
 	    "postmaster@hostname only");
 	ok(parse("TO:<jos\xc3\xa9@example.org>", "TO", &p) == ADDR_OK &&
 	    p.utf8, "UTF-8 local part is flagged");
@@ -271,9 +271,9 @@ test_idna(void)
 	is_str(a, "xn--bcher-kva.example", "A-label lower-cased");
 	ok(domain_canon("\xe2\x98\x83.example", a, sizeof(a)) == -1,
 	    "a symbol is not IDNA2008");
-	ok(addr_is_postmaster("postmaster@b\xc3\xbc" "cher.example",
+	ok(recipient_is_postmaster("postmaster@b\xc3\xbc" "cher.example",
 	    "xn--bcher-kva.example") &&
-	    addr_is_postmaster("Postmaster@XN--BCHER-KVA.example",
+	    recipient_is_postmaster("Postmaster@XN--BCHER-KVA.example",
 	    "b\xc3\xbc" "cher.example"),
 	    "postmaster@ hostname in either form");
 }

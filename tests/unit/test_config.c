@@ -53,7 +53,7 @@ test_defaults(void)
 	ok(c.command_timeout == 300 && c.data_timeout == 180,
 	    "RFC 5321 4.5.3.2 timeouts");
 	ok(c.spool_sync == 1 && c.bare_lf_end == 0, "durable, strict");
-	ok(config_domain_match(&c, "anything.example"), "* takes any domain");
+	ok(recipient_domain_ours(&c, "anything.example"), "* takes any domain");
 	config_free(&c);
 }
 
@@ -78,12 +78,23 @@ test_file(void)
 	ok(c.max_recipients == 7, "-o overrides the file");
 	ok(c.command_timeout == 120, "2m is 120 s");
 	ok(c.spool_sync == 0, "boolean no");
-	ok(config_domain_match(&c, "Example.ORG") &&
-	    config_domain_match(&c, "example.org.") &&
-	    config_domain_match(&c, "a.b.example.net") &&
-	    !config_domain_match(&c, "example.net") &&
-	    !config_domain_match(&c, "xexample.org") &&
-	    !config_domain_match(&c, "example.com"), "domain matching");
+	ok(recipient_domain_ours(&c, "Example.ORG") &&
+	    recipient_domain_ours(&c, "example.org.") &&
+	    recipient_domain_ours(&c, "a.b.example.net") &&
+	    !recipient_domain_ours(&c, "example.net") &&
+	    !recipient_domain_ours(&c, "xexample.org") &&
+	    !recipient_domain_ours(&c, "example.com"), "domain matching");
+	free(c.hostname);
+	c.hostname = xstrdup("mx.test");
+	ok(recipient_check(&c, "u@Example.ORG", 0) == RCPT_OURS,
+	    "recipient in a listed domain: ours");
+	ok(recipient_check(&c, "u@example.com", 0) == RCPT_NOT_OURS,
+	    "recipient elsewhere: not ours (relay denied)");
+	ok(recipient_check(&c, "u@example.com", 1) == RCPT_RELAY,
+	    "an authenticated client may relay");
+	ok(recipient_check(&c, "Postmaster", 0) == RCPT_POSTMASTER &&
+	    recipient_check(&c, "postmaster@MX.test", 0) == RCPT_POSTMASTER,
+	    "postmaster, bare and at the hostname, is always taken");
 	config_free(&c);
 }
 
@@ -97,17 +108,17 @@ test_idna(void)
 	ok(load(&c, "domains = b\xc3\xbc" "cher.example, .xn--caf-dma.test\n",
 	    NULL, 0, &why) == 0, "U-label and A-label domains load (%s)",
 	    why ? why : "ok");
-	ok(config_domain_match(&c, "xn--bcher-kva.example") &&
-	    config_domain_match(&c, "XN--BCHER-KVA.Example") &&
-	    config_domain_match(&c, "B\xc3\x9c" "cher.example") &&
-	    config_domain_match(&c, "mx.caf\xc3\xa9.test") &&
-	    config_domain_match(&c, "mx.xn--caf-dma.test") &&
-	    !config_domain_match(&c, "caf\xc3\xa9.test") &&
-	    !config_domain_match(&c, "bucher.example"),
+	ok(recipient_domain_ours(&c, "xn--bcher-kva.example") &&
+	    recipient_domain_ours(&c, "XN--BCHER-KVA.Example") &&
+	    recipient_domain_ours(&c, "B\xc3\x9c" "cher.example") &&
+	    recipient_domain_ours(&c, "mx.caf\xc3\xa9.test") &&
+	    recipient_domain_ours(&c, "mx.xn--caf-dma.test") &&
+	    !recipient_domain_ours(&c, "caf\xc3\xa9.test") &&
+	    !recipient_domain_ours(&c, "bucher.example"),
 	    "config U-label vs client A-label and the reverse");
 	config_free(&c);
 	ok(load(&c, "domains = xn--bcher-kva.example\n", NULL, 0, &why) == 0 &&
-	    config_domain_match(&c, "b\xc3\xbc" "cher.example"),
+	    recipient_domain_ours(&c, "b\xc3\xbc" "cher.example"),
 	    "config A-label vs client U-label");
 	config_free(&c);
 }
