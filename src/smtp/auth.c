@@ -13,7 +13,6 @@
 #include <sasl/sasl.h>
 #include <sasl/saslutil.h>
 
-#include <event2/bufferevent.h>
 
 #include "smtp.h"
 

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <event2/bufferevent.h>
 
 #include "smtp.h"
 

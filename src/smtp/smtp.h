@@ -286,6 +286,11 @@ enum param_status esmtp_mail_params(char *, struct mail_params *,
 		    const char **);
 enum param_status esmtp_rcpt_params(char *, const char **);
 
+/* message.c */
+int		 message_begin(struct session *);
+void		 message_append(struct tx *, const char *, size_t);
+void		 message_end(struct session *);
+
 /* data.c */
 int		 data_start(struct session *);
 void		 data_input(struct session *, struct evbuffer *);
