@@ -34,7 +34,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    p.addr[i] != '\t')
 				abort();
 		(void)addr_domain(p.addr);
-		(void)addr_is_postmaster(p.addr, "mx.test");
+		(void)recipient_is_postmaster(p.addr, "mx.test");
 		(void)esmtp_mail_params(p.params, &mp, &bad);
 	}
 	memcpy(buf, data, n);
