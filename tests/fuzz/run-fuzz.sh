@@ -17,9 +17,20 @@ for t in addr data line session envelope; do
 		fail=1
 		continue
 	fi
+	seeds="$src/corpus/$t"
+	if [ "$t" = session ]; then
+		# The dialogue files' client lines seed the session fuzzer.
+		seeds="$seeds $work.dialogs"
+		mkdir -p "$work.dialogs"
+		for d in "$src"/../dialog/*.smtp; do
+			sed -n 's/^>|\{0,1\} \{0,1\}//p' "$d" | sed 's/$/\r/' \
+			    >"$work.dialogs/$(basename "$d")"
+		done
+	fi
+	# shellcheck disable=SC2086
 	if "$bin/fuzz_$t" -max_total_time="$secs" -timeout=10 \
 	    -rss_limit_mb=2048 -artifact_prefix="$PWD/fuzz_$t-" \
-	    "$work" "$src/corpus/$t" >"$work.log" 2>&1; then
+	    "$work" $seeds >"$work.log" 2>&1; then
 		runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' \
 		    "$work.log" | grep -o '[0-9]*$')
 		[ -n "$runs" ] || runs=$(tail -n 5 "$work.log" |
@@ -30,7 +41,7 @@ for t in addr data line session envelope; do
 		sed 's/^/# /' "$work.log" | tail -n 60
 		fail=1
 	fi
-	rm -rf "$work" "$work.log"
+	rm -rf "$work" "$work.log" "$work.dialogs"
 done
 echo "1..$n"
 exit 0
