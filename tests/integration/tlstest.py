@@ -1,6 +1,6 @@
 """
 tlstest.py: helpers for the STARTTLS, implicit TLS, submission and AUTH
-tests, on top of mxdtest.py.  Standard library only.
+tests, on top of the mxdtest package.  Standard library only.
 
   Pki        a temporary directory with a self-signed certificate made by
              the openssl CLI, and (on demand) a sasldb made by saslpasswd2
