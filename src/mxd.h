@@ -249,6 +249,12 @@ void		 spool_abort(struct spool_file *);
 
 /* store/queue.c */
 int		 queue_list(const char *, FILE *);
+int		 queue_id_valid(const char *);
+FILE		*queue_open(const char *, const char *, struct envelope *);
+int		 queue_delete(const char *, const char *);
+void		 queue_watch(void (*)(const char *, void *), void *);
+void		 queue_unwatch(void (*)(const char *, void *), void *);
+void		 queue_committed(const char *);
 
 /* network.c */
 int		 network_list_check(const struct strlist *, const char *,

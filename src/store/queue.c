@@ -1,21 +1,128 @@
 /*
- * queue.c: the accepted messages, queue/<QID>.eml, as readers see them.
- * Today `mxd -q`, the mailq of mxd: it reads the envelope block of each
- * message (envelope.c) and prints one entry per message, oldest first:
- * queue ID, size, arrival time, sender, then the recipients.  Readers
- * never take the spool's lock; they work beside a running mxd.
+ * queue.c: the accepted messages, queue/<QID>.eml, as readers see them:
+ * read one (its envelope, then its message), delete one, be told when
+ * one is committed (the long poll and live page of the HTTP API), and
+ * `mxd -q`, the mailq of mxd, which prints one entry per message, oldest
+ * first: queue ID, size, arrival time, sender, then the recipients.
+ * A queue ID is checked before it names a file, so a caller's ID can
+ * never reach outside queue/.  Readers never take the spool's lock.
  */
 #include <sys/stat.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "mxd.h"
+
+/* Who wants to hear of committed messages (queue_watch). */
+struct queue_watcher {
+	void			(*cb)(const char *, void *);
+	void			*arg;
+	struct queue_watcher	*next;
+};
+static struct queue_watcher	*queue_watchers;
+
+/* Is id a queue ID: QID_LEN upper-case hex digits, nothing else? */
+int
+queue_id_valid(const char *id)
+{
+	return (strlen(id) == QID_LEN &&
+	    strspn(id, "0123456789ABCDEF") == QID_LEN);
+}
+
+/*
+ * Open queue/<qid>.eml under spool_dir and read its envelope into e
+ * (envelope_free it); the returned stream stands at the first octet
+ * after the envelope block (mxd's Received: field), for the caller to
+ * fclose.  NULL with errno: EINVAL for a malformed ID, ENOENT for no
+ * such message, EBADMSG for a file without a valid envelope.
+ */
+FILE *
+queue_open(const char *spool_dir, const char *qid, struct envelope *e)
+{
+	char	 path[PATH_MAX];
+	FILE	*f;
+
+	if (!queue_id_valid(qid)) {
+		errno = EINVAL;
+		return (NULL);
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s/queue/%s.eml", spool_dir,
+	    qid) >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return (NULL);
+	}
+	if ((f = fopen(path, "re")) == NULL)
+		return (NULL);
+	if (envelope_read(f, e) != 0) {
+		fclose(f);
+		errno = EBADMSG;
+		return (NULL);
+	}
+	return (f);
+}
+
+/* Remove queue/<qid>.eml; 0, or -1 with errno as for queue_open. */
+int
+queue_delete(const char *spool_dir, const char *qid)
+{
+	char	path[PATH_MAX];
+
+	if (!queue_id_valid(qid)) {
+		errno = EINVAL;
+		return (-1);
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s/queue/%s.eml", spool_dir,
+	    qid) >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	return (unlink(path));
+}
+
+/* Call cb(qid, arg) on the loop for every message committed from now. */
+void
+queue_watch(void (*cb)(const char *, void *), void *arg)
+{
+	struct queue_watcher	*w = xcalloc(1, sizeof(*w));
+
+	w->cb = cb;
+	w->arg = arg;
+	w->next = queue_watchers;
+	queue_watchers = w;
+}
+
+/* Stop calling cb with arg. */
+void
+queue_unwatch(void (*cb)(const char *, void *), void *arg)
+{
+	struct queue_watcher	**pp, *w;
+
+	for (pp = &queue_watchers; (w = *pp) != NULL; pp = &w->next)
+		if (w->cb == cb && w->arg == arg) {
+			*pp = w->next;
+			free(w);
+			return;
+		}
+}
+
+/* The spool committed qid to queue/: tell the watchers. */
+void
+queue_committed(const char *qid)
+{
+	struct queue_watcher	*w, *next;
+
+	for (w = queue_watchers; w != NULL; w = next) {
+		next = w->next;		/* a callback may unwatch itself */
+		w->cb(qid, w->arg);
+	}
+}
 
 /*
  * Read the envelope of queue/<name> into e (envelope_free it) and its
