@@ -96,6 +96,17 @@ def test_bufferevent_users():
     assert_eq(bad, [], "I/O outside the connection layer")
 
 
+def test_dialogs_distributed():
+    """every tests/dialog/*.smtp is listed in Makefile.am (DIALOG_FILES),
+    so the release tarball runs the same dialogues"""
+    top = os.path.join(SRC, "..")
+    am = open(os.path.join(top, "Makefile.am")).read()
+    missing = [f for f in sorted(os.listdir(os.path.join(top, "tests",
+                                                         "dialog")))
+               if f.endswith(".smtp") and "tests/dialog/" + f not in am]
+    assert_eq(missing, [], "dialogue files missing from DIALOG_FILES")
+
+
 def test_rules_written_down():
     """the five rules stand at the top of mxd.h"""
     head = open(os.path.join(SRC, "mxd.h")).read()[:2500]
