@@ -227,16 +227,26 @@ conn_delay_cancel(struct conn *c)
 }
 
 /*
+ * Read no more; once the output has left, conn_write_cb does what flag
+ * says.  With nothing unsent, the end of this loop pass is that moment.
+ */
+static void
+conn_after_drain(struct conn *c, int flag)
+{
+	c->flags |= flag;
+	bufferevent_disable(c->bev, EV_READ);
+	if (conn_unsent(c) == 0)
+		conn_enqueue(c);
+}
+
+/*
  * STARTTLS was answered: read nothing more in plaintext, and switch to
  * TLS once the go-ahead has left (conn_starttls_switch).
  */
 void
 conn_starttls_after_drain(struct conn *c)
 {
-	c->flags |= CONN_F_STARTTLS;
-	bufferevent_disable(c->bev, EV_READ);
-	if (conn_unsent(c) == 0)
-		conn_enqueue(c);
+	conn_after_drain(c, CONN_F_STARTTLS);
 }
 
 /*
@@ -281,10 +291,7 @@ conn_starttls_switch(struct conn *c)
 void
 conn_close_after_drain(struct conn *c)
 {
-	c->flags |= CONN_F_CLOSING;
-	bufferevent_disable(c->bev, EV_READ);
-	if (conn_unsent(c) == 0)
-		conn_enqueue(c);
+	conn_after_drain(c, CONN_F_CLOSING);
 }
 
 /*
