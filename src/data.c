@@ -365,8 +365,13 @@ data_end(struct session *s)
 		return;
 	}
 	session_park(s);
-	/* The spool writes what is left of the body. */
-	spool_commit(tx->sf, tx->body, data_committed_cb, s);
+	/*
+	 * The spool writes what is left of the body.  With no other
+	 * client connected, nobody could use the loop while the spool's
+	 * thread works: the loop may commit the message itself.
+	 */
+	spool_commit(tx->sf, tx->body, session_count() <= 1 ?
+	    SPOOL_F_INLINE_OK : 0, data_committed_cb, s);
 }
 
 /*

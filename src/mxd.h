@@ -442,7 +442,8 @@ void		 spool_qid_new(char *);
 void		 spool_chown(uid_t, gid_t);
 struct spool_file *spool_create(const char *);
 int		 spool_write(struct spool_file *, struct evbuffer *);
-void		 spool_commit(struct spool_file *, struct evbuffer *,
+#define SPOOL_F_INLINE_OK 0x1	/* no other client waits: commit on the loop */
+void		 spool_commit(struct spool_file *, struct evbuffer *, int,
 		    void (*)(void *, int), void *);
 void		 spool_abort(struct spool_file *);
 int		 spool_list(const char *, FILE *);

@@ -14,9 +14,9 @@
  * With spool_sync=no there is nothing to wait for, and the work that is
  * left per message is file system CPU (writing the last of the data,
  * close, rename).  The thread does it, answering each message as soon as
- * it is in queue/, so that the loop only speaks SMTP; with a single
- * client the loop does it itself, since a thread hop would only add to
- * that client's wait.
+ * it is in queue/, so that the loop only speaks SMTP; when the caller
+ * says a thread hop would only add to its client's wait
+ * (SPOOL_F_INLINE_OK) and the thread is idle, the loop does it itself.
  */
 #include <sys/file.h>
 #include <sys/resource.h>
@@ -45,6 +45,7 @@ struct spool_file {
 	struct evbuffer		*tail;	/* the last of the data, unwritten */
 	char			 qid[QID_LEN + 1];
 	char			 tmp[32];	/* its name in tmp/ */
+	int			 flags;		/* SPOOL_F_* */
 	void			(*done)(void *, int);
 	void			*arg;
 	struct spool_file	*next;
@@ -570,13 +571,13 @@ spool_flush_cb(evutil_socket_t fd, short events, void *arg)
 	pthread_mutex_lock(&spool_lock);
 	spool_spare_failed = 0;	/* space may be back: try again */
 	/*
-	 * Nothing to flush, one message, one client and the thread idle:
-	 * no other session could use the loop while the thread renames,
-	 * so a trip through it would only add two wake-ups to this
+	 * Nothing to flush, one message, the caller says no other session
+	 * could use the loop meanwhile (SPOOL_F_INLINE_OK), and the thread
+	 * idle: a trip through it would only add two wake-ups to this
 	 * client's wait.  Rename here and answer now.
 	 */
 	inline_one = !spool_sync && sf->next == NULL && spool_todo == NULL &&
-	    !spool_busy && session_count() <= 1;
+	    !spool_busy && (sf->flags & SPOOL_F_INLINE_OK);
 	if (!inline_one) {
 		*spool_todo_tail = sf;
 		spool_todo_tail = tail;
@@ -593,12 +594,15 @@ spool_flush_cb(evutil_socket_t fd, short events, void *arg)
 /*
  * Commit a finished message whose last data is in tail (emptied here);
  * done runs on the loop once the message is in queue/ or has failed.
+ * flags: SPOOL_F_INLINE_OK if the loop may do the work itself (with
+ * spool_sync=no, when the thread is idle) because no other client is
+ * waiting for it.
  * The hand-off to the thread waits for the end of this loop pass (the
  * flush event runs after the callbacks already active), so that the
  * messages of every session that was ready in this pass travel together.
  */
 void
-spool_commit(struct spool_file *sf, struct evbuffer *tail,
+spool_commit(struct spool_file *sf, struct evbuffer *tail, int flags,
     void (*done)(void *, int), void *arg)
 {
 	if (evbuffer_add_buffer(sf->tail, tail) == -1)
@@ -612,6 +616,7 @@ spool_commit(struct spool_file *sf, struct evbuffer *tail,
 	 */
 	if (spool_sync)
 		spool_write_tail(sf);
+	sf->flags = flags;
 	sf->done = done;
 	sf->arg = arg;
 	sf->next = NULL;
