@@ -32,7 +32,26 @@ START_TIMEOUT = 10.0    # a server must accept connections within this
 STOP_TIMEOUT = 10.0     # SIGTERM, then SIGKILL after this
 
 QID_RE = re.compile(rb"^[0-9A-F]{16}$")
-SPARE_RE = re.compile(r"^t[0-9A-F]{3}\.[0-9A-F]{8}$")
+
+
+def pool_leftovers(spool):
+    """Files in spool/pool/ that hold a message that is not in queue/: one
+    link and some data.  The pool's other files are queued messages (a
+    second link in queue/) and empty spare files."""
+    out = []
+    d = os.path.join(spool, "pool")
+    try:
+        names = os.listdir(d)
+    except FileNotFoundError:
+        return []
+    for name in names:
+        try:
+            st = os.stat(os.path.join(d, name))
+        except FileNotFoundError:
+            continue
+        if st.st_nlink == 1 and st.st_size > 0:
+            out.append(name)
+    return sorted(out)
 QUEUED_RE = re.compile(r"queued as ([0-9A-F]{16})\b")
 SANITIZER_RE = re.compile(r"ERROR: (Address|Leak|Memory|Thread)Sanitizer|"
                           r"runtime error:|SUMMARY: \w+Sanitizer")
@@ -310,22 +329,10 @@ class Server:
         """queue/<qid>.eml parsed into an Eml."""
         return Eml(self.message(qid))
 
-    def tmp_files(self):
-        """Files in tmp/ that hold data: the empty spare files mxd makes
-        ahead of need (t<tag>.<seq>) are not leftovers."""
-        out = []
-        try:
-            names = os.listdir(self._dir("tmp"))
-        except FileNotFoundError:
-            return []
-        for name in names:
-            try:
-                st = os.stat(os.path.join(self._dir("tmp"), name))
-            except FileNotFoundError:
-                continue
-            if not (SPARE_RE.match(name) and st.st_size == 0):
-                out.append(name)
-        return sorted(out)
+    def unfinished_files(self):
+        """Files in pool/ holding a message that is not in queue/ (see
+        pool_leftovers): an unfinished or abandoned message."""
+        return pool_leftovers(self.spool)
 
     def remove(self, qid):
         """Delete queue/<qid>.eml."""
