@@ -57,6 +57,7 @@ struct spool_file {
 	off_t			 size;	/* octets written */
 	off_t			 oldsize;	/* what a reused file held */
 	int			 flags;		/* SPOOL_F_* */
+	int			 reused;	/* an existing pool file */
 	struct evbuffer		*tail;	/* the last of the data, unwritten */
 	char			 qid[QID_LEN + 1];
 	void			(*done)(void *, int);
@@ -104,15 +105,18 @@ static int		 spool_spare_failed;	/* stop until the next commit */
  * files linked into queue/, oldest first, which the I/O thread checks a
  * few at a time for files the consumer has removed.
  */
-#define SPOOL_CHECKS	2	/* ring entries looked at per spare */
+#define SPOOL_CHECKS	2	/* ring entries looked at per spare, */
+#define SPOOL_BACKOFF_MAX 63	/* at most this many spares apart */
 #define SPOOL_SWEEP	256	/* ring entries looked at when idle, */
 #define SPOOL_SWEEP_SECS 1	/* every second */
-#define SPOOL_SWEEP_SIZE 65536	/* a removed file bigger is emptied */
+#define SPOOL_SWEEP_SIZE 65536	/* a removed file bigger is emptied, */
+#define SPOOL_SWEEP_BATCH 16	/* up to this many per pass */
 static unsigned		*spool_free;
 static size_t		 spool_nfree, spool_freecap;
 static unsigned		*spool_ring;
 static size_t		 spool_ringhead, spool_ringlen, spool_ringcap;
 static unsigned		 spool_nextid;	/* for a new pool file */
+static unsigned		 spool_skip, spool_backoff;	/* spool_get_file() */
 
 /* Lock held: remember a free pool file. */
 static void
@@ -158,6 +162,17 @@ spool_ring_pop(unsigned *id)
 	spool_ringhead = (spool_ringhead + 1) % spool_ringcap;
 	spool_ringlen--;
 	return (1);
+}
+
+/*
+ * Durable mode, before a removed message's file is written over or
+ * emptied: make the removals seen in queue/ so far durable, or a crash
+ * could bring a removed name back on a changed file.  0 or -1.
+ */
+static int
+spool_sync_removals(void)
+{
+	return (spool_sync ? fsync(spool_queuefd) : 0);
 }
 
 /* The name of pool file id. */
@@ -227,9 +242,9 @@ spool_pool_scan(void)
 	struct stat	 st;
 	unsigned long	 id;
 	unsigned	*ids = NULL;
-	size_t		 n = 0, cap = 0, i;
+	size_t		 n = 0, cap = 0, i, nfull;
 	unsigned	 cleared = 0;
-	char		*end;
+	char		*end, name[16];
 	int		 fd;
 
 	if ((fd = dup(spool_poolfd)) == -1 || (d = fdopendir(fd)) == NULL)
@@ -249,29 +264,31 @@ spool_pool_scan(void)
 	closedir(d);
 	/* Oldest first: IDs are handed out in increasing order. */
 	qsort(ids, n, sizeof(*ids), spool_id_cmp);
-	for (i = 0; i < n; i++) {
-		char	name[16];
-
+	for (i = 0, nfull = 0; i < n; i++) {
 		spool_pool_name(ids[i], name, sizeof(name));
 		if (fstatat(spool_poolfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
 		    !S_ISREG(st.st_mode))
 			continue;
-		if (st.st_nlink > 1) {
+		if (st.st_nlink > 1)
 			spool_ring_push(ids[i]);
+		else if (st.st_size > 0)
+			ids[nfull++] = ids[i];	/* to empty, below */
+		else
+			spool_free_push(ids[i]);
+	}
+	if (nfull > 0 && spool_sync_removals() == -1)
+		fatal("spool: fsync queue/");
+	for (i = 0; i < nfull; i++) {
+		spool_pool_name(ids[i], name, sizeof(name));
+		if ((fd = openat(spool_poolfd, name, O_WRONLY | O_NOFOLLOW |
+		    O_CLOEXEC)) == -1 || ftruncate(fd, 0) == -1) {
+			log_warn("spool: empty pool/%s", name);
+			if (fd != -1)
+				close(fd);
 			continue;
 		}
-		if (st.st_size > 0) {
-			if ((fd = openat(spool_poolfd, name, O_WRONLY |
-			    O_NOFOLLOW | O_CLOEXEC)) == -1 ||
-			    ftruncate(fd, 0) == -1) {
-				log_warn("spool: empty pool/%s", name);
-				if (fd != -1)
-					close(fd);
-				continue;
-			}
-			close(fd);
-			cleared++;
-		}
+		close(fd);
+		cleared++;
 		spool_free_push(ids[i]);
 	}
 	free(ids);
@@ -485,36 +502,58 @@ spool_reuse(unsigned id, struct spool_file **sfp)
 		return (0);
 	}
 	*sfp = spool_file_new(fd, id, st.st_size);
+	(*sfp)->reused = 1;
 	return (1);
 }
 
 /*
  * Lock not held: a free pool file if there is one (known free, or found
- * among the oldest queued), else a new one.  The I/O thread's, and the
- * loop's when it has run out of spares.
+ * among the oldest queued) and reuse is allowed, else a new one.  The
+ * I/O thread's, and the loop's when it has run out of spares.
  */
 static struct spool_file *
-spool_get_file(void)
+spool_get_file(int reuse)
 {
 	struct spool_file	*sf = NULL;
 	unsigned		 id;
-	int			 i, r;
+	int			 i, checks, checked = 0;
 
-	for (i = 0; sf == NULL; i++) {
+	pthread_mutex_lock(&spool_lock);
+	checks = spool_skip > 0 ? 0 : SPOOL_CHECKS;
+	if (spool_skip > 0)
+		spool_skip--;
+	pthread_mutex_unlock(&spool_lock);
+	for (i = 0; sf == NULL && reuse; i++) {
 		pthread_mutex_lock(&spool_lock);
 		if (spool_nfree > 0)
 			id = spool_free[--spool_nfree];
-		else if (i >= SPOOL_CHECKS || !spool_ring_pop(&id)) {
+		else if (i >= checks || !spool_ring_pop(&id)) {
 			pthread_mutex_unlock(&spool_lock);
 			break;
-		}
+		} else
+			checked = 1;
 		pthread_mutex_unlock(&spool_lock);
-		if ((r = spool_reuse(id, &sf)) == 0) {
+		if (spool_reuse(id, &sf) == 0) {
 			pthread_mutex_lock(&spool_lock);
 			spool_ring_push(id);
 			pthread_mutex_unlock(&spool_lock);
 		}
 	}
+	/*
+	 * The oldest queued files are all still there (nobody empties the
+	 * queue, or not from its old end): look again only after the next
+	 * 1, 3, 7 ... 63 files, so that such a queue costs next to nothing.
+	 */
+	pthread_mutex_lock(&spool_lock);
+	if (sf != NULL)
+		spool_backoff = 0;
+	else if (checked) {
+		spool_backoff = spool_backoff * 2 + 1;
+		if (spool_backoff > SPOOL_BACKOFF_MAX)
+			spool_backoff = SPOOL_BACKOFF_MAX;
+		spool_skip = spool_backoff;
+	}
+	pthread_mutex_unlock(&spool_lock);
 	if (sf == NULL)
 		sf = spool_new_file();
 	return (sf);
@@ -548,7 +587,8 @@ spool_create(const char *qid)
 			pthread_cond_signal(&spool_cond);
 	}
 	pthread_mutex_unlock(&spool_lock);
-	if (sf == NULL && (sf = spool_get_file()) == NULL) {
+	/* Durable: reusing needs a flush first (spool_make_spares). */
+	if (sf == NULL && (sf = spool_get_file(!spool_sync)) == NULL) {
 		log_warn("spool: create a file in pool/ for %s", qid);
 		return (NULL);
 	}
@@ -556,60 +596,90 @@ spool_create(const char *qid)
 	return (sf);
 }
 
-/* The I/O thread, lock held: make spare files while it has nothing else. */
-static void
-spool_make_spares(void)
+/*
+ * The I/O thread, lock not held: take up to n files for spares (no more
+ * than there is room for) into got; returns how many.  Idle tells
+ * whether to stop as soon as there is work to commit.
+ */
+static int
+spool_take_files(struct spool_file **got, int n, int idle)
 {
 	struct spool_file	*sf;
+	int			 k = 0;
 
-	while (spool_todo == NULL && !spool_quit && !spool_spare_failed &&
-	    spool_nspares < spool_maxspares) {
-		pthread_mutex_unlock(&spool_lock);
-		sf = spool_get_file();
+	for (;;) {
 		pthread_mutex_lock(&spool_lock);
-		if (sf == NULL) {
-			spool_spare_failed = 1;
-			break;
+		if (k >= n || spool_nspares + k >= spool_maxspares ||
+		    spool_quit || spool_spare_failed ||
+		    (idle && spool_todo != NULL)) {
+			pthread_mutex_unlock(&spool_lock);
+			return (k);
 		}
-		spool_spares[(spool_sparehead + spool_nspares++) %
-		    SPOOL_SPARES] = sf;
+		pthread_mutex_unlock(&spool_lock);
+		if ((sf = spool_get_file(1)) == NULL) {
+			pthread_mutex_lock(&spool_lock);
+			spool_spare_failed = 1;
+			pthread_mutex_unlock(&spool_lock);
+			return (k);
+		}
+		got[k++] = sf;
 	}
 }
 
 /*
- * The I/O thread, lock not held: after committing n messages, make up
- * to n spare files, so that under a steady load (when the thread never
- * runs out of work) the spares keep up with the messages and the loop
- * does not have to find files itself.
+ * The I/O thread, lock not held: make the n files in got spares.
+ * Durable mode: a reused file's removal from queue/ must be on disk
+ * before anything is written over it, or a crash could bring the name
+ * back on a half-written file; synced says a flush of queue/ began after
+ * the files were taken, else one is made now.
  */
 static void
-spool_top_up(int n)
+spool_publish(struct spool_file **got, int n, int synced)
 {
-	struct spool_file	*sf;
+	int	i, reused = 0, err = 0;
 
-	for (; n > 0; n--) {
-		pthread_mutex_lock(&spool_lock);
-		if (spool_nspares >= spool_maxspares || spool_spare_failed) {
-			pthread_mutex_unlock(&spool_lock);
-			return;
-		}
-		pthread_mutex_unlock(&spool_lock);
-		if ((sf = spool_get_file()) == NULL) {
-			pthread_mutex_lock(&spool_lock);
-			spool_spare_failed = 1;
-			pthread_mutex_unlock(&spool_lock);
-			return;
-		}
-		pthread_mutex_lock(&spool_lock);
-		if (spool_nspares < spool_maxspares) {
+	for (i = 0; i < n; i++)
+		reused |= got[i]->reused;
+	if (reused && !synced)
+		err = spool_sync_removals() == -1;
+	pthread_mutex_lock(&spool_lock);
+	for (i = 0; i < n; i++) {
+		if (err && got[i]->reused) {
+			spool_ring_push(got[i]->id);	/* later */
+			close(got[i]->fd);
+			spool_file_free(got[i]);
+		} else if (spool_nspares < spool_maxspares)
 			spool_spares[(spool_sparehead + spool_nspares++) %
-			    SPOOL_SPARES] = sf;
-			sf = NULL;
+			    SPOOL_SPARES] = got[i];
+		else {
+			pthread_mutex_unlock(&spool_lock);
+			spool_abort(got[i]);	/* no room (after a flush) */
+			pthread_mutex_lock(&spool_lock);
 		}
-		pthread_mutex_unlock(&spool_lock);
-		if (sf != NULL)
-			spool_abort(sf);
 	}
+	pthread_mutex_unlock(&spool_lock);
+}
+
+/*
+ * Durable mode: files the I/O thread took after a batch, waiting for the
+ * next batch's flush of queue/ to become spares (I/O thread only).
+ */
+static struct spool_file *spool_held[SPOOL_SPARES];
+static int		 spool_nheld;
+
+/* The I/O thread, lock held: make spare files while it has nothing else. */
+static void
+spool_make_spares(void)
+{
+	struct spool_file	*got[SPOOL_SPARES];
+	int			 n;
+
+	pthread_mutex_unlock(&spool_lock);
+	spool_publish(spool_held, spool_nheld, 0);
+	spool_nheld = 0;
+	if ((n = spool_take_files(got, SPOOL_SPARES, 1)) > 0)
+		spool_publish(got, n, 0);
+	pthread_mutex_lock(&spool_lock);
 }
 
 /* At exit: give the spare files back to the pool. */
@@ -743,8 +813,11 @@ spool_write_tail(struct spool_file *sf)
 	}
 }
 
-/* Make one batch durable: sync the data, link, then one directory sync. */
-static void
+/*
+ * Make one batch durable: sync the data, link, then one directory sync.
+ * Returns 1 if queue/ was flushed.
+ */
+static int
 spool_commit_batch(struct spool_file *batch)
 {
 	struct spool_file	*sf;
@@ -767,12 +840,16 @@ spool_commit_batch(struct spool_file *batch)
 		spool_ring_push(sf->id);
 		pthread_mutex_unlock(&spool_lock);
 	}
-	if (linked && spool_sync && fsync(spool_queuefd) == -1) {
+	if (!linked || !spool_sync)
+		return (0);
+	if (fsync(spool_queuefd) == -1) {
 		/* Nothing in this batch is known to be durable. */
 		for (sf = batch; sf != NULL; sf = sf->next)
 			if (sf->err == 0)
 				sf->err = errno;
+		return (0);
 	}
+	return (1);
 }
 
 /*
@@ -811,10 +888,10 @@ spool_sweep(void)
 {
 	struct stat	 st;
 	char		 name[16];
-	unsigned	 id;
-	int		 i, fd;
+	unsigned	 id, ids[SPOOL_SWEEP_BATCH];
+	int		 i, n = 0, fd, fds[SPOOL_SWEEP_BATCH], err;
 
-	for (i = 0; i < SPOOL_SWEEP; i++) {
+	for (i = 0; i < SPOOL_SWEEP && n < SPOOL_SWEEP_BATCH; i++) {
 		pthread_mutex_lock(&spool_lock);
 		if (spool_todo != NULL || spool_quit || !spool_ring_pop(&id)) {
 			pthread_mutex_unlock(&spool_lock);
@@ -830,12 +907,9 @@ spool_sweep(void)
 		    O_CLOEXEC)) != -1 &&
 		    fcntl(fd, F_SETLEASE, F_WRLCK) == 0) {
 			fcntl(fd, F_SETLEASE, F_UNLCK);
-			if (fstat(fd, &st) == 0 && st.st_nlink == 1 &&
-			    ftruncate(fd, 0) == 0) {
-				close(fd);
-				pthread_mutex_lock(&spool_lock);
-				spool_free_push(id);
-				pthread_mutex_unlock(&spool_lock);
+			if (fstat(fd, &st) == 0 && st.st_nlink == 1) {
+				ids[n] = id;
+				fds[n++] = fd;
 				continue;
 			}
 		}
@@ -844,6 +918,17 @@ spool_sweep(void)
 		pthread_mutex_lock(&spool_lock);
 		spool_ring_push(id);
 		pthread_mutex_unlock(&spool_lock);
+	}
+	/* Their removals durable first (durable mode), then empty them. */
+	err = n > 0 && spool_sync_removals() == -1;
+	for (i = 0; i < n; i++) {
+		pthread_mutex_lock(&spool_lock);
+		if (!err && ftruncate(fds[i], 0) == 0)
+			spool_free_push(ids[i]);
+		else
+			spool_ring_push(ids[i]);
+		pthread_mutex_unlock(&spool_lock);
+		close(fds[i]);
 	}
 }
 
@@ -856,10 +941,9 @@ spool_sweep(void)
 static void *
 spool_thread_main(void *arg)
 {
-	struct spool_file	*batch, *sf;
-
+	struct spool_file	*batch, *sf, *got[1];
 	struct timespec		 ts;
-	int			 idle;
+	int			 idle, n, synced;
 
 	pthread_mutex_lock(&spool_lock);
 	for (;;) {
@@ -876,8 +960,13 @@ spool_thread_main(void *arg)
 			idle = pthread_cond_timedwait(&spool_cond, &spool_lock,
 			    &ts) == ETIMEDOUT;
 		}
-		if (spool_todo == NULL && spool_quit)
+		if (spool_todo == NULL && spool_quit) {
+			pthread_mutex_unlock(&spool_lock);
+			spool_publish(spool_held, spool_nheld, 0);
+			spool_nheld = 0;
+			pthread_mutex_lock(&spool_lock);
 			break;
+		}
 		if (spool_todo == NULL) {
 			if (idle) {
 				pthread_mutex_unlock(&spool_lock);
@@ -893,21 +982,31 @@ spool_thread_main(void *arg)
 		pthread_mutex_unlock(&spool_lock);
 
 		/*
-		 * Durable: the disk is what every session waits for, and the
-		 * loop has time meanwhile to find its own files when the
-		 * spares run out.  spool_sync=no: the thread keeps the loop
-		 * supplied, one spare for each message it took.
+		 * Under a steady load the thread is never idle: it keeps
+		 * the loop supplied, one spare for each message it took.
 		 */
 		if (spool_sync) {
-			spool_commit_batch(batch);
+			for (n = 0, sf = batch; sf != NULL; sf = sf->next)
+				n++;
+			synced = spool_commit_batch(batch);
 			spool_post(batch);
+			/*
+			 * The files taken after the last batch become spares
+			 * now: this batch's flush of queue/ made the removals
+			 * of the reused ones durable.  Then take as many as
+			 * this batch used, for the next flush.
+			 */
+			spool_publish(spool_held, spool_nheld, synced);
+			spool_nheld = spool_take_files(spool_held,
+			    n < SPOOL_SPARES ? n : SPOOL_SPARES, 0);
 		} else
 			while ((sf = batch) != NULL) {
 				batch = sf->next;
 				sf->next = NULL;
 				spool_commit_batch(sf);
 				spool_post(sf);
-				spool_top_up(1);
+				if ((n = spool_take_files(got, 1, 0)) > 0)
+					spool_publish(got, n, 0);
 			}
 
 		pthread_mutex_lock(&spool_lock);
