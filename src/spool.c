@@ -53,7 +53,7 @@
 struct spool_file {
 	int			 fd;
 	int			 err;
-	unsigned		 id;	/* its name in pool/: %08X */
+	unsigned		 id;	/* its name in pool/ (spool_pool_name) */
 	off_t			 size;	/* octets written */
 	off_t			 oldsize;	/* what a reused file held */
 	int			 flags;		/* SPOOL_F_* */
@@ -175,11 +175,17 @@ spool_sync_removals(void)
 	return (spool_sync ? fsync(spool_queuefd) : 0);
 }
 
-/* The name of pool file id. */
+/*
+ * The name of pool file id under pool/: a directory for every 256 IDs,
+ * so that a new file goes into a small directory (on ext4 an insertion
+ * into a big hashed directory dirties a random block of it, which a
+ * durable commit then has to write) and files made one after the other
+ * share its blocks.
+ */
 static void
 spool_pool_name(unsigned id, char *buf, size_t len)
 {
-	snprintf(buf, len, "%08X", id);
+	snprintf(buf, len, "%06X/%02X", id >> 8, id & 0xff);
 }
 
 /* Open (creating) a subdirectory of the spool; returns an fd or -1. */
@@ -237,11 +243,11 @@ spool_clean_tmp(void)
 static void
 spool_pool_scan(void)
 {
-	DIR		*d;
-	struct dirent	*e;
+	DIR		*d, *sd;
+	struct dirent	*e, *f;
 	struct stat	 st;
-	unsigned long	 id;
-	unsigned	*ids = NULL;
+	unsigned long	 hi, lo;
+	unsigned	*ids = NULL, id;
 	size_t		 n = 0, cap = 0, i, nfull;
 	unsigned	 cleared = 0;
 	char		*end, name[16];
@@ -250,16 +256,29 @@ spool_pool_scan(void)
 	if ((fd = dup(spool_poolfd)) == -1 || (d = fdopendir(fd)) == NULL)
 		fatal("spool: read pool/");
 	while ((e = readdir(d)) != NULL) {
-		id = strtoul(e->d_name, &end, 16);
-		if (strlen(e->d_name) != 8 || *end != '\0')
+		hi = strtoul(e->d_name, &end, 16);
+		if (strlen(e->d_name) != 6 || *end != '\0' ||
+		    (fd = openat(spool_poolfd, e->d_name, O_RDONLY |
+		    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 256;
-			ids = xreallocarray(ids, cap, sizeof(*ids));
+		if ((sd = fdopendir(fd)) == NULL) {
+			close(fd);
+			continue;
 		}
-		ids[n++] = (unsigned)id;
-		if ((unsigned)id >= spool_nextid)
-			spool_nextid = (unsigned)id + 1;
+		while ((f = readdir(sd)) != NULL) {
+			lo = strtoul(f->d_name, &end, 16);
+			if (strlen(f->d_name) != 2 || *end != '\0')
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 256;
+				ids = xreallocarray(ids, cap, sizeof(*ids));
+			}
+			id = (unsigned)(hi << 8 | lo);
+			ids[n++] = id;
+			if (id >= spool_nextid)
+				spool_nextid = id + 1;
+		}
+		closedir(sd);
 	}
 	closedir(d);
 	/* Oldest first: IDs are handed out in increasing order. */
@@ -459,6 +478,15 @@ spool_new_file(void)
 		spool_pool_name(id, name, sizeof(name));
 		fd = openat(spool_poolfd, name, O_WRONLY | O_CREAT | O_EXCL |
 		    O_CLOEXEC, 0600);
+		if (fd == -1 && errno == ENOENT) {	/* a new directory */
+			name[6] = '\0';
+			if (mkdirat(spool_poolfd, name, 0700) == -1 &&
+			    errno != EEXIST)
+				return (NULL);
+			name[6] = '/';
+			fd = openat(spool_poolfd, name, O_WRONLY | O_CREAT |
+			    O_EXCL | O_CLOEXEC, 0600);
+		}
 	} while (fd == -1 && errno == EEXIST);
 	if (fd == -1)
 		return (NULL);
@@ -508,11 +536,13 @@ spool_reuse(unsigned id, struct spool_file **sfp)
 
 /*
  * Lock not held: a free pool file if there is one (known free, or found
- * among the oldest queued) and reuse is allowed, else a new one.  The
- * I/O thread's, and the loop's when it has run out of spares.
+ * among the oldest queued) and reuse is allowed, else a new one if
+ * create is.  The I/O thread's, and the loop's when it has run out of
+ * spares.  NULL with errno on failure, or with errno 0 when there was
+ * nothing to reuse and no file was to be created.
  */
 static struct spool_file *
-spool_get_file(int reuse)
+spool_get_file(int reuse, int create)
 {
 	struct spool_file	*sf = NULL;
 	unsigned		 id;
@@ -554,8 +584,10 @@ spool_get_file(int reuse)
 		spool_skip = spool_backoff;
 	}
 	pthread_mutex_unlock(&spool_lock);
-	if (sf == NULL)
+	if (sf == NULL && create)
 		sf = spool_new_file();
+	else if (sf == NULL)
+		errno = 0;
 	return (sf);
 }
 
@@ -588,7 +620,7 @@ spool_create(const char *qid)
 	}
 	pthread_mutex_unlock(&spool_lock);
 	/* Durable: reusing needs a flush first (spool_make_spares). */
-	if (sf == NULL && (sf = spool_get_file(!spool_sync)) == NULL) {
+	if (sf == NULL && (sf = spool_get_file(!spool_sync, 1)) == NULL) {
 		log_warn("spool: create a file in pool/ for %s", qid);
 		return (NULL);
 	}
@@ -599,10 +631,11 @@ spool_create(const char *qid)
 /*
  * The I/O thread, lock not held: take up to n files for spares (no more
  * than there is room for) into got; returns how many.  Idle tells
- * whether to stop as soon as there is work to commit.
+ * whether to stop as soon as there is work to commit; create, whether
+ * to make new files when there is none to reuse.
  */
 static int
-spool_take_files(struct spool_file **got, int n, int idle)
+spool_take_files(struct spool_file **got, int n, int idle, int create)
 {
 	struct spool_file	*sf;
 	int			 k = 0;
@@ -616,10 +649,12 @@ spool_take_files(struct spool_file **got, int n, int idle)
 			return (k);
 		}
 		pthread_mutex_unlock(&spool_lock);
-		if ((sf = spool_get_file(1)) == NULL) {
-			pthread_mutex_lock(&spool_lock);
-			spool_spare_failed = 1;
-			pthread_mutex_unlock(&spool_lock);
+		if ((sf = spool_get_file(1, create)) == NULL) {
+			if (errno != 0) {
+				pthread_mutex_lock(&spool_lock);
+				spool_spare_failed = 1;
+				pthread_mutex_unlock(&spool_lock);
+			}
 			return (k);
 		}
 		got[k++] = sf;
@@ -677,7 +712,7 @@ spool_make_spares(void)
 	pthread_mutex_unlock(&spool_lock);
 	spool_publish(spool_held, spool_nheld, 0);
 	spool_nheld = 0;
-	if ((n = spool_take_files(got, SPOOL_SPARES, 1)) > 0)
+	if ((n = spool_take_files(got, SPOOL_SPARES, 1, 1)) > 0)
 		spool_publish(got, n, 0);
 	pthread_mutex_lock(&spool_lock);
 }
@@ -713,9 +748,12 @@ spool_append(struct spool_file *sf, struct evbuffer *buf)
 int
 spool_write(struct spool_file *sf, struct evbuffer *buf)
 {
+	char	name[16];
+
 	if ((errno = spool_append(sf, buf)) == 0)
 		return (0);
-	log_warn("spool: write pool/%08X for %s", sf->id, sf->qid);
+	spool_pool_name(sf->id, name, sizeof(name));
+	log_warn("spool: write pool/%s for %s", name, sf->qid);
 	return (-1);
 }
 
@@ -994,18 +1032,21 @@ spool_thread_main(void *arg)
 			 * The files taken after the last batch become spares
 			 * now: this batch's flush of queue/ made the removals
 			 * of the reused ones durable.  Then take as many as
-			 * this batch used, for the next flush.
+			 * this batch used, for the next flush: removed ones
+			 * only, since creating files here would lengthen the
+			 * cycle every session waits for (the loop, which has
+			 * time while the disk works, creates its own).
 			 */
 			spool_publish(spool_held, spool_nheld, synced);
 			spool_nheld = spool_take_files(spool_held,
-			    n < SPOOL_SPARES ? n : SPOOL_SPARES, 0);
+			    n < SPOOL_SPARES ? n : SPOOL_SPARES, 0, 0);
 		} else
 			while ((sf = batch) != NULL) {
 				batch = sf->next;
 				sf->next = NULL;
 				spool_commit_batch(sf);
 				spool_post(sf);
-				if ((n = spool_take_files(got, 1, 0)) > 0)
+				if ((n = spool_take_files(got, 1, 0, 1)) > 0)
 					spool_publish(got, n, 0);
 			}
 

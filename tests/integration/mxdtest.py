@@ -34,24 +34,33 @@ STOP_TIMEOUT = 10.0     # SIGTERM, then SIGKILL after this
 QID_RE = re.compile(rb"^[0-9A-F]{16}$")
 
 
+def pool_files(spool):
+    """{name: os.stat} of the files in spool/pool/ (pool/DDDDDD/NN)."""
+    out = {}
+    d = os.path.join(spool, "pool")
+    try:
+        subs = os.listdir(d)
+    except FileNotFoundError:
+        return {}
+    for sub in subs:
+        try:
+            names = os.listdir(os.path.join(d, sub))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for name in names:
+            try:
+                out[sub + "/" + name] = os.stat(os.path.join(d, sub, name))
+            except FileNotFoundError:
+                continue
+    return out
+
+
 def pool_leftovers(spool):
     """Files in spool/pool/ that hold a message that is not in queue/: one
     link and some data.  The pool's other files are queued messages (a
     second link in queue/) and empty spare files."""
-    out = []
-    d = os.path.join(spool, "pool")
-    try:
-        names = os.listdir(d)
-    except FileNotFoundError:
-        return []
-    for name in names:
-        try:
-            st = os.stat(os.path.join(d, name))
-        except FileNotFoundError:
-            continue
-        if st.st_nlink == 1 and st.st_size > 0:
-            out.append(name)
-    return sorted(out)
+    return sorted(n for n, st in pool_files(spool).items()
+                  if st.st_nlink == 1 and st.st_size > 0)
 QUEUED_RE = re.compile(r"queued as ([0-9A-F]{16})\b")
 SANITIZER_RE = re.compile(r"ERROR: (Address|Leak|Memory|Thread)Sanitizer|"
                           r"runtime error:|SUMMARY: \w+Sanitizer")

@@ -310,7 +310,8 @@ def test_restart_keeps_queue_cleans_tmp():
     os.mkdir(os.path.join(srv.spool, "tmp"))
     with open(os.path.join(srv.spool, "tmp", "0123456789ABCDEF"), "wb") as f:
         f.write(b"X-Mxd-Queue-Id: 0123456789ABCDEF\r\nhalf a message")
-    with open(os.path.join(srv.spool, "pool", "7FFFFFF0"), "wb") as f:
+    os.mkdir(os.path.join(srv.spool, "pool", "7FFFFF"))
+    with open(os.path.join(srv.spool, "pool", "7FFFFF", "F0"), "wb") as f:
         f.write(b"X-Mxd-Queue-Id: 0123456789ABCDEE\r\nhalf a message")
     srv2 = Server(spool=srv.spool)
     with srv2:

@@ -13,8 +13,9 @@ import subprocess
 import threading
 import time
 
-from mxdtest import (Server, Skip, check, pool_leftovers, queued_qid, run, simple_message,
-                     assert_eq, assert_in, wait_until, mxd_path)
+from mxdtest import (Server, Skip, check, pool_files, pool_leftovers,
+                     queued_qid, run, simple_message, assert_eq, assert_in,
+                     wait_until, mxd_path)
 
 
 class WrappedServer(Server):
@@ -153,9 +154,8 @@ def test_kill9_loses_nothing():
     assert_eq(len(stalled), n // 4, "stalled clients (%r)" % results)
     # The stalled messages' files (and spare files) are still in pool/,
     # with one link: empty, or holding what was written of the message.
-    pool = os.path.join(srv.spool, "pool")
-    assert sum(1 for f in os.listdir(pool) if os.stat(
-        os.path.join(pool, f)).st_nlink == 1) >= n // 4, \
+    assert sum(1 for st in pool_files(srv.spool).values()
+               if st.st_nlink == 1) >= n // 4, \
         "unfinished files missing from pool/"
     had_data = srv.unfinished_files()
     # Restart on the same spool: leftovers go, the queue stays.

@@ -14,17 +14,18 @@ import signal
 import subprocess
 
 from mxdtest import (Server, assert_eq, assert_in, free_port, mxd_path,
-                     run, run_mxd, simple_message, wait_until)
+                     pool_files, run, run_mxd, simple_message, wait_until)
 
 
 def spool_state(srv):
     """Every file under the spool with its inode: what a second mxd must
     not change."""
     out = {}
-    for sub in ("pool", "queue"):
-        d = os.path.join(srv.spool, sub)
-        for name in sorted(os.listdir(d)):
-            out[sub + "/" + name] = os.stat(os.path.join(d, name)).st_ino
+    d = os.path.join(srv.spool, "queue")
+    for name in sorted(os.listdir(d)):
+        out["queue/" + name] = os.stat(os.path.join(d, name)).st_ino
+    for name, st in pool_files(srv.spool).items():
+        out["pool/" + name] = st.st_ino
     return out
 
 
@@ -48,11 +49,9 @@ def send_one(srv, subject):
 def settled(srv):
     """The spool once the first mxd has made all its spare files (an idle
     mxd keeps 32 in pool/: the files the reported fault removed)."""
-    pool = os.path.join(srv.spool, "pool")
-
     def spares():
-        return sum(1 for n in os.listdir(pool)
-                   if os.stat(os.path.join(pool, n)).st_nlink == 1)
+        return sum(1 for st in pool_files(srv.spool).values()
+                   if st.st_nlink == 1)
     wait_until(lambda: spares() == 32, what="32 spare files")
     return spool_state(srv)
 

@@ -17,9 +17,9 @@ import tempfile
 import threading
 import time
 
-from mxdtest import (Client, Eml, Server, Skip, check, pool_leftovers,
-                     queued_qid, run, simple_message, assert_eq, assert_in,
-                     wait_until)
+from mxdtest import (Client, Eml, Server, Skip, check, pool_files,
+                     pool_leftovers, queued_qid, run, simple_message,
+                     assert_eq, assert_in, wait_until)
 from t_faults import WrappedServer, can_mount_tmpfs, tmpfs_prefix
 
 # Sizes around the 64 KiB the session buffers before writing: all in the
@@ -169,9 +169,8 @@ def pool_reuse(sync):
         # The file that was held open may still hold its message (mxd
         # has not looked at it again since the reader closed it).
         assert_eq(srv.stop(timeout=5), 0, "exit status")
-        pool = os.path.join(srv.spool, "pool")
-        left = [os.stat(os.path.join(pool, n)).st_ino
-                for n in srv.unfinished_files()]
+        files = pool_files(srv.spool)
+        left = [files[n].st_ino for n in srv.unfinished_files()]
         assert set(left) <= {inos[held_qid]}, "pool/ after exit: %r" % left
 
 
@@ -185,8 +184,8 @@ def test_removed_big_file_emptied():
         ino = os.stat(os.path.join(srv.spool, "queue",
                                    qid + ".eml")).st_ino
         pool = os.path.join(srv.spool, "pool")
-        name = [n for n in os.listdir(pool)
-                if os.stat(os.path.join(pool, n)).st_ino == ino]
+        name = [n for n, st in pool_files(srv.spool).items()
+                if st.st_ino == ino]
         assert_eq(len(name), 1, "the message's file in pool/")
         srv.remove(qid)
         wait_until(lambda: os.stat(os.path.join(pool, name[0])).st_size
