@@ -505,7 +505,7 @@ spool_reuse(unsigned id, struct spool_file **sfp)
 {
 	struct stat	 st;
 	char		 name[16];
-	int		 fd;
+	int		 fd, busy;
 
 	spool_pool_name(id, name, sizeof(name));
 	if (fstatat(spool_poolfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
@@ -516,8 +516,9 @@ spool_reuse(unsigned id, struct spool_file **sfp)
 	    O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return (-1);
 	if (fcntl(fd, F_SETLEASE, F_WRLCK) == -1) {
+		busy = errno == EAGAIN;
 		close(fd);
-		if (errno == EAGAIN)
+		if (busy)
 			return (0);
 		/* No leases here: let the file go, as before the pool. */
 		unlinkat(spool_poolfd, name, 0);
