@@ -1,13 +1,17 @@
 #!/bin/bash
 # bench.sh: mxd's benchmark against Postfix's smtpd and smtp-sink.
 #
-#   contrib/bench/bench.sh            full run (about 9 minutes); writes
+#   contrib/bench/bench.sh            full run (about 25 minutes); writes
 #                                     the results into doc/performance.md
-#   contrib/bench/bench.sh --quick    short run (under 3 minutes); prints
+#   contrib/bench/bench.sh --quick    short run (under 4 minutes); prints
 #                                     the results, leaves the doc alone
 #
 # Options: --doc FILE (write the results section into FILE, also with
-# --quick), --no-doc, --keep (keep the work directory and its logs).
+# --quick), --no-doc, --keep (keep the work directory and its logs),
+# --repeat N (run each cell N times against one server; default 3; with
+# --quick 2, and the 100 KiB cells once), --dirty N (messages written
+# and removed through each mxd spool before the dirty phase; default
+# 100000, 10000 with --quick; 0 skips the phase).
 # Environment: BENCH_DIR (where the work directory and the spools go;
 # default /var/tmp, so that fsync reaches a disk and not tmpfs),
 # BENCH_SECS and BENCH_WARMUP (measuring window and warm-up per cell),
@@ -28,13 +32,16 @@ top=$(cd "$here/../.." && pwd)
 
 mode=full
 doc=default
+repeat="" dirty_n=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) mode=quick ;;
 	--doc) doc=$2; shift ;;
 	--no-doc) doc="" ;;
 	--keep) keep=1 ;;
-	-h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+	--repeat) repeat=$2; shift ;;
+	--dirty) dirty_n=$2; shift ;;
+	-h|--help) sed -n '2,30p' "$0"; exit 0 ;;
 	*) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -43,10 +50,16 @@ if [ "$doc" = default ]; then
 	if [ $mode = full ]; then doc=$top/doc/performance.md; else doc=""; fi
 fi
 if [ $mode = quick ]; then
-	secs=${BENCH_SECS:-0.8} warmup=${BENCH_WARMUP:-0.4} hold=1 probe=1
+	secs=${BENCH_SECS:-0.6} warmup=${BENCH_WARMUP:-0.3} hold=1 probe=1
+	repeat=${repeat:-2} dirty_n=${dirty_n:-10000}
 else
-	secs=${BENCH_SECS:-6} warmup=${BENCH_WARMUP:-1.5} hold=3 probe=3
+	secs=${BENCH_SECS:-5} warmup=${BENCH_WARMUP:-1} hold=3 probe=3
+	repeat=${repeat:-3} dirty_n=${dirty_n:-100000}
 fi
+case $repeat$dirty_n in
+*[!0-9]*) echo "bench.sh: --repeat and --dirty take a number" >&2; exit 2 ;;
+esac
+[ "$repeat" -ge 1 ] || { echo "bench.sh: --repeat must be >= 1" >&2; exit 2; }
 SIZES="1024 102400"
 SESSIONS="1 10 100"
 MODES="plain pipelined"
@@ -93,7 +106,10 @@ $BENCHPY fsync --json "$json" --dir "$work" --secs $probe
 
 # ------------------------------------------------------------ matrix
 # For each cell the four servers run back to back, so that a change in
-# the machine's other load touches all four alike.
+# the machine's other load touches all four alike.  Each server is
+# started once per cell and the cell is run $repeat times against it:
+# a server whose speed depends on what it did before shows it as a
+# spread between the repeats.
 log "Postfix instance in $pf"
 pf_start
 retries=$([ $mode = quick ] && echo 4 || echo 12)
@@ -101,14 +117,43 @@ note "smtp-source -c -d -s SESSIONS -m 1000000000 -l SIZE -f $FROM -t $TO" \
     "-M $HELO 127.0.0.1:PORT   # plain"
 note "smtp-pipe -P -s SESSIONS -l SIZE -f $FROM -t $TO -M $HELO -T 120" \
     "-c COUNTFILE 127.0.0.1:PORT   # pipelined"
-note "each cell: ${warmup} s warm-up, then a ${secs} s measuring window;" \
-    "the client is stopped with SIGTERM; a cell with other load above" \
+note "each cell: run $repeat times against one server started for it;" \
+    "each run ${warmup} s warm-up, then a ${secs} s measuring window;" \
+    "the client is stopped with SIGTERM; a run with other load above" \
     "0.5 cores is run again (twice at most; at most $retries re-runs in" \
     "the whole run)"
-# A cell disturbed by other load (> 0.5 cores besides the server, the
+# A run disturbed by other load (> 0.5 cores besides the server, the
 # client and kernel threads) is run again, at most twice, and at most
 # $retries times in the whole run; the quietest try is kept.
 echo $retries > "$work/retries"
+
+# run_cell PHASE SERVER PID PORT QUEUE SIZE SESSIONS MODE: $repeat runs
+# (--quick: the 100 KiB cells once, to stay short)
+run_cell() {
+	local phase=$1 srv=$2 pid=$3 port=$4 queue=$5 size=$6 s=$7 m=$8 r
+	local cnt client n=$repeat
+	[ $mode = quick ] && [ "$size" != 1024 ] && n=1
+	for r in $(seq "$n"); do
+		cnt=$work/logs/count-$phase-$srv-$size-$s-$m-$r
+		if [ "$m" = plain ]; then
+			client=(--client-stdout --counter sent --
+			    smtp-source -c -d -s "$s" -m 1000000000 -l "$size"
+			    -f $FROM -t $TO -M $HELO 127.0.0.1:"$port")
+		else
+			client=(--counter acked -- "$PIPE" -P -s "$s"
+			    -l "$size" -f $FROM -t $TO -M $HELO -T 120
+			    -c "$cnt" 127.0.0.1:"$port")
+		fi
+		$BENCHPY cell --json "$json" --phase "$phase" --rep "$r" \
+		    --repeats "$n" --server "$srv" --pid "$pid" \
+		    --queue "$queue" --size "$size" --sessions "$s" \
+		    --mode "$m" --countfile "$cnt" --warmup "$warmup" \
+		    --secs "$secs" --retries 2 \
+		    --retry-budget "$work/retries" \
+		    "${client[@]}"
+	done
+}
+
 for size in $SIZES; do
 for s in $SESSIONS; do
 for m in $MODES; do
@@ -127,22 +172,7 @@ for m in $MODES; do
 			sink_start
 			pid=$sink_pid port=$SPORT ;;
 		esac
-		cnt=$work/logs/count-$srv-$size-$s-$m
-		if [ $m = plain ]; then
-			client=(--client-stdout --counter sent --
-			    smtp-source -c -d -s "$s" -m 1000000000 -l "$size"
-			    -f $FROM -t $TO -M $HELO 127.0.0.1:"$port")
-		else
-			client=(--counter acked -- "$PIPE" -P -s "$s"
-			    -l "$size" -f $FROM -t $TO -M $HELO -T 120
-			    -c "$cnt" 127.0.0.1:"$port")
-		fi
-		$BENCHPY cell --json "$json" --server $srv --pid "$pid" \
-		    --queue "$queue" --size "$size" --sessions "$s" \
-		    --mode $m --countfile "$cnt" --warmup "$warmup" \
-		    --secs "$secs" --retries 2 \
-		    --retry-budget "$work/retries" \
-		    "${client[@]}"
+		run_cell fresh $srv "$pid" "$port" "$queue" $size $s $m
 		# Empty the spool without freeing inodes (bench.py bury).
 		case $srv in
 		mxd|mxd-nosync)
@@ -160,16 +190,57 @@ done
 done
 pf_stop
 
+# ------------------------------------------------------------ dirty
+# A test sink whose users delete messages: each mxd (durable and
+# spool_sync=no, one instance each for the whole phase) first queues
+# $dirty_n messages of 1 KiB, which are then removed from queue/ as a
+# consumer would (unlink); then the 1 KiB cells run against the same
+# instances, and after each cell its messages are removed too.  On ext4
+# without a journal, removed inodes slow down every new inode of their
+# group for minutes (doc/performance.md).  smtp-sink runs alongside for
+# the ratios; Postfix is left out.
+if [ "$dirty_n" -gt 0 ]; then
+	log "dirty phase: $dirty_n messages through each mxd, then removed"
+	mxd_start "$work/spool-dirty-mxd"
+	mxd2_start "$work/spool-dirty-nosync" -o spool_sync=no
+	sink_start
+	dq1=$work/spool-dirty-mxd/queue dq2=$work/spool-dirty-nosync/queue
+	for port in $MPORT $M2PORT; do
+		"$PIPE" -P -s 10 -m "$dirty_n" -l 1024 -f $FROM \
+		    -t $TO -M $HELO -T 600 127.0.0.1:$port \
+		    >>"$work/logs/dirty-fill.log" 2>&1 ||
+		    die "dirty phase: filling mxd on port $port failed"
+	done
+	$BENCHPY consume --json "$json" --what fill "$dq1" "$dq2"
+	note "dirty phase: smtp-pipe -P -s 10 -m $dirty_n" \
+	    "-l 1024 into each mxd, then every queue/*.eml removed" \
+	    "(unlink); the 1 KiB cells against the same instances; each" \
+	    "cell's messages removed after it"
+	for s in $SESSIONS; do
+	for m in $MODES; do
+		run_cell dirty mxd "$mxd_pid" $MPORT "$dq1" 1024 $s $m
+		run_cell dirty mxd-nosync "$mxd2_pid" $M2PORT "$dq2" 1024 $s $m
+		run_cell dirty sink "$sink_pid" $SPORT "" 1024 $s $m
+		$BENCHPY consume --json "$json" --what "$s $m" "$dq1" "$dq2"
+	done
+	done
+	mxd_stop
+	mxd2_stop
+	sink_stop
+fi
+
 # ------------------------------------------------------------ idle
 for n in 1000 10000; do
 	log "idle connections: $n"
-	mxd_start "$work/spool-idle"
+	mxd_start "$work/spool-idle" -o max_connections=20000
 	$BENCHPY idle --json "$json" --port $MPORT --pid "$mxd_pid" --n $n \
 	    --hold $hold --timeout 120
 	mxd_stop
 done
 note "idle: bench.py idle --n N (N sockets: connect, 220, EHLO, 250;" \
-    "held ${hold} s; at most 400 in their handshake at once)"
+    "held ${hold} s; at most 400 in their handshake at once), against" \
+    "mxd ... -o max_connections=20000 (the only limit the benchmark" \
+    "raises: the default is 1000)"
 
 # ------------------------------------------------------------ large
 log "one 50 MiB message"

@@ -3,6 +3,7 @@
 #
 # Servers, all on 127.0.0.1 with temporary directories under $work:
 #   mxd_start SPOOL [-o name=value...] / mxd_stop      (mxd_pid, MPORT)
+#   mxd2_start SPOOL [-o ...] / mxd2_stop  a second one (mxd2_pid, M2PORT)
 #   sink_start / sink_stop                             (sink_pid, SPORT)
 #   pf_start / pf_clear / pf_stop  a private Postfix   (pf_master, PFPORT)
 # bench_cleanup (installed as the EXIT trap) stops whatever still runs.
@@ -10,7 +11,7 @@
 log() { printf '%s bench: %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { log "error: $*" >&2; exit 1; }
 
-mxd_pid="" sink_pid="" pf_started=0 pf_master="" work="" keep=0
+mxd_pid="" mxd2_pid="" sink_pid="" pf_started=0 pf_master="" work="" keep=0
 
 # Debian packages: Postfix for smtp-source, smtp-sink and smtpd, the
 # build tools and libraries mxd needs, Python for the measuring half.
@@ -112,23 +113,39 @@ wait_port() {  # port: until something listens there (10 s at most)
 }
 
 # ------------------------------------------------------------ mxd
-MXD_OPTS="-o hostname=bench.test -o max_connections=20000
-    -o max_connections_per_ip=20000 -o max_messages_per_session=1000000
-    -o shutdown_grace=2s"
-mxd_start() {  # spool-dir [-o name=value...]
-	local spool=$1
-	shift
-	[ -n "${MPORT:-}" ] || MPORT=$(free_port)
+# mxd's default limits: the default trusted_networks (loopback) exempts
+# the clients from max_connections_per_ip and max_messages_per_session.
+# Only the idle-connections test raises one (max_connections, for its
+# 10 000 connections), on its own command line.
+MXD_OPTS="-o hostname=bench.test -o shutdown_grace=2s"
+mxd_run() {  # port spool-dir [-o name=value...]: start one (run_pid)
+	local port=$1 spool=$2
+	shift 2
 	rm -rf "$spool"
 	# shellcheck disable=SC2086
-	"$MXDBIN" -f -o listen=127.0.0.1:$MPORT -o spool_dir="$spool" \
+	"$MXDBIN" -f -o listen=127.0.0.1:$port -o spool_dir="$spool" \
 	    $MXD_OPTS "$@" 2>>"$work/logs/mxd.log" &
-	mxd_pid=$!
+	run_pid=$!
+}
+mxd_start() {  # spool-dir [-o name=value...]
+	[ -n "${MPORT:-}" ] || MPORT=$(free_port)
+	mxd_run $MPORT "$@"
+	mxd_pid=$run_pid
 	wait_port $MPORT
 }
 mxd_stop() {
 	kill_wait "$mxd_pid"
 	mxd_pid=""
+}
+mxd2_start() {  # spool-dir [-o name=value...]
+	[ -n "${M2PORT:-}" ] || M2PORT=$(free_port)
+	mxd_run $M2PORT "$@"
+	mxd2_pid=$run_pid
+	wait_port $M2PORT
+}
+mxd2_stop() {
+	kill_wait "$mxd2_pid"
+	mxd2_pid=""
 }
 
 # ------------------------------------------------------------ smtp-sink
@@ -233,6 +250,7 @@ bench_cleanup() {
 	local rc=$?
 	set +e
 	kill_wait "$mxd_pid"; mxd_pid=""
+	kill_wait "$mxd2_pid"; mxd2_pid=""
 	kill_wait "$sink_pid"; sink_pid=""
 	[ $pf_started = 1 ] && pf_stop
 	if [ -n "$work" ] && [ -d "$work" ]; then

@@ -2,7 +2,7 @@
 """
 t_cli.py: the command line and the configuration file.  `mxd -t` finds
 errors with file and line, `-o` overrides the file, `-d` shows the
-result; the daemon writes its pid file, cleans tmp/ at start, times out
+result; the daemon writes its pid file, cleans pool/ at start, times out
 idle clients, and exits 0 on SIGTERM or SIGINT.
 """
 
@@ -236,7 +236,7 @@ def test_sigterm_lets_data_finish():
         assert_eq(srv.eml(qid).body,
                   b"Subject: finishing\r\n\r\nfirst half, second half\r\n",
                   "stored message")
-        assert_eq(srv.tmp_files(), [], "tmp/")
+        assert_eq(srv.unfinished_files(), [], "pool/")
     finally:
         srv.stop()
 
@@ -259,8 +259,8 @@ def test_sigterm_grace_over_keeps_nothing():
         c.close()
         assert_eq(srv.stop(timeout=8), 0, "exit status")
         assert time.monotonic() - t0 < 8, "took too long"
-        assert_eq((srv.queue_names(), srv.tmp_files()), ([], []),
-                  "queue/ and tmp/")
+        assert_eq((srv.queue_names(), srv.unfinished_files()), ([], []),
+                  "queue/ and pool/")
     finally:
         srv.stop()
 
@@ -295,7 +295,8 @@ def test_pid_file():
 
 
 def test_restart_keeps_queue_cleans_tmp():
-    """a restart keeps queue/, removes leftovers in tmp/ and logs them"""
+    """a restart keeps queue/, empties unfinished files in pool/, removes
+    an older mxd's tmp/ with its leftovers, and logs them"""
     srv = Server()
     srv.start()
     try:
@@ -306,12 +307,20 @@ def test_restart_keeps_queue_cleans_tmp():
         assert_eq(srv.stop(timeout=5), 0, "exit status")
     finally:
         srv.stop()
+    os.mkdir(os.path.join(srv.spool, "tmp"))
     with open(os.path.join(srv.spool, "tmp", "0123456789ABCDEF"), "wb") as f:
         f.write(b"X-Mxd-Queue-Id: 0123456789ABCDEF\r\nhalf a message")
+    os.mkdir(os.path.join(srv.spool, "pool", "7FFFFF"))
+    with open(os.path.join(srv.spool, "pool", "7FFFFF", "F0"), "wb") as f:
+        f.write(b"X-Mxd-Queue-Id: 0123456789ABCDEE\r\nhalf a message")
     srv2 = Server(spool=srv.spool)
     with srv2:
-        assert_eq(srv2.tmp_files(), [], "tmp/ after start")
+        assert_eq(srv2.unfinished_files(), [], "pool/ after start")
+        assert not os.path.exists(os.path.join(srv.spool, "tmp")), \
+            "tmp/ after start"
         srv2.wait_log(r"removed .*tmp/0123456789ABCDEF", timeout=1)
+        srv2.wait_log(r"spool: emptied 1 unfinished or removed files? "
+                      r"in pool/", timeout=1)
         assert_eq(srv2.eml(qid).body, m, "queued message after restart")
         rc, out, err = run_mxd(["-q", "-o", "spool_dir=" + srv.spool])
         assert_in(qid, out, "mxd -q after restart")
@@ -354,7 +363,7 @@ def test_data_timeout():
             c.send(b"Subject: stalled\r\n\r\nand then nothing")
             check(c.reply(timeout=5), 421, "4.4.2", "stalled DATA")
             assert c.wait_closed(), "open after 421"
-        wait_until(lambda: srv.tmp_files() == [], what="tmp/ empty")
+        wait_until(lambda: srv.unfinished_files() == [], what="pool/ clean")
         assert_eq(srv.queue_names(), [], "queue/")
 
 

@@ -2,7 +2,7 @@
 """
 t_data.py: the message itself.  Dot-stuffing undone, 8-bit octets kept,
 the size limit enforced after the final dot with nothing left behind, an
-abandoned DATA leaving nothing in queue/ or tmp/, the empty message.
+abandoned DATA leaving nothing in queue/ or pool/, the empty message.
 """
 
 import smtplib
@@ -143,7 +143,7 @@ def test_message_at_limit_accepted():
 
 def assert_spool_clean(srv, before, what):
     assert_eq(set(srv.queue_names()), before, "queue/ after " + what)
-    assert_eq(srv.tmp_files(), [], "tmp/ after " + what)
+    assert_eq(srv.unfinished_files(), [], "pool/ after " + what)
 
 
 def test_message_over_limit_refused():
@@ -211,22 +211,22 @@ def abandon_data(srv, payload, reset=False):
     finally:
         c.close()
     srv.wait_log(r"disconnect client=\[127\.0\.0\.1\]:%d reason=" % port)
-    wait_until(lambda: srv.tmp_files() == [], what="tmp/ empty")
+    wait_until(lambda: srv.unfinished_files() == [], what="pool/ clean")
     assert_spool_clean(srv, before, "the client left in DATA")
 
 
 def test_disconnect_mid_data():
-    """a client that disconnects mid-DATA leaves nothing in queue/ or tmp/"""
+    """a client that disconnects mid-DATA leaves nothing in queue/ or pool/"""
     abandon_data(small, b"Subject: gone\r\n\r\nhalf a mess")
 
 
 def test_disconnect_mid_data_large():
-    """leaving after 300 KiB of DATA (written to tmp/) leaves nothing behind"""
+    """leaving after 300 KiB of DATA (written to pool/) leaves nothing behind"""
     abandon_data(big, b"Subject: gone\r\n\r\n" + (b"v" * 98 + b"\r\n") * 3000)
 
 
 def test_reset_mid_data():
-    """a TCP reset mid-DATA leaves nothing in queue/ or tmp/"""
+    """a TCP reset mid-DATA leaves nothing in queue/ or pool/"""
     abandon_data(big, b"Subject: reset\r\n\r\n" + (b"r" * 98 + b"\r\n") * 100,
                  reset=True)
 
@@ -250,7 +250,7 @@ def test_disconnect_after_dot_before_reply():
     big.wait_log(r"disconnect client=\[127\.0\.0\.1\]:%d " % port)
     e = big.eml(qid)
     assert_eq((e.recipients, e.body), (["ff@example.org"], m), "message")
-    assert_eq(big.tmp_files(), [], "tmp/")
+    assert_eq(big.unfinished_files(), [], "pool/")
 
 
 def test_long_data_line_stored_unchanged():

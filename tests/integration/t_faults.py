@@ -3,7 +3,7 @@ t_faults.py: nothing lost, nothing half-written.  A full disk and a file
 size limit turn into 452/451 with nothing left behind and the server
 still serving; kill -9 in the middle of many transactions loses no
 message that got its 250 and leaves no partial message in queue/; a
-restart removes the leftovers in tmp/.
+restart empties the leftovers in pool/.
 """
 
 import os
@@ -13,8 +13,9 @@ import subprocess
 import threading
 import time
 
-from mxdtest import (Server, Skip, SPARE_RE, check, queued_qid, run, simple_message,
-                     assert_eq, assert_in, wait_until, mxd_path)
+from mxdtest import (Server, Skip, check, pool_files, pool_leftovers,
+                     queued_qid, run, simple_message, assert_eq, assert_in,
+                     wait_until, mxd_path)
 
 
 class WrappedServer(Server):
@@ -54,7 +55,8 @@ def can_mount_tmpfs():
 
 def test_disk_full():
     """ENOSPC (a 256 KiB tmpfs spool): 452 4.3.1 at the end of DATA, no
-    file left in tmp/ or queue/, and the next small message is queued"""
+    message left in pool/ or queue/, and the next small message is
+    queued"""
     if not can_mount_tmpfs():
         raise Skip("cannot mount a tmpfs in a private mount namespace")
     with WrappedServer(tmpfs_prefix) as srv, srv.client() as c:
@@ -66,10 +68,7 @@ def test_disk_full():
         check(c.reply(timeout=10), 452, "4.3.1")
         # Files live in the server's mount namespace: ask it via /proc.
         root = "/proc/%d/root%s" % (srv.proc.pid, srv.spool)
-        left = [n for n in os.listdir(root + "/tmp")
-                if not (SPARE_RE.match(n) and
-                        os.path.getsize(root + "/tmp/" + n) == 0)]
-        assert_eq(left, [], "tmp/ after ENOSPC (spare files aside)")
+        assert_eq(pool_leftovers(root), [], "pool/ after ENOSPC")
         assert_eq(os.listdir(root + "/queue"), [], "queue/ after ENOSPC")
         qid = c.mail_tx("a@b.c", ["u@d.e"], simple_message("small"))
         with open(root + "/queue/%s.eml" % qid, "rb") as f:
@@ -93,7 +92,7 @@ def test_file_size_limit():
         c.expect("DATA", 354)
         c.send(big_body(200 * 1024) + b".\r\n")
         check(c.reply(timeout=10), 451, "4.3.0")
-        assert_eq(srv.tmp_files(), [], "tmp/")
+        assert_eq(srv.unfinished_files(), [], "pool/")
         assert_eq(srv.messages(), {}, "queue/")
         qid = c.mail_tx("a@b.c", ["u@d.e"], simple_message("small"))
         assert_in(b"Subject: small", srv.message(qid), "small message")
@@ -122,7 +121,7 @@ def sender(port, i, body, results, stall):
 
 def test_kill9_loses_nothing():
     """kill -9 with 40 clients mid-flight: every 250 is on disk whole, no
-    partial message is in queue/, a restart cleans tmp/"""
+    partial message is in queue/, a restart cleans pool/"""
     srv = Server(max_connections_per_ip=100)
     srv.start()
     n = 40
@@ -153,14 +152,19 @@ def test_kill9_loses_nothing():
               "queue/ holds exactly the acknowledged messages")
     stalled = [i for i, q in results.items() if q == "stalled"]
     assert_eq(len(stalled), n // 4, "stalled clients (%r)" % results)
-    # The stalled messages' files (and spare files) are still in tmp/.
-    assert len(os.listdir(os.path.join(srv.spool, "tmp"))) >= n // 4, \
-        "unfinished files missing from tmp/"
+    # The stalled messages' files (and spare files) are still in pool/,
+    # with one link: empty, or holding what was written of the message.
+    assert sum(1 for st in pool_files(srv.spool).values()
+               if st.st_nlink == 1) >= n // 4, \
+        "unfinished files missing from pool/"
+    had_data = srv.unfinished_files()
     # Restart on the same spool: leftovers go, the queue stays.
     again = Server(spool=srv.spool)
     with again:
-        again.wait_log(r"spool: removed unfinished tmp/")
-        assert_eq(again.tmp_files(), [], "tmp/ after restart")
+        if had_data:
+            again.wait_log(r"spool: emptied %d unfinished or removed "
+                           r"files? in pool/" % len(had_data))
+        assert_eq(again.unfinished_files(), [], "pool/ after restart")
         assert_eq(sorted(again.messages()), sorted(queued.values()),
                   "queue after restart")
         with again.client() as c:
@@ -171,7 +175,7 @@ def test_kill9_loses_nothing():
 def test_kill9_during_commit():
     """kill -9 while ten messages are being made durable (a preloaded
     shim makes every sync take 2 s): none had its 250; whatever reached
-    queue/ is complete; a restart clears tmp/, keeps queue/, serves"""
+    queue/ is complete; a restart clears pool/, keeps queue/, serves"""
     import tempfile
     from t_spool import slow_sync_server
     with tempfile.TemporaryDirectory(prefix="mxdtest.shim.") as d:
@@ -203,7 +207,7 @@ def test_kill9_during_commit():
                 "queue/%s.eml is incomplete" % qid
         again = Server(spool=srv.spool)
         with again:
-            assert_eq(again.tmp_files(), [], "tmp/ after restart")
+            assert_eq(again.unfinished_files(), [], "pool/ after restart")
             assert_eq(sorted(again.messages()), sorted(msgs),
                       "queue after restart")
             with again.client() as c:
@@ -212,7 +216,7 @@ def test_kill9_during_commit():
 
 
 def test_disconnect_mid_data_many():
-    """20 clients that vanish mid-DATA leave nothing in tmp/ or queue/"""
+    """20 clients that vanish mid-DATA leave nothing in pool/ or queue/"""
     from mxdtest import Client
     with Server() as srv:
         for i in range(20):
@@ -225,7 +229,7 @@ def test_disconnect_mid_data_many():
             c.close()
         wait_until(lambda: srv.log_text().count("lost connection in DATA")
                    == 20, what="20 lost-connection lines")
-        assert_eq(srv.tmp_files(), [], "tmp/")
+        assert_eq(srv.unfinished_files(), [], "pool/")
         assert_eq(srv.messages(), {}, "queue/")
 
 

@@ -261,7 +261,7 @@ def test_data_timeout():
         c.send(b"Subject: half\r\n\r\nhalf a message\r\n")
         check(c.reply(timeout=5), 421, "4.4.2")
         assert c.wait_closed()
-        wait_until(lambda: srv.tmp_files() == [], what="tmp/ empty")
+        wait_until(lambda: srv.unfinished_files() == [], what="pool/ clean")
         assert_eq(srv.messages(), {}, "queue")
 
 
@@ -283,7 +283,7 @@ def test_slow_drip_in_data():
         check(c.reply(timeout=1), 421, "4.4.2")
         assert 1.5 < took < 5, "dropped after %.1f s" % took
         assert c.wait_closed()
-        wait_until(lambda: srv.tmp_files() == [], what="tmp/ empty")
+        wait_until(lambda: srv.unfinished_files() == [], what="pool/ clean")
         assert_eq(srv.messages(), {}, "queue")
         assert_in("slow data", srv.log_text(), "log")
 
@@ -347,7 +347,7 @@ def test_sigterm_grace_expires():
         assert_eq(srv.stop(), 0, "exit status")
         assert time.monotonic() - t0 < 5
         assert_eq(srv.messages(), {}, "queue")
-        assert_eq(srv.tmp_files(), [], "tmp")
+        assert_eq(srv.unfinished_files(), [], "pool/")
         c.close()
 
 

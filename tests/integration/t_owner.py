@@ -4,7 +4,7 @@ t_owner.py: one mxd owns a spool.  A second one started on the same spool
 (on another port, or on the same one: what a newcomer does by running
 `./contrib/dev.sh run` in a second terminal) is refused with a message
 that names the spool and the running PID, and changes nothing: the first
-one's spare files in tmp/ stay, and it goes on queueing.  Read-only
+one's spare files in pool/ stay, and it goes on queueing.  Read-only
 `mxd -q` keeps working beside it; the lock goes with the process, even
 after kill -9, and survives a reload.
 """
@@ -14,17 +14,18 @@ import signal
 import subprocess
 
 from mxdtest import (Server, assert_eq, assert_in, free_port, mxd_path,
-                     run, run_mxd, simple_message, wait_until)
+                     pool_files, run, run_mxd, simple_message, wait_until)
 
 
 def spool_state(srv):
     """Every file under the spool with its inode: what a second mxd must
     not change."""
     out = {}
-    for sub in ("tmp", "queue"):
-        d = os.path.join(srv.spool, sub)
-        for name in sorted(os.listdir(d)):
-            out[sub + "/" + name] = os.stat(os.path.join(d, name)).st_ino
+    d = os.path.join(srv.spool, "queue")
+    for name in sorted(os.listdir(d)):
+        out["queue/" + name] = os.stat(os.path.join(d, name)).st_ino
+    for name, st in pool_files(srv.spool).items():
+        out["pool/" + name] = st.st_ino
     return out
 
 
@@ -47,15 +48,17 @@ def send_one(srv, subject):
 
 def settled(srv):
     """The spool once the first mxd has made all its spare files (an idle
-    mxd keeps 32 in tmp/: the files the reported fault removed)."""
-    tmp = os.path.join(srv.spool, "tmp")
-    wait_until(lambda: len(os.listdir(tmp)) == 32, what="32 spare files")
+    mxd keeps 32 in pool/: the files the reported fault removed)."""
+    def spares():
+        return sum(1 for st in pool_files(srv.spool).values()
+                   if st.st_nlink == 1)
+    wait_until(lambda: spares() == 32, what="32 spare files")
     return spool_state(srv)
 
 
 def test_second_on_another_port_refused():
     """a second mxd on another port: exit 1 naming the spool and PID;
-    the first one's tmp/ and queue/ unchanged, and it still queues"""
+    the first one's pool/ and queue/ unchanged, and it still queues"""
     with Server() as srv:
         qid = send_one(srv, "before")
         before = settled(srv)

@@ -32,7 +32,7 @@ def test_runs_as_nobody():
         c.expect("EHLO x", 250)
         qid = c.mail_tx("a@b.c", ["u@d.e"], simple_message("owned"))
         assert_eq(set(proc_uids(srv.proc.pid)), {nobody}, "uids")
-        for d in ("", "/tmp", "/queue"):
+        for d in ("", "/pool", "/queue"):
             assert_eq(os.stat(srv.spool + d).st_uid, nobody, "owner " + d)
         assert_eq(os.stat("%s/queue/%s.eml" % (srv.spool, qid)).st_uid,
                   nobody, "message owner")

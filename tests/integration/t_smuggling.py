@@ -50,7 +50,7 @@ def smuggle(tail, writes):
               "envelope")
     assert_in(b"smuggled", e.body, "body")
     assert_eq(e.body, payload, "stored message")
-    assert_eq(srv.tmp_files(), [], "tmp/")
+    assert_eq(srv.unfinished_files(), [], "pool/")
     # One transaction in the log for this message, none for evil@x.
     log = srv.log_text()
     assert "from=<evil@x>" not in log, "smuggled MAIL reached the log"

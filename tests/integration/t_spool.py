@@ -2,11 +2,11 @@
 t_spool.py: how a finished message reaches queue/ in both spool modes.
 
 With spool_sync=no and more than one client, the I/O thread writes the
-last of each message, closes and renames it, and answers each message on
+last of each message, closes it and links it into queue/, and answers each message on
 its own; with one client the event loop does it.  Durable mode batches.
 Whatever the path: a 250 means queue/<QID>.eml is there, complete, at
 the moment the client reads the 250; nothing is lost, mixed up between
-sessions, or left in tmp/; and a write error on the thread still reaches
+sessions, or left in pool/; and a write error on the thread still reaches
 the client as 452/451 with nothing left behind.
 """
 
@@ -17,8 +17,9 @@ import tempfile
 import threading
 import time
 
-from mxdtest import (Client, Eml, Server, Skip, SPARE_RE, check, queued_qid,
-                     run, simple_message, assert_eq, assert_in)
+from mxdtest import (Client, Eml, Server, Skip, check, pool_files,
+                     pool_leftovers, queued_qid, run, simple_message,
+                     assert_eq, assert_in, wait_until)
 from t_faults import WrappedServer, can_mount_tmpfs, tmpfs_prefix
 
 # Sizes around the 64 KiB the session buffers before writing: all in the
@@ -95,7 +96,7 @@ def many_clients(sync, n, count, pipelined=True):
         assert_eq(len(set(qids)), n * count, "distinct queue IDs")
         assert_eq(sorted(n[:-4] for n in srv.queue_names()), sorted(qids),
                   "queue/ holds exactly the acknowledged messages")
-        assert_eq(srv.tmp_files(), [], "tmp/ (spare files aside)")
+        assert_eq(srv.unfinished_files(), [], "pool/ (spare files aside)")
         for name, r in results.items():
             for qid, tag, size in r:
                 e = srv.eml(qid)
@@ -107,7 +108,7 @@ def many_clients(sync, n, count, pipelined=True):
 def test_sync_no_many_sessions():
     """spool_sync=no, 8 sessions at once (the I/O thread's path), sizes
     0 B to 200 KiB: every 250 has its complete file at once, nothing is
-    mixed up between sessions, nothing is left in tmp/"""
+    mixed up between sessions, nothing is left in pool/"""
     many_clients("no", 8, 12)
 
 
@@ -126,10 +127,101 @@ def test_durable_many_sessions():
     many_clients("yes", 8, 8)
 
 
+# Messages within which a removed file must be written over: the spares
+# on hand (up to 32 made before the removal) plus mxd's longest wait
+# between two looks for removed files (63 commits), with room to spare.
+POOL_REUSE_WITHIN = 400
+
+
+def pool_reuse(sync):
+    """Queue three big messages, remove them from queue/ (one stays open
+    in a reader), then queue 40 small ones: the removed files' inodes are
+    written over (no new inode), each new file holds exactly its message
+    (nothing of the longer old one after it), and the file still open is
+    left alone."""
+    with Server(spool_sync=sync) as srv, srv.client() as c:
+        c.expect("EHLO x", 250)
+        big = {}
+        for i in range(3):
+            m = simple_message("big %d" % i,
+                               (("%d" % i) * 78 + "\r\n") * 250)
+            big[c.mail_tx("a@b.c", ["u@d.e"], m)] = m
+        path = os.path.join(srv.spool, "queue", "%s.eml")
+        inos = {q: os.stat(path % q).st_ino for q in big}
+        held_qid = sorted(big)[0]
+        reader = open(path % held_qid, "rb")
+        try:
+            for q in big:
+                srv.remove(q)
+            # The spares made before the removal go first, and mxd looks
+            # for removed files every few commits: within a bounded count
+            # of messages (not of seconds) both must have been taken.
+            small, new = {}, {}
+            want = {ino for q, ino in inos.items() if q != held_qid}
+            for i in range(POOL_REUSE_WITHIN):
+                m = simple_message("small %d" % i)
+                q = c.mail_tx("a@b.c", ["u@d.e"], m)
+                small[q] = m
+                new[q] = os.stat(path % q).st_ino
+                if want <= set(new.values()):
+                    break
+            for q, m in small.items():
+                e = srv.eml(q)
+                assert_eq(e.body, m, "message " + q)
+                assert_eq(e.qid, q, "queue ID field of " + q)
+            reused = set(new.values()) & set(inos.values())
+            assert_eq(sorted(reused), sorted(ino for q, ino in inos.items()
+                                             if q != held_qid),
+                      "inodes of the removed files written over")
+            assert_eq(reader.read().endswith(big[held_qid]), True,
+                      "the open removed file is intact")
+        finally:
+            reader.close()
+        # A spare made from a removed file holds its old data until a
+        # message is written over it; at exit mxd empties the spares.
+        # The file that was held open may still hold its message (mxd
+        # has not looked at it again since the reader closed it).
+        assert_eq(srv.stop(timeout=5), 0, "exit status")
+        files = pool_files(srv.spool)
+        left = [files[n].st_ino for n in srv.unfinished_files()]
+        assert set(left) <= {inos[held_qid]}, "pool/ after exit: %r" % left
+
+
+def test_removed_big_file_emptied():
+    """a big message the consumer removed does not keep its disk space:
+    the idle I/O thread empties its pool file within seconds"""
+    with Server(spool_sync="no") as srv, srv.client() as c:
+        c.expect("EHLO x", 250)
+        qid = c.mail_tx("a@b.c", ["u@d.e"], simple_message(
+            "big", ("z" * 78 + "\r\n") * 2600))
+        ino = os.stat(os.path.join(srv.spool, "queue",
+                                   qid + ".eml")).st_ino
+        pool = os.path.join(srv.spool, "pool")
+        name = [n for n, st in pool_files(srv.spool).items()
+                if st.st_ino == ino]
+        assert_eq(len(name), 1, "the message's file in pool/")
+        srv.remove(qid)
+        wait_until(lambda: os.stat(os.path.join(pool, name[0])).st_size
+                   == 0, timeout=30, what="the removed file emptied")
+        qid = c.mail_tx("a@b.c", ["u@d.e"], simple_message("after"))
+        assert_eq(srv.eml(qid).body, simple_message("after"), "next message")
+
+
+def test_pool_reuse_sync_no():
+    """spool_sync=no: removed messages' files are reused, written over
+    and cut to length; a removed file a reader holds open is not"""
+    pool_reuse("no")
+
+
+def test_pool_reuse_durable():
+    """durable mode: the same"""
+    pool_reuse("yes")
+
+
 def test_sync_no_disk_full_on_thread():
     """spool_sync=no with two clients (so the I/O thread writes the last
     of each message): filling a 256 KiB tmpfs with 40 KiB messages ends
-    in 452 4.3.1, every queued file is complete, tmp/ is clean, and the
+    in 452 4.3.1, every queued file is complete, pool/ is clean, and the
     error is logged with the queue ID"""
     if not can_mount_tmpfs():
         raise Skip("cannot mount a tmpfs in a private mount namespace")
@@ -161,10 +253,7 @@ def test_sync_no_disk_full_on_thread():
         for qid, msg in sent.items():
             with open("%s/queue/%s.eml" % (root, qid), "rb") as f:
                 assert_eq(Eml(f.read()).body, msg, "queued " + qid)
-        left = [n for n in os.listdir(root + "/tmp")
-                if not (SPARE_RE.match(n) and
-                        os.path.getsize(root + "/tmp/" + n) == 0)]
-        assert_eq(left, [], "tmp/ after ENOSPC (spare files aside)")
+        assert_eq(pool_leftovers(root), [], "pool/ after ENOSPC")
         srv.wait_log(r"qid=[0-9A-F]{16} commit failed: No space left")
         # Room again: both sessions go on.
         for qid in sent:

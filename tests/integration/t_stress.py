@@ -3,7 +3,7 @@ t_stress.py: hundreds of parallel clients, good and hostile mixed (long
 lines, NUL bytes, smuggling attempts, binary garbage, early disconnects,
 pipelined floods), bounded in time.  Afterwards the server still takes a
 normal message, every accepted message is on disk byte for byte, and
-nothing is left in tmp/.
+nothing is left in pool/.
 """
 
 import asyncio
@@ -121,7 +121,7 @@ def test_storm():
         with srv.client() as c:
             c.expect("EHLO after", 250)
             c.mail_tx("a@b.c", ["u@d.e"], simple_message("after the storm"))
-        wait_until(lambda: srv.tmp_files() == [], what="tmp/ empty")
+        wait_until(lambda: srv.unfinished_files() == [], what="pool/ clean")
         assert srv.alive()
 
 

@@ -16,8 +16,37 @@ import time
 
 from .eml import Eml
 from .smtp import Client, ProtocolError
-from .tap import (SANITIZER_RE, SPARE_RE, START_TIMEOUT, STOP_TIMEOUT,
-                  TIMEOUT, Skip)
+from .tap import (SANITIZER_RE, START_TIMEOUT, STOP_TIMEOUT, TIMEOUT,
+                  Skip)
+
+def pool_files(spool):
+    """{name: os.stat} of the files in spool/pool/ (pool/DDDDDD/NN)."""
+    out = {}
+    d = os.path.join(spool, "pool")
+    try:
+        subs = os.listdir(d)
+    except FileNotFoundError:
+        return {}
+    for sub in subs:
+        try:
+            names = os.listdir(os.path.join(d, sub))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for name in names:
+            try:
+                out[sub + "/" + name] = os.stat(os.path.join(d, sub, name))
+            except FileNotFoundError:
+                continue
+    return out
+
+
+def pool_leftovers(spool):
+    """Files in spool/pool/ that hold a message that is not in queue/: one
+    link and some data.  The pool's other files are queued messages (a
+    second link in queue/) and empty spare files."""
+    return sorted(n for n, st in pool_files(spool).items()
+                  if st.st_nlink == 1 and st.st_size > 0)
+
 
 def mxd_path():
     """The binary under test, from $MXD (absolute path)."""
@@ -287,22 +316,10 @@ class Server:
         """queue/<qid>.eml parsed into an Eml."""
         return Eml(self.message(qid))
 
-    def tmp_files(self):
-        """Files in tmp/ that hold data: the empty spare files mxd makes
-        ahead of need (t<tag>.<seq>) are not leftovers."""
-        out = []
-        try:
-            names = os.listdir(self._dir("tmp"))
-        except FileNotFoundError:
-            return []
-        for name in names:
-            try:
-                st = os.stat(os.path.join(self._dir("tmp"), name))
-            except FileNotFoundError:
-                continue
-            if not (SPARE_RE.match(name) and st.st_size == 0):
-                out.append(name)
-        return sorted(out)
+    def unfinished_files(self):
+        """Files in pool/ holding a message that is not in queue/ (see
+        pool_leftovers): an unfinished or abandoned message."""
+        return pool_leftovers(self.spool)
 
     def remove(self, qid):
         """Delete queue/<qid>.eml."""

@@ -17,7 +17,6 @@ START_TIMEOUT = 10.0    # a server must accept connections within this
 STOP_TIMEOUT = 10.0     # SIGTERM, then SIGKILL after this
 
 QID_RE = re.compile(rb"^[0-9A-F]{16}$")
-SPARE_RE = re.compile(r"^t[0-9A-F]{3}\.[0-9A-F]{8}$")
 QUEUED_RE = re.compile(r"queued as ([0-9A-F]{16})\b")
 SANITIZER_RE = re.compile(r"ERROR: (Address|Leak|Memory|Thread)Sanitizer|"
                           r"runtime error:|SUMMARY: \w+Sanitizer")
