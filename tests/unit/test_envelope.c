@@ -57,7 +57,7 @@ int
 main(void)
 {
 	char		*rcpt[] = { "b@example.org",
-	    "\"a b+c=d\"@example.org", "j\xc3\xb6rg@b\xc3\xbc" "cher.example",
+	    "\"a b+c=d\"@example.org", ("j\xc3\xb6rg@b\xc3\xbc" "cher.example"),
 	    "x\r\ny@example.org" };
 	struct envelope	 e, r;
 	char		 rest[128];
