@@ -54,7 +54,7 @@
 static struct conn	*conn_flushq;
 static struct event	*conn_flush_ev;
 /* Connections lingering after their protocol let go of them. */
-static struct conn	*conn_lingering;
+static LIST_HEAD(, conn)	 conn_lingering = LIST_HEAD_INITIALIZER(conn_lingering);
 static unsigned		 conn_nlinger;
 
 static void	conn_write_cb(struct bufferevent *, void *);
@@ -318,10 +318,7 @@ conn_linger(struct conn *c)
 	}
 	c->flags |= CONN_F_LINGER;
 	c->linger_since = time(NULL);
-	c->next = conn_lingering;
-	if (conn_lingering != NULL)
-		conn_lingering->prev = c;
-	conn_lingering = c;
+	LIST_INSERT_HEAD(&conn_lingering, c, entry);
 	conn_nlinger++;
 	evbuffer_drain(bufferevent_get_input(c->bev),
 	    evbuffer_get_length(bufferevent_get_input(c->bev)));
@@ -505,12 +502,7 @@ conn_free(struct conn *c)
 {
 	conn_dequeue(c);
 	if (c->flags & CONN_F_LINGER) {
-		if (c->prev != NULL)
-			c->prev->next = c->next;
-		else
-			conn_lingering = c->next;
-		if (c->next != NULL)
-			c->next->prev = c->prev;
+		LIST_REMOVE(c, entry);
 		conn_nlinger--;
 	}
 	if (c->delay != NULL)
@@ -540,8 +532,8 @@ conn_linger_count(void)
 void
 conn_free_all(void)
 {
-	while (conn_lingering != NULL)
-		conn_free(conn_lingering);
+	while (!LIST_EMPTY(&conn_lingering))
+		conn_free(LIST_FIRST(&conn_lingering));
 	if (conn_flush_ev != NULL) {
 		event_free(conn_flush_ev);
 		conn_flush_ev = NULL;

@@ -18,6 +18,7 @@
 #define MXD_H
 
 #include <sys/types.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include <stdarg.h>
@@ -287,8 +288,7 @@ struct conn {
 	char			 tls_info[128];	/* version and cipher */
 	const char		*why;		/* CONN_GONE: eof, error, ... */
 	time_t			 linger_since;
-	struct conn		*next;		/* lingering */
-	struct conn		*prev;
+	LIST_ENTRY(conn)	 entry;		/* lingering */
 };
 
 struct conn	*conn_new(struct event_base *, int, const struct sockaddr *,

@@ -23,7 +23,7 @@
 /* Queue IDs remembered for the disconnect line. */
 #define SESSION_QIDS		8
 
-static struct session	*sessions;
+static LIST_HEAD(, session) sessions = LIST_HEAD_INITIALIZER(sessions);
 static unsigned		 session_n;
 static uint64_t		 session_next_id;
 
@@ -493,12 +493,7 @@ session_close(struct session *s, const char *why)
 static void
 session_free(struct session *s)
 {
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		sessions = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
+	LIST_REMOVE(s, entry);
 	session_n--;
 	if (s->flags & SESSION_F_COUNTED)
 		limit_disconnect(s->addr);
@@ -540,10 +535,7 @@ session_accept(struct event_base *base, int fd, struct sockaddr *sa, int len,
 	s->port = c->port;
 	s->helo = xstrdup("");
 	session_n++;
-	s->next = sessions;
-	if (sessions != NULL)
-		sessions->prev = s;
-	sessions = s;
+	LIST_INSERT_HEAD(&sessions, s, entry);
 	conn_set_timeout(c, cfg->command_timeout);
 	log_info("s=%08llx connect client=[%s]:%d%s", (unsigned long long)s->id,
 	    s->addr, s->port, kind == LISTEN_SMTPS ? " smtps" :
@@ -617,7 +609,7 @@ session_shutdown_all(void)
 {
 	struct session	*s;
 
-	for (s = sessions; s != NULL; s = s->next) {
+	LIST_FOREACH(s, &sessions, entry) {
 		if (s->conn == NULL || s->state == STATE_QUIT ||
 		    (s->flags & SESSION_F_SHUTDOWN))
 			continue;
@@ -634,11 +626,13 @@ session_shutdown_all(void)
 void
 session_free_all(void)
 {
-	while (sessions != NULL) {
-		sessions->flags &= ~SESSION_F_WAIT;
-		if (sessions->conn != NULL)
-			session_close(sessions, "shutdown");
+	struct session	*s;
+
+	while ((s = LIST_FIRST(&sessions)) != NULL) {
+		s->flags &= ~SESSION_F_WAIT;
+		if (s->conn != NULL)
+			session_close(s, "shutdown");
 		else
-			session_free(sessions);
+			session_free(s);
 	}
 }

@@ -249,8 +249,7 @@ struct session {
 	unsigned		 auth_failures;
 	char			*auth_line;	/* AUTH line, only while read */
 	enum reply_id		 tarpit_reply;
-	struct session		*next;
-	struct session		*prev;
+	LIST_ENTRY(session)	 entry;
 };
 
 /* reply.c: one row of the reply table. */

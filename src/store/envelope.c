@@ -102,7 +102,7 @@ envelope_xtext(const char *v, char *dst, size_t len)
 static int
 envelope_read_qid(struct envelope *e, const char *v)
 {
-	if (strlen(v) != QID_LEN || strspn(v, "0123456789ABCDEF") != QID_LEN)
+	if (!queue_id_valid(v))
 		return (-1);
 	memcpy(e->qid, v, QID_LEN + 1);
 	return (0);

@@ -37,6 +37,25 @@ queue_id_valid(const char *id)
 }
 
 /*
+ * The path of queue/<qid>.eml under spool_dir into buf; 0, or -1 with
+ * errno EINVAL for a malformed ID, ENAMETOOLONG if it does not fit.
+ */
+static int
+queue_path(const char *spool_dir, const char *qid, char *buf, size_t len)
+{
+	if (!queue_id_valid(qid)) {
+		errno = EINVAL;
+		return (-1);
+	}
+	if ((size_t)snprintf(buf, len, "%s/queue/%s.eml", spool_dir, qid) >=
+	    len) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	return (0);
+}
+
+/*
  * Open queue/<qid>.eml under spool_dir and read its envelope into e
  * (envelope_free it); the returned stream stands at the first octet
  * after the envelope block (mxd's Received: field), for the caller to
@@ -49,16 +68,8 @@ queue_open(const char *spool_dir, const char *qid, struct envelope *e)
 	char	 path[PATH_MAX];
 	FILE	*f;
 
-	if (!queue_id_valid(qid)) {
-		errno = EINVAL;
-		return (NULL);
-	}
-	if ((size_t)snprintf(path, sizeof(path), "%s/queue/%s.eml", spool_dir,
-	    qid) >= sizeof(path)) {
-		errno = ENAMETOOLONG;
-		return (NULL);
-	}
-	if ((f = fopen(path, "re")) == NULL)
+	if (queue_path(spool_dir, qid, path, sizeof(path)) != 0 ||
+	    (f = fopen(path, "re")) == NULL)
 		return (NULL);
 	if (envelope_read(f, e) != 0) {
 		fclose(f);
@@ -74,15 +85,8 @@ queue_delete(const char *spool_dir, const char *qid)
 {
 	char	path[PATH_MAX];
 
-	if (!queue_id_valid(qid)) {
-		errno = EINVAL;
+	if (queue_path(spool_dir, qid, path, sizeof(path)) != 0)
 		return (-1);
-	}
-	if ((size_t)snprintf(path, sizeof(path), "%s/queue/%s.eml", spool_dir,
-	    qid) >= sizeof(path)) {
-		errno = ENAMETOOLONG;
-		return (-1);
-	}
 	return (unlink(path));
 }
 
