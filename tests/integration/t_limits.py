@@ -151,7 +151,7 @@ def test_out_of_descriptors():
         for i in range(60):
             socks.append(connect_raw(srv.port))
         for sock in socks:
-            sock.settimeout(10)
+            sock.settimeout(30)
             data = b""
             while not data.endswith(b"\r\n"):
                 got = sock.recv(512)
