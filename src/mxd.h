@@ -256,6 +256,9 @@ int		 queue_delete(const char *, const char *);
 void		 queue_watch(void (*)(const char *, void *), void *);
 void		 queue_unwatch(void (*)(const char *, void *), void *);
 void		 queue_committed(const char *);
+void		 queue_watch_removals(void (*)(const char *, void *), void *);
+void		 queue_unwatch_removals(void (*)(const char *, void *), void *);
+void		 queue_removed(const char *);
 
 /* network.c */
 int		 network_list_check(const struct strlist *, const char *,

@@ -27,6 +27,8 @@ struct queue_watcher {
 	struct queue_watcher	*next;
 };
 static struct queue_watcher	*queue_watchers;
+/* Who wants to hear of removed messages (queue_watch_removals). */
+static struct queue_watcher	*queue_removal_watchers;
 
 /* Is id a queue ID: QID_LEN upper-case hex digits, nothing else? */
 int
@@ -79,7 +81,10 @@ queue_open(const char *spool_dir, const char *qid, struct envelope *e)
 	return (f);
 }
 
-/* Remove queue/<qid>.eml; 0, or -1 with errno as for queue_open. */
+/*
+ * Remove queue/<qid>.eml and tell the removal watchers (on the loop);
+ * 0, or -1 with errno as for queue_open.
+ */
 int
 queue_delete(const char *spool_dir, const char *qid)
 {
@@ -87,7 +92,10 @@ queue_delete(const char *spool_dir, const char *qid)
 
 	if (queue_path(spool_dir, qid, path, sizeof(path)) != 0)
 		return (-1);
-	return (unlink(path));
+	if (unlink(path) != 0)
+		return (-1);
+	queue_removed(qid);
+	return (0);
 }
 
 /* Call cb(qid, arg) on the loop for every message committed from now. */
@@ -124,6 +132,47 @@ queue_committed(const char *qid)
 
 	for (w = queue_watchers; w != NULL; w = next) {
 		next = w->next;		/* a callback may unwatch itself */
+		w->cb(qid, w->arg);
+	}
+}
+
+/*
+ * Call cb(qid, arg) on the loop for every message queue_delete() removes
+ * from now (the index, the live page).
+ */
+void
+queue_watch_removals(void (*cb)(const char *, void *), void *arg)
+{
+	struct queue_watcher	*w = xcalloc(1, sizeof(*w));
+
+	w->cb = cb;
+	w->arg = arg;
+	w->next = queue_removal_watchers;
+	queue_removal_watchers = w;
+}
+
+/* Stop calling cb with arg for removals. */
+void
+queue_unwatch_removals(void (*cb)(const char *, void *), void *arg)
+{
+	struct queue_watcher	**pp, *w;
+
+	for (pp = &queue_removal_watchers; (w = *pp) != NULL; pp = &w->next)
+		if (w->cb == cb && w->arg == arg) {
+			*pp = w->next;
+			free(w);
+			return;
+		}
+}
+
+/* queue_delete() removed qid: tell the removal watchers. */
+void
+queue_removed(const char *qid)
+{
+	struct queue_watcher	*w, *next;
+
+	for (w = queue_removal_watchers; w != NULL; w = next) {
+		next = w->next;
 		w->cb(qid, w->arg);
 	}
 }

@@ -1,0 +1,258 @@
+/*
+ * search.c: Mailpit's search syntax (internal/storage/search.go) parsed
+ * into terms, and the terms turned into an SQL condition over the index
+ * with `?` placeholders and a list of bound values.  In: the query
+ * string.  Out: struct search, then SQL text plus parameters.  User text
+ * only ever reaches SQLite as a bound parameter, never in the SQL text.
+ *
+ * Words are split on white space; "quoted phrases" stay whole (quotes
+ * removed); every word must match (AND); a leading - or ! negates it.
+ * Matching is SQLite LIKE '%word%': ASCII case-insensitive, _ and %
+ * are wildcards, as in Mailpit.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "store/index.h"
+
+/* Prefixes that take a value: subject:hello, to:bob@example.org. */
+static const struct {
+	const char		*prefix;
+	enum search_field	 field;
+} search_prefixes[] = {
+	{ "subject:", SF_SUBJECT },
+	{ "from:", SF_FROM },
+	{ "to:", SF_TO },
+	{ "cc:", SF_CC },
+	{ "bcc:", SF_BCC },
+	{ "reply-to:", SF_REPLY_TO },
+	{ "addressed:", SF_ADDRESSED },
+	{ "message-id:", SF_MESSAGE_ID },
+	{ "larger:", SF_LARGER },
+	{ "smaller:", SF_SMALLER },
+};
+
+/* Whole words that are flags: is:read, has:attachment. */
+static const struct {
+	const char		*word;
+	enum search_field	 field;
+} search_flags[] = {
+	{ "is:read", SF_IS_READ },
+	{ "is:unread", SF_IS_UNREAD },
+	{ "has:attachment", SF_HAS_ATTACHMENT },
+	{ "has:attachments", SF_HAS_ATTACHMENT },
+	{ "has:inline", SF_HAS_INLINE },
+	{ "has:inlines", SF_HAS_INLINE },
+};
+
+/*
+ * The SQL of each field over `msg m`: each ? takes the term's value
+ * (LIKE pattern, or octets for sizes); nparams of them.
+ */
+static const struct {
+	enum search_field	 field;
+	const char		*sql;
+	int			 nparams;
+	int			 like;		/* value becomes %value% */
+} search_sql_table[] = {
+	{ SF_TEXT, "m.rowid IN (SELECT rowid FROM fts WHERE fts.body "
+	    "LIKE ?)", 1, 1 },
+	{ SF_SUBJECT, "m.subject LIKE ?", 1, 1 },
+	{ SF_FROM, "m.from_j LIKE ?", 1, 1 },
+	{ SF_TO, "m.to_j LIKE ?", 1, 1 },
+	{ SF_CC, "m.cc_j LIKE ?", 1, 1 },
+	{ SF_BCC, "m.bcc_j LIKE ?", 1, 1 },
+	{ SF_REPLY_TO, "m.replyto_j LIKE ?", 1, 1 },
+	{ SF_ADDRESSED, "(m.to_j LIKE ? OR m.cc_j LIKE ? OR m.bcc_j LIKE ? "
+	    "OR m.replyto_j LIKE ?)", 4, 1 },
+	{ SF_MESSAGE_ID, "m.msgid LIKE ?", 1, 1 },
+	{ SF_IS_READ, "m.read = 1", 0, 0 },
+	{ SF_IS_UNREAD, "m.read = 0", 0, 0 },
+	{ SF_HAS_ATTACHMENT, "m.attachments > 0", 0, 0 },
+	{ SF_HAS_INLINE, "m.inlines > 0", 0, 0 },
+	{ SF_LARGER, "m.size > CAST(? AS INTEGER)", 1, 0 },
+	{ SF_SMALLER, "m.size < CAST(? AS INTEGER)", 1, 0 },
+	{ SF_ENV_FROM, "(m.sender LIKE ? OR m.from_j LIKE ?)", 2, 1 },
+	{ SF_ENV_TO, "(m.rowid IN (SELECT msg FROM rcpt WHERE addr LIKE ?) "
+	    "OR m.to_j LIKE ?)", 2, 1 },
+};
+
+#define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
+
+/*
+ * A size as Mailpit writes it (100, 2kb, 1.5m, 3G) in octets, as
+ * decimal text in a new string; NULL if it is not one.
+ */
+static char *
+search_size(const char *v)
+{
+	char	*end, *out;
+	double	 n;
+	double	 mult = 1;
+
+	n = strtod(v, &end);
+	if (end == v || n < 0)
+		return (NULL);
+	if (strcasecmp(end, "k") == 0 || strcasecmp(end, "kb") == 0)
+		mult = 1024;
+	else if (strcasecmp(end, "m") == 0 || strcasecmp(end, "mb") == 0)
+		mult = 1024 * 1024;
+	else if (strcasecmp(end, "g") == 0 || strcasecmp(end, "gb") == 0)
+		mult = 1024 * 1024 * 1024;
+	else if (*end != '\0' && strcasecmp(end, "b") != 0)
+		return (NULL);
+	xasprintf(&out, "%.0f", n * mult);
+	return (out);
+}
+
+/* Append a term; sizes are checked here.  0, or -1 if value is bad. */
+static int
+search_push(struct search *s, enum search_field f, int negate,
+    const char *value)
+{
+	struct search_term	*t;
+	char			*v;
+
+	if (f == SF_LARGER || f == SF_SMALLER) {
+		if ((v = search_size(value)) == NULL)
+			return (-1);
+	} else
+		v = xstrdup(value);
+	s->t = xreallocarray(s->t, s->n + 1, sizeof(*s->t));
+	t = &s->t[s->n++];
+	t->field = f;
+	t->negate = negate;
+	t->value = v;
+	return (0);
+}
+
+/* Add one term (not negated) to s, as the MailHog kinds do; 0 or -1. */
+int
+search_add(struct search *s, enum search_field f, const char *value)
+{
+	return (search_push(s, f, 0, value));
+}
+
+/* Classify one word (quotes already removed) and add it to s. */
+static void
+search_word(struct search *s, const char *w)
+{
+	size_t	i, n;
+	int	negate = 0;
+
+	if ((w[0] == '-' || w[0] == '!') && w[1] != '\0') {
+		negate = 1;
+		w++;
+	}
+	for (i = 0; i < NITEMS(search_flags); i++)
+		if (strcasecmp(w, search_flags[i].word) == 0) {
+			(void)search_push(s, search_flags[i].field, negate, "");
+			return;
+		}
+	for (i = 0; i < NITEMS(search_prefixes); i++) {
+		n = strlen(search_prefixes[i].prefix);
+		if (strncasecmp(w, search_prefixes[i].prefix, n) != 0)
+			continue;
+		if (w[n] != '\0')	/* Mailpit skips an empty value */
+			(void)search_push(s, search_prefixes[i].field, negate,
+			    w + n);
+		return;
+	}
+	(void)search_push(s, SF_TEXT, negate, w);
+}
+
+/*
+ * Parse q into s (search_free it): words split at white space outside
+ * double quotes, the quotes removed.  Always 0: every string is a
+ * search (a bad size is skipped, as Mailpit does).
+ */
+int
+search_parse(const char *q, struct search *s)
+{
+	char	*w = xmalloc(strlen(q) + 1);
+	size_t	 n;
+	int	 quoted;
+
+	memset(s, 0, sizeof(*s));
+	while (*q != '\0') {
+		while (isspace((unsigned char)*q))
+			q++;
+		if (*q == '\0')
+			break;
+		n = 0;
+		quoted = 0;
+		for (; *q != '\0' && (quoted || !isspace((unsigned char)*q));
+		    q++) {
+			if (*q == '"')
+				quoted = !quoted;
+			else
+				w[n++] = *q;
+		}
+		w[n] = '\0';
+		if (n > 0)
+			search_word(s, w);
+	}
+	free(w);
+	return (0);
+}
+
+/* Free what search_parse made. */
+void
+search_free(struct search *s)
+{
+	size_t	i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->t[i].value);
+	free(s->t);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Free a parameter list from search_sql. */
+void
+search_params_free(char **p, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		free(p[i]);
+	free(p);
+}
+
+/*
+ * The condition for s over `msg m` (all terms ANDed; "1" for none), a
+ * new string; *params gets the values to bind to its ? in order
+ * (search_params_free them) and *nparams their count.
+ */
+char *
+search_sql(const struct search *s, char ***params, size_t *nparams)
+{
+	char	*sql = xstrdup("1"), *next, *v;
+	size_t	 i, j, k;
+
+	*params = NULL;
+	*nparams = 0;
+	for (i = 0; i < s->n; i++) {
+		for (j = 0; j < NITEMS(search_sql_table); j++)
+			if (search_sql_table[j].field == s->t[i].field)
+				break;
+		if (j == NITEMS(search_sql_table))
+			fatalx("search_sql: no SQL for field %d", s->t[i].field);
+		xasprintf(&next, "%s AND %s(%s)", sql,
+		    s->t[i].negate ? "NOT " : "", search_sql_table[j].sql);
+		free(sql);
+		sql = next;
+		for (k = 0; k < (size_t)search_sql_table[j].nparams; k++) {
+			if (search_sql_table[j].like)
+				xasprintf(&v, "%%%s%%", s->t[i].value);
+			else
+				v = xstrdup(s->t[i].value);
+			*params = xreallocarray(*params, *nparams + 1,
+			    sizeof(**params));
+			(*params)[(*nparams)++] = v;
+		}
+	}
+	return (sql);
+}
