@@ -36,7 +36,8 @@ static size_t			 conf_nover;
 static struct config		 main_conf;
 
 /* The protocols mxd serves; main() is where they meet the core. */
-static const struct protocol *const mxd_protocols[] = { &smtp_protocol };
+static const struct protocol *const mxd_protocols[] = { &smtp_protocol,
+    &http_protocol };
 #define NPROTOCOLS	(sizeof(mxd_protocols) / sizeof(mxd_protocols[0]))
 
 static const struct option	 mxd_longopts[] = {
@@ -420,6 +421,11 @@ mxd_hello(const struct config *c, const char *file)
 		fprintf(stderr, " %s (smtps)", c->smtps_listen.v[i]);
 	for (i = 0; i < c->submission_listen.n; i++)
 		fprintf(stderr, " %s (submission)", c->submission_listen.v[i]);
+	if (c->http_listen.n > 0) {
+		fprintf(stderr, "\nmxd: HTTP API (Mailpit, MailHog) on");
+		for (i = 0; i < c->http_listen.n; i++)
+			fprintf(stderr, " http://%s/", c->http_listen.v[i]);
+	}
 	fprintf(stderr, "\nmxd: accepted mail lands in %s/queue/, one "
 	    "<QUEUE-ID>.eml file per message\n", c->spool_dir);
 	if (file != NULL)
@@ -739,6 +745,10 @@ main(int argc, char **argv)
 	mxd_drop_privileges(&main_conf);
 	log_set_base(base);
 	spool_start(base);
+	for (i = 0; i < NPROTOCOLS; i++)
+		if (mxd_protocols[i]->start != NULL &&
+		    mxd_protocols[i]->start(base, &why) != 0)
+			fatalx("%s", why);
 	sigterm = evsignal_new(base, SIGTERM, mxd_signal_cb, NULL);
 	sigint = evsignal_new(base, SIGINT, mxd_signal_cb, NULL);
 	sighup = evsignal_new(base, SIGHUP, mxd_reload_cb, NULL);

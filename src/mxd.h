@@ -90,6 +90,9 @@ struct config {
 	long long	  shutdown_grace;
 	char		 *user;
 	char		 *group;
+	struct strlist	  http_listen;
+	char		 *http_auth_file;
+	char		 *http_auth;
 };
 
 enum opt_type {
@@ -138,8 +141,11 @@ struct protocol {
 		int		 kind;
 		const char	*name;		/* for the log */
 	} listeners[4];				/* ends at setting NULL */
+	/* Optional: once the spool runs (privileges dropped); 0 or -1. */
+	int		(*start)(struct event_base *, char **);
 };
 extern const struct protocol smtp_protocol;
+extern const struct protocol http_protocol;
 
 /* line.c */
 enum line_status {
@@ -259,6 +265,7 @@ void		 queue_committed(const char *);
 void		 queue_watch_removals(void (*)(const char *, void *), void *);
 void		 queue_unwatch_removals(void (*)(const char *, void *), void *);
 void		 queue_removed(const char *);
+char		**queue_ids(const char *, size_t *);
 
 /* network.c */
 int		 network_list_check(const struct strlist *, const char *,

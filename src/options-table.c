@@ -103,5 +103,14 @@ const struct option_entry options_table[] = {
 	  "when started as root, the user to run as after binding", NULL, OPT_F_RESTART },
 	{ "group", OPT_STRING, OFF(group), "", 0, 64,
 	  "group to run as (empty: the user's primary group)", NULL, OPT_F_RESTART },
+	{ "http_listen", OPT_LISTEN, OFF(http_listen), "", 0, 64,
+	  "addresses for the HTTP API (Mailpit/MailHog compatible); "
+	  "without a config file 127.0.0.1:8025 [::1]:8025", NULL, OPT_F_RESTART },
+	{ "http_auth_file", OPT_STRING, OFF(http_auth_file), "", 0, 1024,
+	  "htpasswd file (bcrypt, SHA-crypt): HTTP basic authentication",
+	  NULL, OPT_F_RESTART },
+	{ "http_auth", OPT_STRING, OFF(http_auth), "basic", 1, 16,
+	  "basic: a non-loopback http_listen needs http_auth_file; none: "
+	  "no authentication anywhere", "basic|none", OPT_F_RESTART },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0 }
 };

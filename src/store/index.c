@@ -19,7 +19,6 @@
  */
 #include <sys/stat.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -198,7 +197,8 @@ index_open(const char *path, char **cause)
 
 	for (tries = 0; tries < 2; tries++) {
 		if ((db = index_connect(path)) == NULL)
-			why = "cannot open";
+			why = access(path, F_OK) == 0 || errno == ENOENT ?
+			    "cannot open or create it" : strerror(errno);
 		else if ((why = index_unsound(db)) == NULL &&
 		    index_exec(db, "PRAGMA journal_mode=WAL;"
 		    "PRAGMA synchronous=NORMAL;") == 0 &&
@@ -417,32 +417,6 @@ index_cmp(const void *a, const void *b)
 	return (strcmp(*(char *const *)a, *(char *const *)b));
 }
 
-/* Thread: the queue IDs of queue/ under the spool, sorted (free them). */
-static char **
-index_queue_ids(size_t *n)
-{
-	struct dirent	*de;
-	char		 path[PATH_MAX], **v = NULL;
-	DIR		*d;
-
-	*n = 0;
-	snprintf(path, sizeof(path), "%s/queue", index_spool);
-	if ((d = opendir(path)) == NULL)
-		return (NULL);
-	while ((de = readdir(d)) != NULL) {
-		if (strlen(de->d_name) != QID_LEN + 4 ||
-		    strcmp(de->d_name + QID_LEN, ".eml") != 0)
-			continue;
-		v = xreallocarray(v, *n + 1, sizeof(*v));
-		v[*n] = xstrdup(de->d_name);
-		v[(*n)++][QID_LEN] = '\0';
-	}
-	closedir(d);
-	if (*n > 0)
-		qsort(v, *n, sizeof(*v), index_cmp);
-	return (v);
-}
-
 /* Thread: is qid in the sorted list v? */
 static int
 index_listed(char **v, size_t n, const char *qid)
@@ -476,7 +450,7 @@ index_reconcile(sqlite3 *db)
 	size_t			 nfiles, nrows = 0, nb = 0, i, dropped = 0;
 	size_t			 added = 0;
 
-	files = index_queue_ids(&nfiles);
+	files = queue_ids(index_spool, &nfiles);
 	if ((st = index_prepare(db, "SELECT qid FROM msg ORDER BY qid")) !=
 	    NULL) {
 		while (sqlite3_step(st) == SQLITE_ROW) {

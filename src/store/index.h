@@ -91,6 +91,8 @@ int		 mime_part(FILE *, const char *, unsigned char **, size_t *,
 		    char **, char **);
 char		*mime_html_text(const char *);
 void		 mime_add_blind(struct mime_msg *, const struct envelope *);
+char		*mime_utf8(const char *, size_t);
+json_t		*mime_mailhog(FILE *, json_t **);
 
 /* index.c: one row of the index, a MessageSummary's facts. */
 struct index_row {

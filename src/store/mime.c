@@ -57,6 +57,13 @@ mime_gstr(char *g)
 	return (s);
 }
 
+/* len octets as valid UTF-8 (bad sequences become U+FFFD); a new string. */
+char *
+mime_utf8(const char *p, size_t len)
+{
+	return (mime_gstr(g_utf8_make_valid(p, (gssize)len)));
+}
+
 /* One address list as Mailpit's [{"Name","Address"}], groups flattened. */
 static void
 mime_addrs(InternetAddressList *l, json_t *out)
@@ -328,6 +335,7 @@ mime_unfold(const char *v)
 {
 	GString		*g = g_string_new("");
 	const char	*p = v, *e;
+	char		*t;
 	size_t		 n;
 
 	while (*p != '\0') {
@@ -344,17 +352,19 @@ mime_unfold(const char *v)
 		}
 		p = e + strspn(e, "\r\n");
 	}
-	return (mime_gstr(g_string_free(g, FALSE)));
+	t = mime_utf8(g->str, g->len);
+	g_string_free(g, TRUE);
+	return (t);
 }
 
-/* The message's headers as {Canonical-Name: [unfolded value, ...]}. */
-static json_t *
-mime_headers(GMimeMessage *msg)
+/*
+ * The headers of hl into o as {Canonical-Name: [unfolded value, ...]}.
+ */
+static void
+mime_headers_add(GMimeHeaderList *hl, json_t *o)
 {
-	GMimeHeaderList	*hl = g_mime_object_get_header_list(
-	    GMIME_OBJECT(msg));
 	GMimeHeader	*h;
-	json_t		*o = json_object(), *a;
+	json_t		*a;
 	char		*k, *v;
 	int		 i, n = g_mime_header_list_get_count(hl);
 
@@ -371,6 +381,21 @@ mime_headers(GMimeMessage *msg)
 		free(k);
 		free(v);
 	}
+}
+
+/*
+ * The message's headers as {Canonical-Name: [value, ...]}: its own and
+ * those GMime keeps on the top MIME part (Content-Type and the like).
+ */
+static json_t *
+mime_headers(GMimeMessage *msg)
+{
+	GMimeObject	*root = g_mime_message_get_mime_part(msg);
+	json_t		*o = json_object();
+
+	mime_headers_add(g_mime_object_get_header_list(GMIME_OBJECT(msg)), o);
+	if (root != NULL)
+		mime_headers_add(g_mime_object_get_header_list(root), o);
 	return (o);
 }
 
@@ -560,6 +585,101 @@ mime_free(struct mime_msg *m)
 	mime_files_free(m->attach, m->nattach);
 	mime_files_free(m->inlines, m->ninline);
 	memset(m, 0, sizeof(*m));
+}
+
+/*
+ * MailHog's headers of obj: names as sent, raw values with the line
+ * breaks of folding removed (the continuation's white space kept); a
+ * repeated header keeps its last value.
+ */
+static json_t *
+mime_mh_headers(GMimeObject *obj)
+{
+	GMimeHeaderList	*hl = g_mime_object_get_header_list(obj);
+	GMimeHeader	*h;
+	GString		*g;
+	const char	*v;
+	json_t		*o = json_object();
+	int		 i, n = g_mime_header_list_get_count(hl);
+
+	for (i = 0; i < n; i++) {
+		h = g_mime_header_list_get_header_at(hl, i);
+		v = g_mime_header_get_raw_value(h);
+		g = g_string_new("");
+		for (v = v != NULL ? v + strspn(v, " \t") : ""; *v != '\0';
+		    v++)
+			if (*v != '\r' && *v != '\n')
+				g_string_append_c(g, *v);
+		v = mime_utf8(g->str, g->len);
+		json_object_set_new(o, g_mime_header_get_name(h),
+		    json_pack("[s]", v));
+		free((char *)v);
+		g_string_free(g, TRUE);
+	}
+	return (o);
+}
+
+/* MailHog's Content of a MIME object: Headers, Body, Size, MIME. */
+static json_t *
+mime_mh_content(GMimeObject *obj)
+{
+	GMimeStream		*mem = g_mime_stream_mem_new();
+	GMimeFormatOptions	*opts;
+	GByteArray		*ba;
+	json_t			*parts = json_null(), *v;
+	char		*body;
+	int		 i, n;
+
+	opts = g_mime_format_options_new();
+	g_mime_format_options_set_newline_format(opts,
+	    GMIME_NEWLINE_FORMAT_DOS);
+	g_mime_object_write_content_to_stream(obj, opts, mem);
+	g_mime_format_options_free(opts);
+	ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+	if (GMIME_IS_MULTIPART(obj)) {
+		parts = json_array();
+		n = g_mime_multipart_get_count(GMIME_MULTIPART(obj));
+		for (i = 0; i < n; i++)
+			json_array_append_new(parts, mime_mh_content(
+			    g_mime_multipart_get_part(GMIME_MULTIPART(obj),
+			    i)));
+		parts = json_pack("{s:o}", "Parts", parts);
+	}
+	body = mime_utf8((const char *)ba->data, ba->len);
+	v = json_pack("{s:o, s:s, s:I, s:o}", "Headers", mime_mh_headers(obj),
+	    "Body", body, "Size", (json_int_t)ba->len, "MIME", parts);
+	free(body);
+	g_object_unref(mem);
+	return (v);
+}
+
+/*
+ * MailHog's view of the message f stands at: its headers as sent
+ * (returned) and, for a multipart message, *mime = {"Parts": [Content]}
+ * (else JSON null).  NULL if GMime finds no message.
+ */
+json_t *
+mime_mailhog(FILE *f, json_t **mime)
+{
+	GMimeMessage	*msg;
+	GMimeObject	*root;
+	json_t		*h, *c;
+
+	*mime = json_null();
+	if ((msg = mime_parse(f)) == NULL)
+		return (NULL);
+	h = mime_mh_headers(GMIME_OBJECT(msg));
+	root = g_mime_message_get_mime_part(msg);
+	if (root != NULL)
+		json_object_update_missing_new(h, mime_mh_headers(root));
+	if (root != NULL && GMIME_IS_MULTIPART(root)) {
+		json_decref(*mime);
+		c = mime_mh_content(root);
+		*mime = json_incref(json_object_get(c, "MIME"));
+		json_decref(c);
+	}
+	g_object_unref(msg);
+	return (h);
 }
 
 /* Find the leaf with part ID id under obj (whose ID is at). */

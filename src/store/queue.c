@@ -207,6 +207,36 @@ queue_cmp(const void *a, const void *b)
 	return (strcmp(*(char *const *)a, *(char *const *)b));
 }
 
+/*
+ * The queue IDs of the messages in queue/ under spool_dir, oldest first,
+ * in a new array of new strings (free them); *n their count.  NULL with
+ * *n 0 if there are none or queue/ cannot be read.
+ */
+char **
+queue_ids(const char *spool_dir, size_t *n)
+{
+	struct dirent	*de;
+	char		 path[PATH_MAX], **v = NULL;
+	DIR		*d;
+
+	*n = 0;
+	snprintf(path, sizeof(path), "%s/queue", spool_dir);
+	if ((d = opendir(path)) == NULL)
+		return (NULL);
+	while ((de = readdir(d)) != NULL) {
+		if (strlen(de->d_name) != QID_LEN + 4 ||
+		    strcmp(de->d_name + QID_LEN, ".eml") != 0)
+			continue;
+		v = xreallocarray(v, *n + 1, sizeof(*v));
+		v[*n] = xstrdup(de->d_name);
+		v[(*n)++][QID_LEN] = '\0';
+	}
+	closedir(d);
+	if (*n > 0)
+		qsort(v, *n, sizeof(*v), queue_cmp);
+	return (v);
+}
+
 /* Print the queue under spool_dir to f; returns the exit status. */
 int
 queue_list(const char *spool_dir, FILE *f)

@@ -132,7 +132,12 @@ class Server:
     given.  The port is a free loopback port; binding is retried.
     """
 
-    def __init__(self, args=(), spool=None, hostname="mx.test", **opts):
+    def __init__(self, args=(), spool=None, hostname="mx.test", http=False,
+                 **opts):
+        # http=True: the HTTP API on a free loopback port (self.http_port);
+        # otherwise none, so no test takes the embedded default's 8025.
+        self.http = http
+        self.http_port = None
         self.args = list(args)
         self.opts = opts
         self.hostname = hostname
@@ -155,6 +160,13 @@ class Server:
             "-o", "spool_dir=%s" % self.spool]
         if self.hostname is not None:
             cmd += ["-o", "hostname=%s" % self.hostname]
+        if self.http:
+            self.http_port = free_port()
+            while self.http_port == port:
+                self.http_port = free_port()
+            cmd += ["-o", "http_listen=127.0.0.1:%d" % self.http_port]
+        else:
+            cmd += ["-o", "http_listen="]
         for k, v in self.opts.items():
             cmd += ["-o", "%s=%s" % (k, v)]
         return cmd
