@@ -171,6 +171,7 @@ static void
 mailpit_remove(char **ids, size_t n)
 {
 	size_t	i;
+	int	batch = n > 1 && index_batch_begin() == 0;
 
 	for (i = 0; i < n; i++) {
 		if (queue_delete(http_spool(), ids[i]) == 0)
@@ -179,6 +180,8 @@ mailpit_remove(char **ids, size_t n)
 			log_warn("http: delete qid=%s", ids[i]);
 		free(ids[i]);
 	}
+	if (batch)
+		index_batch_end();
 	free(ids);
 }
 
@@ -252,7 +255,7 @@ mailpit_set_read(struct http_req *r)
 	json_t		*b, *a, *q;
 	char		**ids = NULL;
 	size_t		 n = 0, i;
-	int		 read, bad;
+	int		 read, bad, batch;
 
 	b = http_body_json(r, &bad);
 	if (bad || (b != NULL && !json_is_object(b))) {
@@ -281,8 +284,11 @@ mailpit_set_read(struct http_req *r)
 		search_free(&s);
 	} else
 		(void)index_set_read(NULL, read);
+	batch = n > 1 && index_batch_begin() == 0;
 	for (i = 0; i < n; i++)
 		(void)index_set_read(ids[i], read);
+	if (batch)
+		index_batch_end();
 	mailpit_ids_free(ids, n);
 	json_decref(b);
 	http_reply_data(r, 200, "text/plain; charset=utf-8", "ok", 2);

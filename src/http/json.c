@@ -170,7 +170,7 @@ json_message(const char *qid, const struct mime_msg *m, long long size)
 	    "Errors", "", "HeaderPost", m->list_unsubscribe_post,
 	    "Date", m->date != NULL ? m->date : created,
 	    "Tags",
-	    "Username", "",
+	    "Username", m->username != NULL ? m->username : "",
 	    "Text", m->text,
 	    "HTML", m->html,
 	    "Size", (json_int_t)size,

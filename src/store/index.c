@@ -872,6 +872,24 @@ index_set_read(const char *qid, int read)
 	return (rc == SQLITE_DONE ? 0 : -1);
 }
 
+/*
+ * Group the loop's next writes (many deletions, many read flags) into
+ * one transaction until index_batch_end(); 0 or -1.
+ */
+int
+index_batch_begin(void)
+{
+	return (index_exec(index_db, "BEGIN IMMEDIATE"));
+}
+
+/* End what index_batch_begin() began. */
+void
+index_batch_end(void)
+{
+	if (index_exec(index_db, "COMMIT") != 0)
+		(void)index_exec(index_db, "ROLLBACK");
+}
+
 /* The index's size on disk in octets (file and WAL); 0 or -1. */
 int
 index_size(long long *size)

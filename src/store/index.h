@@ -82,6 +82,7 @@ struct mime_msg {
 	struct mime_file *inlines;
 	size_t		 ninline;
 	json_t		*headers;	/* {Canonical-Name: [unfolded]} */
+	char		*username;	/* SMTP AUTH user, from the envelope */
 };
 
 int		 mime_init(void);
@@ -119,6 +120,8 @@ int		 index_get(const char *, struct index_row *);
 int		 index_ids(const struct search *, char ***, size_t *);
 int		 index_set_read(const char *, int);
 int		 index_size(long long *);
+int		 index_batch_begin(void);
+void		 index_batch_end(void);
 void		 index_row_free(struct index_row *);
 void		 index_rows_free(struct index_row *, size_t);
 

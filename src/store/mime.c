@@ -532,13 +532,16 @@ mime_listed(json_t *a, const char *addr)
 
 /*
  * Mailpit's Bcc: the envelope recipients that no To, Cc or Bcc header
- * names are added to m->bcc, as Mailpit writes them into a Bcc header.
+ * names are added to m->bcc, as Mailpit writes them into a Bcc header;
+ * and the user name of SMTP AUTH.
  */
 void
 mime_add_blind(struct mime_msg *m, const struct envelope *e)
 {
 	size_t	i;
 
+	free(m->username);
+	m->username = xstrdup(e->auth_user);
 	for (i = 0; i < e->nrcpt; i++)
 		if (!mime_listed(m->to, e->rcpt[i]) &&
 		    !mime_listed(m->cc, e->rcpt[i]) &&
@@ -582,6 +585,7 @@ mime_free(struct mime_msg *m)
 	free(m->html);
 	free(m->snippet);
 	free(m->search);
+	free(m->username);
 	mime_files_free(m->attach, m->nattach);
 	mime_files_free(m->inlines, m->ninline);
 	memset(m, 0, sizeof(*m));
