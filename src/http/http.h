@@ -73,6 +73,11 @@ void		 wait_init(void);
 void		 wait_request(struct http_req *);
 void		 wait_cancel_all(void);
 
+/* events.c */
+void		 events_init(struct event_base *);
+void		 events_request(struct http_req *);
+void		 events_stop(void);
+
 /* htpasswd.c */
 int		 htpasswd_load(const char *, char **);
 int		 htpasswd_check(const char *);

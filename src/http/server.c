@@ -50,8 +50,9 @@ static const struct http_route http_routes[] = {
 	{ EVHTTP_REQ_GET, "/api/v1/message/*/part/*", mailpit_part },
 	{ EVHTTP_REQ_GET, "/view/*", mailpit_view },
 	{ EVHTTP_REQ_GET, "/api/v1/info", mailpit_info },
-	/* mxd's own: wait for a message */
+	/* mxd's own: wait for a message; live events (MailHog's path) */
 	{ EVHTTP_REQ_GET, "/api/v1/wait", wait_request },
+	{ EVHTTP_REQ_GET, "/api/v1/events", events_request },
 	/* MailHog API v1 (DELETE) and v2 */
 	{ EVHTTP_REQ_DELETE, "/api/v1/messages/*", mailhog_delete_one },
 	{ EVHTTP_REQ_GET, "/api/v2/messages", mailhog_messages },
@@ -436,6 +437,7 @@ http_start(struct event_base *base, char **cause)
 	if (index_start(base, c->spool_dir, cause) != 0)
 		return (-1);
 	wait_init();
+	events_init(base);
 	mailpit_count_init();
 	if ((http_server = evhttp_new(base)) == NULL) {
 		xasprintf(cause, "evhttp_new failed");
@@ -478,6 +480,7 @@ http_shutdown(void)
 	struct http_bound	*b;
 
 	wait_cancel_all();
+	events_stop();
 	while ((b = http_bounds) != NULL) {
 		http_bounds = b->next;
 		evhttp_del_accept_socket(http_server, b->bs);
