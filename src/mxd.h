@@ -93,6 +93,7 @@ struct config {
 	struct strlist	  http_listen;
 	char		 *http_auth_file;
 	char		 *http_auth;
+	long long	  sink_max_messages;
 };
 
 enum opt_type {
@@ -266,6 +267,7 @@ void		 queue_watch_removals(void (*)(const char *, void *), void *);
 void		 queue_unwatch_removals(void (*)(const char *, void *), void *);
 void		 queue_removed(const char *);
 char		**queue_ids(const char *, size_t *);
+int		 queue_unlink(const char *, const char *);
 
 /* network.c */
 int		 network_list_check(const struct strlist *, const char *,

@@ -112,5 +112,8 @@ const struct option_entry options_table[] = {
 	{ "http_auth", OPT_STRING, OFF(http_auth), "basic", 1, 16,
 	  "basic: a non-loopback http_listen needs http_auth_file; none: "
 	  "no authentication anywhere", "basic|none", OPT_F_RESTART },
+	{ "sink_max_messages", OPT_COUNT, OFF(sink_max_messages), "0", 0,
+	  1000000000, "with the HTTP API: keep at most this many messages, "
+	  "removing the oldest (0: keep all)", NULL, OPT_F_RESTART },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0 }
 };

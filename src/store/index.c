@@ -23,6 +23,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -100,6 +102,46 @@ static int			 index_running;
 static int			 index_pipe[2] = { -1, -1 };
 static struct event		*index_ev;
 static struct index_watcher	*index_watchers;
+static pthread_t		 index_loop;	/* the event loop's thread */
+static char			**index_msgs;	/* thread's log lines */
+static size_t			 index_nmsgs;
+static char			(*index_gone)[QID_LEN + 1];	/* pruned */
+static size_t			 index_ngone;
+static long long		 index_max;	/* sink_max_messages */
+
+/*
+ * Log a warning (warn 1) or an info line.  log.c is the loop's: on the
+ * thread the line is queued and the loop logs it (index_seen_cb).
+ */
+static void __attribute__((format(printf, 2, 3)))
+index_log(int warn, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*line;
+
+	va_start(ap, fmt);
+	if (vasprintf(&line, fmt, ap) == -1)
+		line = NULL;
+	va_end(ap);
+	if (line == NULL)
+		return;
+	if (!index_running || pthread_equal(pthread_self(), index_loop)) {
+		if (warn)
+			log_warnx("%s", line);
+		else
+			log_info("%s", line);
+		free(line);
+		return;
+	}
+	/* A leading '!' marks a warning for the loop. */
+	pthread_mutex_lock(&index_lock);
+	index_msgs = xreallocarray(index_msgs, index_nmsgs + 1,
+	    sizeof(*index_msgs));
+	xasprintf(&index_msgs[index_nmsgs++], "%c%s", warn ? '!' : ' ', line);
+	free(line);
+	pthread_mutex_unlock(&index_lock);
+	(void)!write(index_pipe[1], "", 1);
+}
 
 /* Run SQL without results on db; 0 or -1 (logged). */
 static int
@@ -108,7 +150,8 @@ index_exec(sqlite3 *db, const char *sql)
 	char	*err = NULL;
 
 	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-		log_warnx("index: %s", err != NULL ? err : sqlite3_errmsg(db));
+		index_log(1, "index: %s", err != NULL ? err :
+		    sqlite3_errmsg(db));
 		sqlite3_free(err);
 		return (-1);
 	}
@@ -207,8 +250,8 @@ index_open(const char *path, char **cause)
 		else if (why == NULL)
 			why = "cannot create the schema";
 		sqlite3_close(db);
-		log_warnx("index: %s: %s; rebuilding it from the queue", path,
-		    why);
+		index_log(1, "index: %s: %s; rebuilding it from the queue",
+		    path, why);
 		index_remove_files(path);
 	}
 	xasprintf(cause, "index %s: %s", path, why);
@@ -222,7 +265,7 @@ index_prepare(sqlite3 *db, const char *sql)
 	sqlite3_stmt	*st;
 
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		log_warnx("index: %s: %s", sqlite3_errmsg(db), sql);
+		index_log(1, "index: %s: %s", sqlite3_errmsg(db), sql);
 		return (NULL);
 	}
 	return (st);
@@ -251,12 +294,12 @@ index_parse(const char *qid, struct index_parsed *p)
 	snprintf(p->qid, sizeof(p->qid), "%s", qid);
 	if ((f = queue_open(index_spool, qid, &p->env)) == NULL) {
 		if (errno != ENOENT)
-			log_warn("index: qid=%s", qid);
+			index_log(1, "index: qid=%s: %s", qid, strerror(errno));
 		return (-1);
 	}
 	p->size = fstat(fileno(f), &sb) == 0 ? sb.st_size - ftello(f) : 0;
 	if (mime_read(f, &p->mm) != 0) {
-		log_warnx("index: qid=%s: no message", qid);
+		index_log(1, "index: qid=%s: no message", qid);
 		envelope_free(&p->env);
 		fclose(f);
 		return (-1);
@@ -473,7 +516,7 @@ index_reconcile(sqlite3 *db)
 	if (nb > 0)
 		index_apply(db, b, nb);
 	if (dropped > 0 || added > 0)
-		log_info("index: reconciled with queue/: %zu added, %zu "
+		index_log(0, "index: reconciled with queue/: %zu added, %zu "
 		    "dropped", added, dropped);
 	for (i = 0; i < nfiles; i++)
 		free(files[i]);
@@ -482,6 +525,56 @@ index_reconcile(sqlite3 *db)
 	free(files);
 	free(rows);
 	free(b);
+}
+
+/*
+ * Thread: retention.  With sink_max_messages set and more messages
+ * indexed, remove the oldest from queue/ (the truth first), then their
+ * rows in one transaction, and let the loop tell the removal watchers.
+ */
+static void
+index_prune(sqlite3 *db)
+{
+	sqlite3_stmt	*st;
+	char		(*ids)[QID_LEN + 1] = NULL;
+	long long	 n = 0;
+	size_t		 k = 0, i;
+
+	if (index_max <= 0 || (st = index_prepare(db,
+	    "SELECT count(*) FROM msg")) == NULL)
+		return;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (n <= index_max || (st = index_prepare(db,
+	    "SELECT qid FROM msg ORDER BY qid LIMIT ?")) == NULL)
+		return;
+	sqlite3_bind_int64(st, 1, n - index_max);
+	ids = xcalloc((size_t)(n - index_max), sizeof(*ids));
+	while (sqlite3_step(st) == SQLITE_ROW && k < (size_t)(n - index_max))
+		snprintf(ids[k++], QID_LEN + 1, "%s",
+		    (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	for (i = 0; i < k; i++)
+		if (queue_unlink(index_spool, ids[i]) != 0 && errno != ENOENT)
+			index_log(1, "index: retention: qid=%s: %s", ids[i],
+			    strerror(errno));
+	if (index_exec(db, "BEGIN IMMEDIATE") == 0) {
+		for (i = 0; i < k; i++)
+			(void)index_drop(db, ids[i]);
+		if (index_exec(db, "COMMIT") != 0)
+			(void)index_exec(db, "ROLLBACK");
+	}
+	index_log(0, "index: retention: removed the %zu oldest messages "
+	    "(sink_max_messages=%lld)", k, index_max);
+	pthread_mutex_lock(&index_lock);
+	index_gone = xreallocarray(index_gone, index_ngone + k,
+	    sizeof(*index_gone));
+	memcpy(index_gone + index_ngone, ids, k * sizeof(*ids));
+	index_ngone += k;
+	pthread_mutex_unlock(&index_lock);
+	(void)!write(index_pipe[1], "", 1);
+	free(ids);
 }
 
 /* The thread: reconcile, then apply the jobs the loop hands over. */
@@ -493,11 +586,12 @@ index_main(void *arg)
 	size_t			 n;
 
 	if ((db = index_connect(index_path)) == NULL) {
-		log_warnx("index: %s: cannot open; the API shows nothing new",
-		    index_path);
+		index_log(1, "index: %s: cannot open; the API shows nothing "
+		    "new", index_path);
 		return (NULL);
 	}
 	index_reconcile(db);
+	index_prune(db);
 	pthread_mutex_lock(&index_lock);
 	for (;;) {
 		while (index_njobs == 0 && !index_stopping)
@@ -519,6 +613,7 @@ index_main(void *arg)
 			n -= INDEX_BATCH;
 		}
 		free(jobs);
+		index_prune(db);
 		pthread_mutex_lock(&index_lock);
 	}
 	pthread_mutex_unlock(&index_lock);
@@ -564,7 +659,8 @@ index_seen_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct index_watcher	*w, *next;
 	char			 buf[64], (*seen)[QID_LEN + 1];
-	size_t			 n, i;
+	char			 (*gone)[QID_LEN + 1], **msgs;
+	size_t			 n, i, ngone, nmsgs;
 
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
@@ -573,7 +669,27 @@ index_seen_cb(evutil_socket_t fd, short events, void *arg)
 	n = index_nseen;
 	index_seen = NULL;
 	index_nseen = 0;
+	gone = index_gone;
+	ngone = index_ngone;
+	index_gone = NULL;
+	index_ngone = 0;
+	msgs = index_msgs;
+	nmsgs = index_nmsgs;
+	index_msgs = NULL;
+	index_nmsgs = 0;
 	pthread_mutex_unlock(&index_lock);
+	for (i = 0; i < nmsgs; i++) {
+		if (msgs[i][0] == '!')
+			log_warnx("%s", msgs[i] + 1);
+		else
+			log_info("%s", msgs[i] + 1);
+		free(msgs[i]);
+	}
+	free(msgs);
+	/* Pruned by retention: the removal watchers hear it on the loop. */
+	for (i = 0; i < ngone; i++)
+		queue_removed(gone[i]);
+	free(gone);
 	for (i = 0; i < n; i++)
 		for (w = index_watchers; w != NULL; w = next) {
 			next = w->next;
@@ -584,14 +700,18 @@ index_seen_cb(evutil_socket_t fd, short events, void *arg)
 
 /*
  * Open (or rebuild) the index of the spool at spool_dir and start its
- * thread, which reconciles it with queue/ and follows commits; once per
- * process.  0, or -1 with *cause.
+ * thread, which reconciles it with queue/ and follows commits, keeping
+ * at most max_messages (0: all); once per process.  0, or -1 with
+ * *cause.
  */
 int
-index_start(struct event_base *base, const char *spool_dir, char **cause)
+index_start(struct event_base *base, const char *spool_dir,
+    long long max_messages, char **cause)
 {
 	if (index_running)
 		return (0);
+	index_loop = pthread_self();
+	index_max = max_messages;
 	mime_init();
 	index_spool = xstrdup(spool_dir);
 	xasprintf(&index_path, "%s/%s", spool_dir, INDEX_FILE);
@@ -639,6 +759,10 @@ index_stop(void)
 	}
 	free(index_jobs);
 	free(index_seen);
+	free(index_gone);
+	while (index_nmsgs > 0)
+		free(index_msgs[--index_nmsgs]);
+	free(index_msgs);
 	free(index_spool);
 	free(index_path);
 	index_running = 0;

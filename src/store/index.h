@@ -108,7 +108,8 @@ struct index_row {
 	int		 read;
 };
 
-int		 index_start(struct event_base *, const char *, char **);
+int		 index_start(struct event_base *, const char *, long long,
+		    char **);
 void		 index_stop(void);
 void		 index_watch(void (*)(const char *, void *), void *);
 void		 index_unwatch(void (*)(const char *, void *), void *);

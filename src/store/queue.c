@@ -98,6 +98,21 @@ queue_delete(const char *spool_dir, const char *qid)
 	return (0);
 }
 
+/*
+ * Remove queue/<qid>.eml without telling the watchers, from any thread
+ * (retention); the caller has queue_removed() called on the loop.  0,
+ * or -1 with errno as for queue_open.
+ */
+int
+queue_unlink(const char *spool_dir, const char *qid)
+{
+	char	path[PATH_MAX];
+
+	if (queue_path(spool_dir, qid, path, sizeof(path)) != 0)
+		return (-1);
+	return (unlink(path));
+}
+
 /* Call cb(qid, arg) on the loop for every message committed from now. */
 void
 queue_watch(void (*cb)(const char *, void *), void *arg)

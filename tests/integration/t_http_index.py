@@ -183,5 +183,24 @@ def test_wait_now_after_and_timeout():
     srv.stop()
 
 
+def test_retention():
+    """sink_max_messages=3: after 6 messages the 3 newest remain, in the
+    list and in queue/ (the oldest files are removed), and the log says
+    so"""
+    srv = http_server(sink_max_messages=3)
+    ids = [send(srv, subject="r%d" % i) for i in range(6)]
+
+    def settled():
+        v = get_json(srv.http_port, "/api/v1/messages")
+        return v if [m["ID"] for m in v["messages"]] == ids[:2:-1] else None
+
+    from mxdtest import wait_until
+    wait_until(settled, what="the 3 newest listed")
+    wait_until(lambda: sorted(srv.messages()) == sorted(ids[3:]),
+               what="the 3 oldest files removed")
+    srv.wait_log(r"index: retention: removed the \d+ oldest messages")
+    srv.stop()
+
+
 if __name__ == "__main__":
     run(globals())
