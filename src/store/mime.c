@@ -47,20 +47,35 @@ mime_init(void)
 	return (0);
 }
 
-/* A GMime string (g_free) as a malloc'd one; "" for NULL. */
+/*
+ * A GMime string (g_free) as a malloc'd one in valid UTF-8 (what JSON
+ * needs; a message may hold any bytes); "" for NULL.
+ */
 static char *
 mime_gstr(char *g)
 {
-	char	*s = xstrdup(g != NULL ? g : "");
+	char	*v, *s;
 
+	v = g_utf8_make_valid(g != NULL ? g : "", -1);
+	s = xstrdup(v);
+	g_free(v);
 	g_free(g);
 	return (s);
+}
+
+/* A string GMime keeps (or NULL) as a new valid UTF-8 string. */
+static char *
+mime_str(const char *v)
+{
+	return (mime_gstr(g_strdup(v)));
 }
 
 /* len octets as valid UTF-8 (bad sequences become U+FFFD); a new string. */
 char *
 mime_utf8(const char *p, size_t len)
 {
+	if (len == 0)
+		return (xstrdup(""));
 	return (mime_gstr(g_utf8_make_valid(p, (gssize)len)));
 }
 
@@ -69,7 +84,7 @@ static void
 mime_addrs(InternetAddressList *l, json_t *out)
 {
 	InternetAddress	*ia;
-	const char	*name;
+	char		*name, *addr;
 	int		 i, n = l != NULL ? internet_address_list_length(l) : 0;
 
 	for (i = 0; i < n; i++) {
@@ -79,11 +94,13 @@ mime_addrs(InternetAddressList *l, json_t *out)
 			    INTERNET_ADDRESS_GROUP(ia)), out);
 			continue;
 		}
-		name = internet_address_get_name(ia);
+		name = mime_str(internet_address_get_name(ia));
+		addr = mime_str(internet_address_mailbox_get_addr(
+		    INTERNET_ADDRESS_MAILBOX(ia)));
 		json_array_append_new(out, json_pack("{s:s, s:s}",
-		    "Name", name != NULL ? name : "",
-		    "Address", internet_address_mailbox_get_addr(
-		    INTERNET_ADDRESS_MAILBOX(ia))));
+		    "Name", name, "Address", addr));
+		free(name);
+		free(addr);
 	}
 }
 
@@ -115,9 +132,9 @@ mime_file_fill(struct mime_file *f, GMimeObject *obj, const char *part_id)
 	char		*g;
 
 	memset(f, 0, sizeof(*f));
-	f->part_id = xstrdup(part_id);
-	f->filename = xstrdup(fn != NULL ? fn : "");
-	f->content_id = xstrdup(cid != NULL ? cid : "");
+	f->part_id = xstrdup(part_id);	/* digits and dots */
+	f->filename = mime_str(fn);
+	f->content_id = mime_str(cid);
 	f->content_type = mime_gstr(g_mime_content_type_get_mime_type(
 	    g_mime_object_get_content_type(obj)));
 	f->size = ba->len;
@@ -370,7 +387,9 @@ mime_headers_add(GMimeHeaderList *hl, json_t *o)
 
 	for (i = 0; i < n; i++) {
 		h = g_mime_header_list_get_header_at(hl, i);
-		k = mime_canonical(g_mime_header_get_name(h));
+		v = mime_str(g_mime_header_get_name(h));
+		k = mime_canonical(v);
+		free(v);
 		v = mime_unfold(g_mime_header_get_raw_value(h) ?
 		    g_mime_header_get_raw_value(h) : "");
 		if ((a = json_object_get(o, k)) == NULL) {
@@ -433,24 +452,24 @@ mime_envelope(GMimeMessage *msg, struct mime_msg *m, GString *search)
 	m->bcc = mime_list(msg, GMIME_ADDRESS_TYPE_BCC, search);
 	m->reply_to = mime_list(msg, GMIME_ADDRESS_TYPE_REPLY_TO, search);
 	v = g_mime_message_get_subject(msg);
-	m->subject = xstrdup(v != NULL ? v : "");
+	m->subject = mime_str(v);
 	g_string_append_printf(search, " %s", m->subject);
 	v = g_mime_message_get_message_id(msg);
-	m->message_id = xstrdup(v != NULL ? v : "");
+	m->message_id = mime_str(v);
 	if ((d = g_mime_message_get_date(msg)) != NULL)
 		m->date = mime_gstr(g_date_time_format(d,
 		    "%Y-%m-%dT%H:%M:%S%:z"));
 	if ((v = g_mime_object_get_header(GMIME_OBJECT(msg),
 	    "Return-Path")) != NULL) {
-		m->return_path = xstrdup(v + strspn(v, " <"));
+		m->return_path = mime_str(v + strspn(v, " <"));
 		m->return_path[strcspn(m->return_path, ">")] = '\0';
 		g_string_append_printf(search, " %s", m->return_path);
 	}
 	v = g_mime_object_get_header(GMIME_OBJECT(msg), "List-Unsubscribe");
-	m->list_unsubscribe = xstrdup(v != NULL ? v : "");
+	m->list_unsubscribe = mime_str(v);
 	v = g_mime_object_get_header(GMIME_OBJECT(msg),
 	    "List-Unsubscribe-Post");
-	m->list_unsubscribe_post = xstrdup(v != NULL ? v : "");
+	m->list_unsubscribe_post = mime_str(v);
 }
 
 /* Parse the message f stands at (to its end) with GMime; NULL if none. */
@@ -541,7 +560,7 @@ mime_add_blind(struct mime_msg *m, const struct envelope *e)
 	size_t	i;
 
 	free(m->username);
-	m->username = xstrdup(e->auth_user);
+	m->username = mime_str(e->auth_user);
 	for (i = 0; i < e->nrcpt; i++)
 		if (!mime_listed(m->to, e->rcpt[i]) &&
 		    !mime_listed(m->cc, e->rcpt[i]) &&
@@ -603,6 +622,7 @@ mime_mh_headers(GMimeObject *obj)
 	GMimeHeader	*h;
 	GString		*g;
 	const char	*v;
+	char		*k;
 	json_t		*o = json_object();
 	int		 i, n = g_mime_header_list_get_count(hl);
 
@@ -615,9 +635,10 @@ mime_mh_headers(GMimeObject *obj)
 			if (*v != '\r' && *v != '\n')
 				g_string_append_c(g, *v);
 		v = mime_utf8(g->str, g->len);
-		json_object_set_new(o, g_mime_header_get_name(h),
-		    json_pack("[s]", v));
+		k = mime_str(g_mime_header_get_name(h));
+		json_object_set_new(o, k, json_pack("[s]", v));
 		free((char *)v);
+		free(k);
 		g_string_free(g, TRUE);
 	}
 	return (o);
@@ -735,12 +756,13 @@ mime_part(FILE *f, const char *id, unsigned char **data, size_t *len,
 	ba = mime_decoded(GMIME_PART(obj));
 	*len = ba->len;
 	*data = xmalloc(ba->len + 1);
-	memcpy(*data, ba->data, ba->len);
+	if (ba->len > 0)
+		memcpy(*data, ba->data, ba->len);
 	g_byte_array_unref(ba);
 	*type = mime_gstr(g_mime_content_type_get_mime_type(
 	    g_mime_object_get_content_type(obj)));
 	fn = g_mime_part_get_filename(GMIME_PART(obj));
-	*filename = xstrdup(fn != NULL ? fn : "");
+	*filename = mime_str(fn);
 	g_object_unref(msg);
 	return (0);
 }
