@@ -315,6 +315,22 @@ def test_errors_are_json():
     assert_in("Error", r.json(), "405 body")
 
 
+def test_raw_8bit_headers():
+    """a Subject in raw Latin-1 (no RFC 2047, not UTF-8) and a body in an
+    unknown charset: the message is still listed and shown (GMime reads
+    raw 8-bit headers as Latin-1), never dropped from the JSON"""
+    clear()
+    data = (b"From: a@example.com\r\nSubject: caf\xe9 cr\xe8me\r\n"
+            b"Content-Type: text/plain; charset=x-unknown-\x01\r\n"
+            b"\r\nbody \xff\xfe text\r\n")
+    qid = send(srv, data=data)
+    v = wait_total(srv.http_port, 1)
+    assert_eq(v["messages"][0]["Subject"], "caf\u00e9 cr\u00e8me",
+              "Subject")
+    m = get_json(srv.http_port, "/api/v1/message/" + qid)
+    assert_in("body", m["Text"], "Text")
+
+
 def test_traversal_is_404():
     """path segments are IDs, never file names: encoded and plain ../
     reach no file (404), and mxd stays up"""
