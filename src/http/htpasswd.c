@@ -65,7 +65,8 @@ htpasswd_load(const char *path, char **cause)
 		    !htpasswd_known(colon + 1)) {
 			xasprintf(cause, "http_auth_file %s:%d: want user:hash "
 			    "with a bcrypt ($2y$) or SHA-crypt ($5$, $6$) hash "
-			    "(htpasswd -B, or openssl passwd -6)", path, lineno);
+			    "(htpasswd -B, or openssl passwd -6)", path,
+			    lineno);
 			free(line);
 			fclose(f);
 			return (-1);

@@ -316,12 +316,42 @@ index_bind(sqlite3_stmt *st, int i, const char *v)
 	sqlite3_bind_text(st, i, v != NULL ? v : "", -1, SQLITE_TRANSIENT);
 }
 
+/*
+ * The free text and the envelope recipients of the message in row
+ * (in the caller's transaction); 0 or -1.
+ */
+static int
+index_insert_text(sqlite3 *db, sqlite3_int64 row, struct index_parsed *p)
+{
+	sqlite3_stmt	*st;
+	size_t		 i;
+	int		 rc;
+
+	if ((st = index_prepare(db, "INSERT INTO fts (rowid, body) VALUES "
+	    "(?, ?)")) == NULL)
+		return (-1);
+	sqlite3_bind_int64(st, 1, row);
+	index_bind(st, 2, p->mm.search);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if ((st = index_prepare(db, "INSERT INTO rcpt (msg, addr) VALUES "
+	    "(?, ?)")) == NULL)
+		return (-1);
+	for (i = 0; i < p->env.nrcpt; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, row);
+		index_bind(st, 2, p->env.rcpt[i]);
+		(void)sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	return (rc == SQLITE_DONE ? 0 : -1);
+}
+
 /* Insert one parsed message (in the caller's transaction); 0 or -1. */
 static int
 index_insert(sqlite3 *db, struct index_parsed *p)
 {
 	sqlite3_stmt	*st;
-	sqlite3_int64	 row;
 	json_t		*lists[5];
 	char		*s;
 	size_t		 i;
@@ -363,25 +393,7 @@ index_insert(sqlite3 *db, struct index_parsed *p)
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return (-1);
-	row = sqlite3_last_insert_rowid(db);
-	if ((st = index_prepare(db, "INSERT INTO fts (rowid, body) VALUES "
-	    "(?, ?)")) == NULL)
-		return (-1);
-	sqlite3_bind_int64(st, 1, row);
-	index_bind(st, 2, p->mm.search);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if ((st = index_prepare(db, "INSERT INTO rcpt (msg, addr) VALUES "
-	    "(?, ?)")) == NULL)
-		return (-1);
-	for (i = 0; i < p->env.nrcpt; i++) {
-		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, row);
-		index_bind(st, 2, p->env.rcpt[i]);
-		(void)sqlite3_step(st);
-	}
-	sqlite3_finalize(st);
-	return (rc == SQLITE_DONE ? 0 : -1);
+	return (index_insert_text(db, sqlite3_last_insert_rowid(db), p));
 }
 
 /* Delete the row of qid on db; 0 or -1. */

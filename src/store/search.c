@@ -239,7 +239,8 @@ search_sql(const struct search *s, char ***params, size_t *nparams)
 			if (search_sql_table[j].field == s->t[i].field)
 				break;
 		if (j == NITEMS(search_sql_table))
-			fatalx("search_sql: no SQL for field %d", s->t[i].field);
+			fatalx("search_sql: no SQL for field %d",
+			    s->t[i].field);
 		xasprintf(&next, "%s AND %s(%s)", sql,
 		    s->t[i].negate ? "NOT " : "", search_sql_table[j].sql);
 		free(sql);
