@@ -446,6 +446,35 @@ mailpit_part(struct http_req *r)
 }
 
 /*
+ * The HTML with each cid:<Content-ID> link to an inline part rewritten
+ * to /api/v1/message/<qid>/part/<PartID>, as Mailpit does; a new string.
+ */
+static char *
+mailpit_cid_links(const char *html, const char *qid, const struct mime_msg *m)
+{
+	char		*out = xstrdup(html), *next, *cid, *url, *at;
+	size_t		 i, n;
+
+	for (i = 0; i < m->ninline; i++) {
+		if (m->inlines[i].content_id[0] == '\0')
+			continue;
+		xasprintf(&cid, "cid:%s", m->inlines[i].content_id);
+		xasprintf(&url, "/api/v1/message/%s/part/%s", qid,
+		    m->inlines[i].part_id);
+		n = strlen(cid);
+		while ((at = strstr(out, cid)) != NULL) {
+			xasprintf(&next, "%.*s%s%s", (int)(at - out), out, url,
+			    at + n);
+			free(out);
+			out = next;
+		}
+		free(cid);
+		free(url);
+	}
+	return (out);
+}
+
+/*
  * GET /view/{ID}.html and /view/{ID}.txt: the HTML part (404 if none)
  * or the Text, for a browser; marks the message read.  The HTML is
  * served under a Content-Security-Policy that runs no script and loads
@@ -455,9 +484,9 @@ void
 mailpit_view(struct http_req *r)
 {
 	struct mime_msg	 m;
-	char		 qid[QID_LEN + 1], id[32], *dot;
+	char		 qid[QID_LEN + 1], id[32], *dot, *html;
 	long long	 size;
-	int		 html;
+	int		 want_html;
 
 	if (strlen(r->seg[1]) >= sizeof(id) ||
 	    (dot = strrchr(r->seg[1], '.')) == NULL ||
@@ -465,20 +494,23 @@ mailpit_view(struct http_req *r)
 		http_reply_error(r, 404, "not found");
 		return;
 	}
-	html = strcmp(dot, ".html") == 0;
+	want_html = strcmp(dot, ".html") == 0;
 	snprintf(id, sizeof(id), "%.*s", (int)(dot - r->seg[1]), r->seg[1]);
 	if (mailpit_load(r, id, qid, &m, &size) != 0)
 		return;
 	(void)index_set_read(qid, 1);
-	if (html && m.html[0] == '\0')
+	if (want_html && m.html[0] == '\0')
 		http_reply_error(r, 404, "This message does not contain a "
 		    "HTML part");
-	else if (html) {
+	else if (want_html) {
 		evhttp_add_header(evhttp_request_get_output_headers(r->req),
 		    "Content-Security-Policy", "default-src 'none'; "
-		    "style-src 'unsafe-inline'; img-src data: cid:; sandbox");
-		http_reply_data(r, 200, "text/html; charset=utf-8", m.html,
-		    strlen(m.html));
+		    "style-src 'unsafe-inline'; img-src 'self' data:; "
+		    "sandbox");
+		html = mailpit_cid_links(m.html, qid, &m);
+		http_reply_data(r, 200, "text/html; charset=utf-8", html,
+		    strlen(html));
+		free(html);
 	} else
 		http_reply_data(r, 200, "text/plain; charset=utf-8", m.text,
 		    strlen(m.text));

@@ -166,6 +166,33 @@ def test_headers_raw_part_view():
     assert_eq(r.status, 200, "view latest")
 
 
+def test_inline_cid_rewritten():
+    """an HTML body with an inline image (multipart/related, cid:): the
+    image is in Inline with its ContentID and PartID, and /view/{ID}.html
+    links it to /api/v1/message/{ID}/part/{PartID}, which serves it"""
+    clear()
+    m = email.message.EmailMessage()
+    m["From"] = "a@example.com"
+    m["Subject"] = "inline"
+    m.set_content('<p><img src="cid:logo@example.com"></p>',
+                  subtype="html")
+    m.add_related(PNG, maintype="image", subtype="png",
+                  cid="<logo@example.com>", filename="logo.png",
+                  disposition="inline")
+    qid = send(srv, data=m.as_bytes().replace(b"\n", b"\r\n"))
+    wait_total(srv.http_port, 1)
+    v = get_json(srv.http_port, "/api/v1/message/" + qid)
+    assert_eq(v["Attachments"], [], "no attachment")
+    assert_eq([(i["ContentID"], i["FileName"]) for i in v["Inline"]],
+              [("logo@example.com", "logo.png")], "Inline")
+    part = v["Inline"][0]["PartID"]
+    r = request(srv.http_port, "GET", "/view/%s.html" % qid)
+    link = "/api/v1/message/%s/part/%s" % (qid, part)
+    assert_in(link.encode(), r.body, "cid: link rewritten")
+    assert b"cid:" not in r.body, r.body
+    assert_eq(request(srv.http_port, "GET", link).body, PNG, "the image")
+
+
 def test_view_html_missing():
     """a text-only message: /view/{ID}.html is 404 with Mailpit's words;
     an unknown part is 404"""
