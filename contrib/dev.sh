@@ -108,7 +108,8 @@ run)
 	build build
 	# mxd says where it listens, where mail lands and how to list it.
 	echo "dev.sh: starting mxd; in another terminal try:" \
-	    "swaks --server 127.0.0.1:2525 --to you@example.org"
+	    "swaks --server 127.0.0.1:2525 --to you@example.org;" \
+	    "curl http://127.0.0.1:8025/api/v1/messages"
 	exec "$top/build/src/mxd" -f
 	;;
 test)
