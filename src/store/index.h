@@ -31,6 +31,8 @@ enum search_field {
 	SF_HAS_INLINE,
 	SF_LARGER,		/* value: octets */
 	SF_SMALLER,
+	SF_AFTER,		/* value: a queue ID prefix of a time */
+	SF_BEFORE,
 	SF_ENV_FROM,		/* MailHog kind=from: envelope or From */
 	SF_ENV_TO,		/* MailHog kind=to: recipients or To */
 };

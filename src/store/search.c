@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "store/index.h"
 
@@ -32,6 +33,8 @@ static const struct {
 	{ "message-id:", SF_MESSAGE_ID },
 	{ "larger:", SF_LARGER },
 	{ "smaller:", SF_SMALLER },
+	{ "after:", SF_AFTER },
+	{ "before:", SF_BEFORE },
 };
 
 /* Whole words that are flags: is:read, has:attachment. */
@@ -74,6 +77,9 @@ static const struct {
 	{ SF_HAS_INLINE, "m.inlines > 0", 0, 0 },
 	{ SF_LARGER, "m.size > CAST(? AS INTEGER)", 1, 0 },
 	{ SF_SMALLER, "m.size < CAST(? AS INTEGER)", 1, 0 },
+	/* Queue IDs sort by arrival: a time is a queue ID bound. */
+	{ SF_AFTER, "m.qid >= ?", 1, 0 },
+	{ SF_BEFORE, "m.qid < ?", 1, 0 },
 	{ SF_ENV_FROM, "(m.sender LIKE ? OR m.from_j LIKE ?)", 2, 1 },
 	{ SF_ENV_TO, "(m.rowid IN (SELECT msg FROM rcpt WHERE addr LIKE ?) "
 	    "OR m.to_j LIKE ?)", 2, 1 },
@@ -107,6 +113,32 @@ search_size(const char *v)
 	return (out);
 }
 
+/*
+ * A date (2026-11-29, or 2026-11-29T10:00:00, UTC) as the smallest queue
+ * ID of that moment (13 hex digits of microseconds, then 000), in a new
+ * string; NULL if it is not one.
+ */
+static char *
+search_date(const char *v)
+{
+	struct tm	 tm;
+	const char	*end;
+	char		*out;
+	time_t		 t;
+
+	memset(&tm, 0, sizeof(tm));
+	if ((end = strptime(v, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL) {
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(v, "%Y-%m-%d", &tm);
+	}
+	if (end == NULL || (*end != '\0' && strcmp(end, "Z") != 0))
+		return (NULL);
+	if ((t = timegm(&tm)) < 0)
+		return (NULL);
+	xasprintf(&out, "%013llX000", (unsigned long long)t * 1000000ULL);
+	return (out);
+}
+
 /* Append a term; sizes are checked here.  0, or -1 if value is bad. */
 static int
 search_push(struct search *s, enum search_field f, int negate,
@@ -117,6 +149,9 @@ search_push(struct search *s, enum search_field f, int negate,
 
 	if (f == SF_LARGER || f == SF_SMALLER) {
 		if ((v = search_size(value)) == NULL)
+			return (-1);
+	} else if (f == SF_AFTER || f == SF_BEFORE) {
+		if ((v = search_date(value)) == NULL)
 			return (-1);
 	} else
 		v = xstrdup(value);

@@ -240,6 +240,9 @@ def test_search():
     assert_eq(ids("has:attachment"), [b], "has:attachment")
     assert_eq(ids("pixel.png"), [b], "attachment file names")
     assert_eq(ids("nomatchanywhere"), [], "no hits")
+    assert_eq(ids("after:2000-01-01 before:2999-01-01"), sorted([a, b, c]),
+              "after:/before: around now")
+    assert_eq(ids("before:2000-01-01"), [], "before: the past")
     r = request(srv.http_port, "GET", "/api/v1/search")
     assert_eq((r.status, r.json()), (400, {"Error": "no search query"}),
               "no query")

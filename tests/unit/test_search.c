@@ -31,6 +31,9 @@ static const struct {
 	{ "  spaced   out  ", "0:0:spaced|0:0:out" },
 	{ "-", "0:0:-" },
 	{ "foo:bar", "0:0:foo:bar" },
+	{ "after:2026-11-29 -before:2026-11-30T12:00:00Z",
+	  "15:0:6615EF970C000000|16:1:6617D2633D000000" },
+	{ "after:yesterday", "" },
 };
 
 /* The terms of s in the table's notation. */
