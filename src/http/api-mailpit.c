@@ -561,3 +561,10 @@ mailpit_info(struct http_req *r)
 	    "SMTPIgnored", (json_int_t)0));
 	free(db);
 }
+
+/* GET /livez and /readyz, Mailpit's probes: 200 ok while mxd serves. */
+void
+mailpit_probe(struct http_req *r)
+{
+	http_reply_data(r, 200, "text/plain; charset=utf-8", "ok", 2);
+}

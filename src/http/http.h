@@ -61,6 +61,7 @@ void		 mailpit_raw(struct http_req *);
 void		 mailpit_part(struct http_req *);
 void		 mailpit_view(struct http_req *);
 void		 mailpit_info(struct http_req *);
+void		 mailpit_probe(struct http_req *);
 void		 mailpit_count_init(void);
 
 /* api-mailhog.c */

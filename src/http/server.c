@@ -50,6 +50,8 @@ static const struct http_route http_routes[] = {
 	{ EVHTTP_REQ_GET, "/api/v1/message/*/part/*", mailpit_part },
 	{ EVHTTP_REQ_GET, "/view/*", mailpit_view },
 	{ EVHTTP_REQ_GET, "/api/v1/info", mailpit_info },
+	{ EVHTTP_REQ_GET, "/livez", mailpit_probe },
+	{ EVHTTP_REQ_GET, "/readyz", mailpit_probe },
 	/* mxd's own: wait for a message; live events (MailHog's path) */
 	{ EVHTTP_REQ_GET, "/api/v1/wait", wait_request },
 	{ EVHTTP_REQ_GET, "/api/v1/events", events_request },

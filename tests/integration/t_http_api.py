@@ -323,6 +323,13 @@ def test_info():
     assert v["RuntimeStats"]["SMTPAccepted"] >= 1
 
 
+def test_probes():
+    """Mailpit's /livez and /readyz answer 200 ok"""
+    for path in ("/livez", "/readyz"):
+        r = request(srv.http_port, "GET", path)
+        assert_eq((r.status, r.body), (200, b"ok"), path)
+
+
 def test_errors_are_json():
     """an unknown ID, an unknown route, a wrong method: 404/404/405, each
     with a JSON {"Error": ...} body; `latest` of an empty mailbox is
