@@ -32,10 +32,12 @@ static struct event		*events_timer;
 static void
 events_send(const char *name, const char *data)
 {
-	struct events_client	*c;
+	struct events_client	*c, *next;
 	struct evbuffer		*b;
 
-	LIST_FOREACH(c, &events_clients, entry) {
+	/* A failing client may leave the list (events_close_cb). */
+	for (c = LIST_FIRST(&events_clients); c != NULL; c = next) {
+		next = LIST_NEXT(c, entry);
 		b = evbuffer_new();
 		if (name != NULL)
 			evbuffer_add_printf(b, "event: %s\ndata: %s\n\n", name,

@@ -354,9 +354,14 @@ http_request_cb(struct evhttp_request *req, void *arg)
 		method = EVHTTP_REQ_GET;
 	path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	q = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
-	if (path == NULL || http_split(r, path) != 0 ||
-	    (q != NULL && evhttp_parse_query_str(q, &r->query) != 0)) {
-		http_reply_error(r, path == NULL ? 400 : 404, "not found");
+	if (path == NULL || (q != NULL && evhttp_parse_query_str(q,
+	    &r->query) != 0)) {
+		http_reply_error(r, 400, "bad request");
+		http_req_free(r);
+		return;
+	}
+	if (http_split(r, path) != 0) {
+		http_reply_error(r, 404, "not found");
 		http_req_free(r);
 		return;
 	}

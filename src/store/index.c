@@ -751,6 +751,7 @@ void
 index_stop(void)
 {
 	struct index_watcher	*w;
+	size_t			 i;
 
 	if (!index_running)
 		return;
@@ -772,9 +773,20 @@ index_stop(void)
 	free(index_jobs);
 	free(index_seen);
 	free(index_gone);
-	while (index_nmsgs > 0)
-		free(index_msgs[--index_nmsgs]);
+	index_jobs = NULL;
+	index_seen = NULL;
+	index_gone = NULL;
+	index_njobs = index_nseen = index_ngone = 0;
+	for (i = 0; i < index_nmsgs; i++) {	/* the thread's last words */
+		if (index_msgs[i][0] == '!')
+			log_warnx("%s", index_msgs[i] + 1);
+		else
+			log_info("%s", index_msgs[i] + 1);
+		free(index_msgs[i]);
+	}
 	free(index_msgs);
+	index_msgs = NULL;
+	index_nmsgs = 0;
 	free(index_spool);
 	free(index_path);
 	index_running = 0;
