@@ -120,6 +120,29 @@ def test_bad_password_file_refused():
     assert_in("%s:1:" % path, err, "names the line")
 
 
+def test_port_in_use():
+    """http_listen on a port another program holds: exit 1, naming the
+    address and the likely culprit"""
+    import socket
+    hog = socket.socket()
+    hog.bind(("127.0.0.1", 0))
+    hog.listen(1)
+    port = hog.getsockname()[1]
+    probe = http_server()
+    probe.stop()
+    try:
+        rc, out, err = run_mxd(["-f",
+                                "-o", "listen=127.0.0.1:%d" % free_port(),
+                                "-o", "http_listen=127.0.0.1:%d" % port,
+                                "-o", "spool_dir=" + probe.spool])
+    finally:
+        hog.close()
+    assert_eq(rc, 1, "exit status")
+    assert_in("http_listen 127.0.0.1:%d: Address already in use" % port,
+              err, "why")
+    assert_in("Mailpit, MailHog or another mxd", err, "hint")
+
+
 def test_oversize_header():
     """a 64 KiB header: a 4xx (or a closed connection), never a crash;
     the next request is served"""
