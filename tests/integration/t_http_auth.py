@@ -19,6 +19,23 @@ from mxdtest import Skip, assert_eq, assert_in, free_port, run, run_mxd
 from mxdtest.http import get_json, http_server, raw, request, status_of
 
 
+def test_listen_defaults():
+    """without a configuration file the sink's HTTP API is on
+    127.0.0.1:8025 and [::1]:8025 (Mailpit's and MailHog's port); with
+    one, there is none unless http_listen says so (checked with -d, so
+    no test binds 8025)"""
+    rc, out, err = run_mxd(["-d"])
+    assert_eq(rc, 0, "mxd -d")
+    assert_in("\nhttp_listen = 127.0.0.1:8025 [::1]:8025\n", out, "sink")
+    probe = http_server()
+    probe.stop()
+    conf = os.path.join(probe.tmpdir, "empty.conf")
+    open(conf, "w").close()
+    rc, out, err = run_mxd(["-c", conf, "-d"])
+    assert_eq(rc, 0, "mxd -c -d")
+    assert_in("\nhttp_listen =\n", out, "with a file: none")
+
+
 def test_public_address_refused_without_auth():
     """http_listen on an address that is not loopback, no
     http_auth_file: exit 1 before binding, saying what to set (the
