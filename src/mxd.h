@@ -31,6 +31,7 @@
 
 struct bufferevent;
 struct evbuffer;
+struct rcpttable;
 struct event_base;
 
 /* RFC 5321 4.5.3.1.3: a path is at most 256 octets with the brackets. */
@@ -90,6 +91,9 @@ struct config {
 	long long	  shutdown_grace;
 	char		 *user;
 	char		 *group;
+	char		 *recipient_table;
+	char		 *recipient_delimiter;
+	struct rcpttable *rcpt_table;	/* recipient_table, loaded (not a setting) */
 };
 
 enum opt_type {
@@ -156,11 +160,51 @@ enum rcpt_verdict {
 	RCPT_OURS,		/* a listed domain */
 	RCPT_POSTMASTER,	/* RFC 5321 4.5.1, always taken */
 	RCPT_RELAY,		/* an authenticated client may relay */
+	RCPT_UNKNOWN,		/* a listed domain, not in recipient_table */
 };
 enum rcpt_verdict recipient_check(const struct config *, const char *,
 		    int);
+enum rcpt_verdict recipient_explain(const struct config *, const char *,
+		    FILE *);
 int		 recipient_domain_ours(const struct config *, const char *);
 int		 recipient_is_postmaster(const char *, const char *);
+
+/* rcpttable.c: the recipient table (doc/recipients.md). */
+#define RCPTTABLE_DEPTH		20	/* aliases of aliases */
+#define RCPTTABLE_MAX_MAILBOXES	1000	/* one address's expansion */
+struct rcpt_entry {
+	char		 *key;		/* canonical: local@domain, @domain */
+	char		**to;		/* alias targets; none: a mailbox */
+	size_t		  nto;
+	unsigned	  line;
+};
+struct rcpttable {
+	char		 *file;
+	char		 *delim;	/* recipient_delimiter */
+	struct rcpt_entry *slots;	/* open addressing */
+	size_t		  cap, n;
+	size_t		  nusers, naliases, ncatchall;
+};
+enum rcpt_how {
+	RCPT_HOW_EXACT,		/* the address itself */
+	RCPT_HOW_UNTAGGED,	/* the address without its +tag */
+	RCPT_HOW_CATCHALL,	/* @domain */
+};
+struct rcpt_match {
+	const struct rcpt_entry	*e;
+	enum rcpt_how		 how;
+	char			 addr[SMTP_PATH_MAX + 1];	/* canonical */
+	char			 mailbox[SMTP_PATH_MAX + 1];	/* no +tag */
+	char			 tag[SMTP_PATH_MAX + 1];
+};
+int		 rcpttable_canon(const char *, char *, size_t);
+int		 rcpttable_load(const char *, const char *,
+		    const struct config *, struct rcpttable **, char **);
+void		 rcpttable_free(struct rcpttable *);
+const struct rcpt_entry *rcpttable_lookup(const struct rcpttable *,
+		    const char *, struct rcpt_match *);
+int		 rcpttable_expand(const struct rcpttable *, const char *,
+		    struct strlist *, FILE *, char **);
 
 /* domain.c */
 enum domain_status {

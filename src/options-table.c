@@ -103,5 +103,11 @@ const struct option_entry options_table[] = {
 	  "when started as root, the user to run as after binding", NULL, OPT_F_RESTART },
 	{ "group", OPT_STRING, OFF(group), "", 0, 64,
 	  "group to run as (empty: the user's primary group)", NULL, OPT_F_RESTART },
+	{ "recipient_table", OPT_STRING, OFF(recipient_table), "", 0, 1024,
+	  "file of users, aliases and catch-alls; others get 550 5.1.1 "
+	  "(empty: every local part of domains)", NULL, 0 },
+	{ "recipient_delimiter", OPT_STRING, OFF(recipient_delimiter), "", 0,
+	  8, "characters that start a +tag in a local part: bob+news@ is "
+	  "bob's (empty: none)", NULL, 0 },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0 }
 };

@@ -460,13 +460,21 @@ cmd_mail(struct session *s, char *args)
 
 /*
  * Is this recipient ours?  Never relay (RFC 5321 3.6, 7.1) for strangers;
- * an authenticated client may send anywhere: that is submission.
+ * an authenticated client may send anywhere: that is submission.  A
+ * listed domain's unknown user is refused now, since mxd never sends a
+ * bounce later.  The refusal's reply id, or R_MAX if none.
  */
-static int
-cmd_rcpt_allowed(const struct session *s, const char *addr)
+static enum reply_id
+cmd_rcpt_refusal(const struct session *s, const char *addr)
 {
-	return (recipient_check(cfg, addr, s->flags & SESSION_F_AUTH) !=
-	    RCPT_NOT_OURS);
+	switch (recipient_check(cfg, addr, s->flags & SESSION_F_AUTH)) {
+	case RCPT_NOT_OURS:
+		return (R_RELAY_DENIED);
+	case RCPT_UNKNOWN:
+		return (R_NO_SUCH_USER);
+	default:
+		return (R_MAX);
+	}
 }
 
 /* RCPT TO: add a recipient in one of our domains. */
@@ -478,6 +486,7 @@ cmd_rcpt(struct session *s, char *args)
 	enum param_status	 st2;
 	const char		*bad = "";
 	struct tx		*tx = s->tx;
+	enum reply_id		 no;
 	char			 esc[SMTP_PATH_MAX * 4 + 1];
 	char			 params[SMTP_CMD_MAX + 1];
 
@@ -503,9 +512,9 @@ cmd_rcpt(struct session *s, char *args)
 			reply_count_error(s);
 		return;
 	}
-	if (!cmd_rcpt_allowed(s, p.addr)) {
+	if ((no = cmd_rcpt_refusal(s, p.addr)) != R_MAX) {
 		log_escape(p.addr, strlen(p.addr), esc, sizeof(esc));
-		reply(s, R_RELAY_DENIED, esc);
+		reply(s, no, esc);
 		return;
 	}
 	tx->rcpt = xreallocarray(tx->rcpt, tx->nrcpt + 1, sizeof(*tx->rcpt));

@@ -209,6 +209,9 @@ static const struct reply_row replies[R_MAX] = {
 	    .text = "%s Line far too long: no line end "
 	    "%zu octets past the limit; closing connection",
 	    .closes = "line-flood" },
+	[R_NO_SUCH_USER] = { .code = 550, .esc = "5.1.1",
+	    .text = "No such user here: <%s> is not a mailbox of this "
+	    "server; check the spelling of the address" },
 };
 
 /* The table's row for id, or NULL if it has none (for the unit test). */

@@ -198,6 +198,7 @@ enum reply_id {
 	R_PREGREET,
 	R_NOT_SMTP,
 	R_LINE_FLOOD,
+	R_NO_SUCH_USER,
 	R_MAX
 };
 
