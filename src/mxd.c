@@ -338,6 +338,8 @@ mxd_check(struct config *c, char **cause)
 	if (c->recipient_table[0] != '\0' && rcpttable_load(c->recipient_table,
 	    c->recipient_delimiter, c, &c->rcpt_table, cause) != 0)
 		return (-1);
+	if (lmtp_prober.check(c, cause) != 0)
+		return (-1);
 	/* Last: on success it replaces the running certificate. */
 	return (tls_load(c, cause));
 }
@@ -490,6 +492,7 @@ mxd_reload_cb(evutil_socket_t sig, short events, void *arg)
 	}
 	mxd_config_free(cfg);
 	cfg = next;
+	recipient_cache_flush();
 	log_info("reloaded configuration%s%s", conf_file ? " from " : "",
 	    conf_file ? conf_file : "");
 	mxd_log_table(cfg);
@@ -505,6 +508,37 @@ mxd_log_table(const struct config *c)
 		log_info("recipient_table %s: %zu users, %zu aliases, %zu "
 		    "catch-alls", t->file, t->nusers, t->naliases,
 		    t->ncatchall);
+}
+
+/* The store's answer for mxd -t rcpt: keep it, leave the loop. */
+static void
+mxd_test_rcpt_cb(void *arg, const struct rcpt_answer *a)
+{
+	*(struct rcpt_answer *)arg = *a;
+	event_base_loopexit(base, NULL);
+}
+
+/*
+ * mxd -t rcpt with recipient_check = lmtp: ask the store as RCPT would,
+ * on an event loop of its own.  The verdict.
+ */
+static enum rcpt_verdict
+mxd_test_rcpt_ask(const struct config *c, const char *addr)
+{
+	struct rcpt_answer	a;
+
+	if ((base = mxd_event_base()) == NULL)
+		fatalx("event_base_new failed");
+	signal(SIGPIPE, SIG_IGN);
+	recipient_set_prober(&lmtp_prober);
+	lmtp_prober.start(base);
+	if (recipient_ask(c, addr, mxd_test_rcpt_cb, &a, &a) != 0)
+		event_base_dispatch(base);
+	lmtp_prober.free_all();
+	conn_free_all();
+	event_base_free(base);
+	base = NULL;
+	return (recipient_explain_store(&a, stdout));
 }
 
 /*
@@ -524,7 +558,10 @@ mxd_test_rcpt(const struct config *c, const char *arg)
 	}
 	snprintf(addr, sizeof(addr), "%.*s", (int)n, arg);
 	v = recipient_explain(c, addr, stdout);
-	return (v == RCPT_NOT_OURS || v == RCPT_UNKNOWN ? 1 : 0);
+	if (v == RCPT_ASK)
+		v = mxd_test_rcpt_ask(c, addr);
+	return (v == RCPT_NOT_OURS || v == RCPT_UNKNOWN ||
+	    v == RCPT_TEMPFAIL ? 1 : 0);
 }
 
 /*
@@ -788,6 +825,8 @@ main(int argc, char **argv)
 	mxd_drop_privileges(&main_conf);
 	log_set_base(base);
 	spool_start(base);
+	recipient_set_prober(&lmtp_prober);
+	lmtp_prober.start(base);
 	sigterm = evsignal_new(base, SIGTERM, mxd_signal_cb, NULL);
 	sigint = evsignal_new(base, SIGINT, mxd_signal_cb, NULL);
 	sighup = evsignal_new(base, SIGHUP, mxd_reload_cb, NULL);
@@ -808,6 +847,8 @@ main(int argc, char **argv)
 	spool_stop();
 	for (i = 0; i < NPROTOCOLS; i++)
 		mxd_protocols[i]->free_all();
+	lmtp_prober.free_all();
+	recipient_cache_flush();
 	conn_free_all();
 	listener_close_all();
 	event_free(sigterm);

@@ -94,6 +94,11 @@ struct config {
 	char		 *recipient_table;
 	char		 *recipient_delimiter;
 	struct rcpttable *rcpt_table;	/* recipient_table, loaded (not a setting) */
+	char		 *recipient_check;
+	char		 *recipient_lmtp;
+	long long	  recipient_cache_ttl;
+	long long	  recipient_cache_negative_ttl;
+	long long	  recipient_lmtp_timeout;
 };
 
 enum opt_type {
@@ -161,7 +166,37 @@ enum rcpt_verdict {
 	RCPT_POSTMASTER,	/* RFC 5321 4.5.1, always taken */
 	RCPT_RELAY,		/* an authenticated client may relay */
 	RCPT_UNKNOWN,		/* a listed domain, not in recipient_table */
+	RCPT_ASK,		/* ask the mail store: recipient_ask() */
+	RCPT_TEMPFAIL,		/* the store cannot be asked now */
 };
+/* What the mail store said about a recipient (recipient_ask()). */
+struct rcpt_answer {
+	enum rcpt_verdict v;		/* RCPT_OURS, _UNKNOWN or _TEMPFAIL */
+	int		  code;		/* the store's reply, 0 if none */
+	char		  text[256];	/* its text, or why there is none */
+	int		  cached;	/* from the cache */
+};
+/*
+ * What asks the mail store (the LMTP client, deliver/lmtp.c): main()
+ * names it as it names smtp_protocol.  ask() never calls back before
+ * it returns; code 0 in the callback means the store could not be
+ * asked, and the text says why.
+ */
+struct rcpt_prober {
+	const char	*name;
+	int		(*check)(const struct config *, char **);
+	void		(*start)(struct event_base *);
+	void		(*ask)(const struct config *, const char *,
+			    void (*)(void *, int, const char *), void *);
+	void		(*free_all)(void);
+};
+extern const struct rcpt_prober lmtp_prober;
+void		 recipient_set_prober(const struct rcpt_prober *);
+int		 recipient_ask(const struct config *, const char *,
+		    void (*)(void *, const struct rcpt_answer *), void *,
+		    struct rcpt_answer *);
+void		 recipient_cache_flush(void);
+enum rcpt_verdict recipient_explain_store(const struct rcpt_answer *, FILE *);
 enum rcpt_verdict recipient_check(const struct config *, const char *,
 		    int);
 enum rcpt_verdict recipient_explain(const struct config *, const char *,
@@ -315,6 +350,7 @@ enum conn_event {
 	CONN_DELAY,		/* conn_delay()'s time is up */
 	CONN_GONE,		/* EOF, error, stall, TLS failure: c->why */
 	CONN_DONE,		/* conn_close_after_drain(): all is out */
+	CONN_CONNECTED,		/* conn_connect(): the connection is up */
 };
 
 struct conn {
@@ -338,6 +374,9 @@ struct conn {
 struct conn	*conn_new(struct event_base *, int, const struct sockaddr *,
 		    int, uint64_t, void (*)(struct conn *, enum conn_event,
 		    void *), void *);
+struct conn	*conn_connect(struct event_base *, const struct sockaddr *,
+		    socklen_t, const char *, uint64_t, void (*)(struct conn *,
+		    enum conn_event, void *), void *, const char **);
 void		 conn_write(struct conn *, const void *, size_t);
 size_t		 conn_unsent(struct conn *);
 struct evbuffer	*conn_input(struct conn *);

@@ -109,5 +109,20 @@ const struct option_entry options_table[] = {
 	{ "recipient_delimiter", OPT_STRING, OFF(recipient_delimiter), "", 0,
 	  8, "characters that start a +tag in a local part: bob+news@ is "
 	  "bob's (empty: none)", NULL, 0 },
+	{ "recipient_check", OPT_STRING, OFF(recipient_check), "table", 1, 8,
+	  "how RCPT knows a user: table (recipient_table, if set), lmtp "
+	  "(ask recipient_lmtp), none", "table|lmtp|none", 0 },
+	{ "recipient_lmtp", OPT_STRING, OFF(recipient_lmtp), "", 0, 1024,
+	  "the store asked when recipient_check = lmtp: lmtp:unix:/path or "
+	  "lmtp:inet:host:port", NULL, 0 },
+	{ "recipient_cache_ttl", OPT_TIME, OFF(recipient_cache_ttl), "1h", 0,
+	  86400 * 7, "how long the store's yes to a recipient is kept (0: "
+	  "ask each time)", NULL, 0 },
+	{ "recipient_cache_negative_ttl", OPT_TIME,
+	  OFF(recipient_cache_negative_ttl), "10m", 0, 86400 * 7,
+	  "how long the store's no (5xx) is kept (0: ask each time)", NULL, 0 },
+	{ "recipient_lmtp_timeout", OPT_TIME, OFF(recipient_lmtp_timeout),
+	  "10s", 1, 600, "longest wait for the store's answer; then 451 4.4.3",
+	  NULL, 0 },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0 }
 };

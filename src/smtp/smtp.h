@@ -199,6 +199,8 @@ enum reply_id {
 	R_NOT_SMTP,
 	R_LINE_FLOOD,
 	R_NO_SUCH_USER,
+	R_NO_SUCH_USER_STORE,
+	R_RCPT_TEMPFAIL,
 	R_MAX
 };
 
@@ -218,6 +220,7 @@ struct tx {
 	unsigned		 nover;		/* recipients past the limit */
 	time_t			 deadline;	/* for data_min_rate */
 	size_t			 credit;	/* octets not yet in deadline */
+	char			*asking;	/* RCPT waiting for the store */
 };
 
 /* One SMTP connection. */
@@ -323,6 +326,8 @@ void		 session_close(struct session *, const char *);
 void		 session_tx_free(struct session *);
 void		 session_queued(struct session *, const char *);
 void		 session_park(struct session *);
+int		 session_unpark(struct session *);
+void		 session_resume(struct session *);
 void		 session_data_done(struct session *, enum reply_id);
 void		 session_free_all(void);
 unsigned	 session_count(void);
