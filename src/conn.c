@@ -54,6 +54,7 @@
 #define CONN_F_LINGER		0x10	/* conn.c's own: discarding to EOF */
 #define CONN_F_QUEUED		0x20	/* on the flush queue */
 #define CONN_F_CONNECTING	0x40	/* outbound, connect() under way */
+#define CONN_F_OUTBOUND		0x80	/* made by conn_connect() */
 
 /* Connections with output to write at the end of this loop pass. */
 static struct conn	*conn_flushq;
@@ -349,10 +350,19 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
 
-	if (c->flags & CONN_F_LINGER)
+	if (c->flags & CONN_F_LINGER) {
 		conn_linger_read(c);
-	else
-		conn_emit(c, CONN_INPUT);
+		return;
+	}
+	/*
+	 * Outbound: the peer's first bytes (a greeting) can be read before
+	 * libevent has seen the connect complete; they prove it did.
+	 */
+	if (c->flags & CONN_F_CONNECTING) {
+		c->flags &= ~CONN_F_CONNECTING;
+		conn_emit(c, CONN_CONNECTED);
+	}
+	conn_emit(c, CONN_INPUT);
 }
 
 /*
@@ -407,13 +417,18 @@ conn_event_cb(struct bufferevent *bev, short events, void *arg)
 		conn_free(c);
 		return;
 	}
+	if ((c->flags & CONN_F_OUTBOUND) && (events & BEV_EVENT_CONNECTED)) {
+		/* Unless conn_read_cb saw the peer's first bytes already. */
+		if (c->flags & CONN_F_CONNECTING) {
+			c->flags &= ~CONN_F_CONNECTING;
+			conn_emit(c, CONN_CONNECTED);
+		}
+		return;
+	}
 	if (c->flags & CONN_F_CONNECTING) {
 		c->flags &= ~CONN_F_CONNECTING;
-		if (events & BEV_EVENT_CONNECTED)
-			conn_emit(c, CONN_CONNECTED);
-		else
-			conn_gone(c, events & BEV_EVENT_TIMEOUT ?
-			    "connect-timeout" : "connect-failed");
+		conn_gone(c, events & BEV_EVENT_TIMEOUT ? "connect-timeout" :
+		    "connect-failed");
 		return;
 	}
 	if (events & BEV_EVENT_CONNECTED) {
@@ -549,7 +564,7 @@ conn_connect(struct event_base *base, const struct sockaddr *sa,
 	snprintf(c->addr, sizeof(c->addr), "%s", name);
 	conn_set_bev(c, bev);
 	/* fd is connecting: libevent reports the outcome as an event. */
-	c->flags |= CONN_F_CONNECTING;
+	c->flags |= CONN_F_CONNECTING | CONN_F_OUTBOUND;
 	if (bufferevent_socket_connect(bev, NULL, 0) != 0) {
 		conn_free(c);
 		*cause = "connect failed";

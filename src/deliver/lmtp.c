@@ -51,6 +51,7 @@ struct lmtp_conn {
 	enum lmtp_state		 state;
 	struct lmtp_probe	*probe;		/* the question it is asking */
 	struct lmtp_reply	 r;
+	char			*target;	/* recipient_lmtp it was for */
 	TAILQ_ENTRY(lmtp_conn)	 entry;
 };
 
@@ -63,6 +64,7 @@ static unsigned			 lmtp_nconns;
 static uint64_t			 lmtp_nextid;
 
 static void	lmtp_kick(void);
+static void	lmtp_quit(struct lmtp_conn *);
 
 /*
  * Parse a target: lmtp:unix:/absolute/path, or lmtp:inet:host:port
@@ -221,6 +223,7 @@ lmtp_conn_free(struct lmtp_conn *lc)
 {
 	TAILQ_REMOVE(&lmtp_conns, lc, entry);
 	lmtp_nconns--;
+	free(lc->target);
 	free(lc);
 }
 
@@ -318,10 +321,9 @@ lmtp_conn_cb(struct conn *c, enum conn_event ev, void *arg)
 			(void)lmtp_conn_fail(lc, "a reply that is not LMTP", 1);
 		break;
 	case CONN_TIMEOUT:
-		if (lc->state == LS_IDLE) {
-			lmtp_send(lc, LS_QUIT, "QUIT\r\n", NULL);
-			conn_close_after_drain(c);
-		} else
+		if (lc->state == LS_IDLE)
+			lmtp_quit(lc);
+		else
 			(void)lmtp_conn_fail(lc, "no answer in time "
 			    "(recipient_lmtp_timeout)", 1);
 		break;
@@ -355,6 +357,7 @@ lmtp_open(void)
 	}
 	lc = xcalloc(1, sizeof(*lc));
 	lc->state = LS_CONNECT;
+	lc->target = xstrdup(cfg->recipient_lmtp);
 	if ((lc->c = conn_connect(lmtp_base, (struct sockaddr *)&t.ss, t.len,
 	    "lmtp", ++lmtp_nextid, lmtp_conn_cb, lc, &why)) == NULL) {
 		free(lc);
@@ -369,17 +372,33 @@ lmtp_open(void)
 	return (0);
 }
 
+/* Say QUIT on an idle connection and let it go. */
+static void
+lmtp_quit(struct lmtp_conn *lc)
+{
+	lmtp_send(lc, LS_QUIT, "QUIT\r\n", NULL);
+	conn_close_after_drain(lc->c);
+}
+
 /*
  * Give waiting questions to idle connections, and open a connection
- * when none is idle or on its way (at most LMTP_POOL_MAX).
+ * when none is idle or on its way (at most LMTP_POOL_MAX).  An idle
+ * connection to a store that is no longer recipient_lmtp (a reload
+ * changed it) is closed instead.
  */
 static void
 lmtp_kick(void)
 {
 	struct lmtp_probe	*p;
-	struct lmtp_conn	*lc;
+	struct lmtp_conn	*lc, *next;
 	int			 opening;
 
+	for (lc = TAILQ_FIRST(&lmtp_conns); lc != NULL; lc = next) {
+		next = TAILQ_NEXT(lc, entry);
+		if (lc->state == LS_IDLE &&
+		    strcmp(lc->target, cfg->recipient_lmtp) != 0)
+			lmtp_quit(lc);
+	}
 	while ((p = TAILQ_FIRST(&lmtp_queue)) != NULL) {
 		opening = 0;
 		TAILQ_FOREACH(lc, &lmtp_conns, entry) {

@@ -8,14 +8,20 @@ the loopback port; pipelined RCPTs keep their order; the store stopped
 gives 451 4.4.3 (never an accept), a store that never answers too, and
 other sessions are served meanwhile; answers are cached (the log says
 `cached` while Dovecot is stopped); `mxd -t rcpt` says what the store
-answered; a bad recipient_lmtp is refused by `mxd -t`.
+answered; a bad recipient_lmtp is refused by `mxd -t`.  A scripted
+store (FakeStore) shows that at most 4 connections are used however
+many sessions ask at once, and that a reload moves to a new store.
 """
 
+import os
+import shutil
+import signal
 import socket
+import tempfile
 import threading
 
 from mxdtest import (Server, check, run_mxd, assert_eq, assert_in,
-                     free_port, run)
+                     free_port, wait_until, run)
 from mxdtest.dovecot import Dovecot
 
 DOMAINS = "example.test"
@@ -128,6 +134,139 @@ def test_silent_store():
                          r"time" % port)
     finally:
         ls.close()
+
+
+class FakeStore:
+    """A scripted LMTP server on a loopback port: knows `users`; with
+    hold set, each RCPT waits for release() before its answer.  Records
+    the connections and, per connection, the RCPTs it was asked."""
+
+    def __init__(self, users, hold=False):
+        self.users = set(users)
+        self.hold = threading.Event()
+        if not hold:
+            self.hold.set()
+        self.lock = threading.Lock()
+        self.rcpts = []             # (connection number, address)
+        self.nconns = 0
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(64)
+        self.port = self.ls.getsockname()[1]
+        self.target = "lmtp:inet:127.0.0.1:%d" % self.port
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        for _ in range(100):
+            try:
+                conn, _ = self.ls.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.nconns += 1
+                n = self.nconns
+            threading.Thread(target=self._serve, args=(conn, n),
+                             daemon=True).start()
+
+    def _serve(self, conn, n):
+        conn.settimeout(30)
+        f = conn.makefile("rb")
+        try:
+            conn.sendall(b"220 fake LMTP\r\n")
+            for _ in range(1000):
+                line = f.readline().decode().strip()
+                verb = line.split(" ", 1)[0].upper()
+                if verb == "LHLO":
+                    conn.sendall(b"250-fake\r\n250 PIPELINING\r\n")
+                elif verb in ("MAIL", "RSET"):
+                    conn.sendall(b"250 2.0.0 OK\r\n")
+                elif verb == "RCPT":
+                    addr = line[line.index("<") + 1:line.rindex(">")]
+                    with self.lock:
+                        self.rcpts.append((n, addr))
+                    self.hold.wait(30)
+                    conn.sendall(b"250 2.1.5 OK\r\n"
+                                 if addr in self.users else
+                                 b"550 5.1.1 <%s> unknown\r\n" %
+                                 addr.encode())
+                else:
+                    conn.sendall(b"221 2.0.0 bye\r\n")
+                    return
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def pending(self):
+        with self.lock:
+            return len(self.rcpts)
+
+    def close(self):
+        self.hold.set()
+        self.ls.close()
+
+
+def test_pool_bounded():
+    """ten sessions ask at once while the store holds its answers: at
+    most 4 connections carry the questions, and all ten get their 250
+    once the store answers"""
+    users = ["u%d@example.test" % i for i in range(10)]
+    store = FakeStore(users, hold=True)
+    clients = []
+    try:
+        with server(store.target, recipient_lmtp_timeout=30) as srv:
+            for u in users:
+                c = srv.client(timeout=30)
+                clients.append(c)
+                mail(c)
+                c.send(b"RCPT TO:<%s>\r\n" % u.encode())
+            wait_until(lambda: store.pending() >= 4, timeout=20,
+                       what="four questions at the store")
+            store.hold.set()
+            for c in clients:
+                check(c.reply(), 250, "2.1.5")
+            conns = {n for n, _ in store.rcpts}
+            assert_eq(sorted(a for _, a in store.rcpts), sorted(users),
+                      "each address asked once")
+            assert len(conns) <= 4, "questions on %d connections" % \
+                len(conns)
+            assert store.nconns <= 4, "%d connections" % store.nconns
+    finally:
+        for c in clients:
+            c.close()
+        store.close()
+
+
+def test_reload_moves_store():
+    """SIGHUP with a new recipient_lmtp: the cache is emptied and the
+    next question goes to the new store"""
+    a = FakeStore(["bob@example.test"])
+    b = FakeStore(["carol@example.test"])
+    d = tempfile.mkdtemp(prefix="mxdtest.lmtp.")
+    os.chmod(d, 0o755)
+    conf = os.path.join(d, "mxd.conf")
+    try:
+        with open(conf, "w") as f:
+            f.write("domains = example.test\nrecipient_check = lmtp\n"
+                    "recipient_lmtp = %s\n" % a.target)
+        with Server(args=["-c", conf]) as srv, srv.client() as c:
+            mail(c)
+            check(c.cmd("RCPT TO:<bob@example.test>"), 250, "2.1.5")
+            check(c.cmd("RCPT TO:<carol@example.test>"), 550, "5.1.1")
+            with open(conf, "w") as f:
+                f.write("domains = example.test\nrecipient_check = lmtp\n"
+                        "recipient_lmtp = %s\n" % b.target)
+            srv.proc.send_signal(signal.SIGHUP)
+            srv.wait_log(r"reloaded configuration")
+            check(c.cmd("RCPT TO:<carol@example.test>"), 250, "2.1.5")
+            check(c.cmd("RCPT TO:<bob@example.test>"), 550, "5.1.1")
+            assert_eq(sorted(x for _, x in b.rcpts),
+                      ["bob@example.test", "carol@example.test"],
+                      "asked of the new store")
+    finally:
+        a.close()
+        b.close()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_t_rcpt_lmtp():
