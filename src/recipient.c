@@ -198,7 +198,7 @@ recipient_explain(const struct config *c, const char *addr, FILE *f)
 		break;
 	case RCPT_OURS:
 	case RCPT_RELAY:
-		if (t == NULL) {
+		if (t == NULL || rcpttable_lookup(t, addr, &m) == NULL) {
 			fprintf(f, "accepted: 250 2.1.5: %s, so every local "
 			    "part of a listed domain is accepted\n",
 			    strcmp(c->recipient_check, "none") == 0 ?
@@ -206,7 +206,6 @@ recipient_explain(const struct config *c, const char *addr, FILE *f)
 			break;
 		}
 		fprintf(f, "  recipient_table %s: %zu entries\n", t->file, t->n);
-		(void)rcpttable_lookup(t, addr, &m);
 		recipient_explain_match(t, &m, f);
 		recipient_explain_expand(t, addr, f);
 		fprintf(f, "accepted: 250 2.1.5\n");

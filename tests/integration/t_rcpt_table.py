@@ -191,6 +191,11 @@ def test_t_rcpt():
     rc, out, err = run_mxd(["-t", "rcpt", "who@example.test"])
     assert_eq(rc, 0, "the built-in sink takes any address")
     assert_in("no recipient_table", out, "why")
+    rc, out, err = run_mxd(["-t", "rcpt", "who@example.test", "-o",
+                            "domains=" + DOMAINS, "-o", "recipient_table=" +
+                            path, "-o", "recipient_check=none"])
+    assert_eq(rc, 0, "recipient_check = none takes any local part")
+    assert_in("recipient_check = none", out, "why")
 
 
 if __name__ == "__main__":
