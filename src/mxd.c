@@ -535,6 +535,7 @@ mxd_test_rcpt_ask(const struct config *c, const char *addr)
 	if (recipient_ask(c, addr, mxd_test_rcpt_cb, &a, &a) != 0)
 		event_base_dispatch(base);
 	lmtp_prober.free_all();
+	recipient_free_all();
 	conn_free_all();
 	event_base_free(base);
 	base = NULL;
@@ -848,7 +849,7 @@ main(int argc, char **argv)
 	for (i = 0; i < NPROTOCOLS; i++)
 		mxd_protocols[i]->free_all();
 	lmtp_prober.free_all();
-	recipient_cache_flush();
+	recipient_free_all();
 	conn_free_all();
 	listener_close_all();
 	event_free(sigterm);

@@ -196,6 +196,7 @@ int		 recipient_ask(const struct config *, const char *,
 		    void (*)(void *, const struct rcpt_answer *), void *,
 		    struct rcpt_answer *);
 void		 recipient_cache_flush(void);
+void		 recipient_free_all(void);
 enum rcpt_verdict recipient_explain_store(const struct rcpt_answer *, FILE *);
 enum rcpt_verdict recipient_check(const struct config *, const char *,
 		    int);

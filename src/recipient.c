@@ -252,14 +252,17 @@ struct rcpt_cached {
 
 /* One question to the store, until its answer. */
 struct rcpt_question {
-	char		  key[SMTP_PATH_MAX + 1];
-	void		(*cb)(void *, const struct rcpt_answer *);
-	void		 *arg;
+	char			  key[SMTP_PATH_MAX + 1];
+	void			(*cb)(void *, const struct rcpt_answer *);
+	void			 *arg;
+	LIST_ENTRY(rcpt_question) entry;
 };
 
 static const struct rcpt_prober	*rcpt_prober;
 static struct rcpt_cached	*rcpt_cache[RCPT_CACHE_BUCKETS];
 static size_t			 rcpt_ncached;
+static LIST_HEAD(, rcpt_question) rcpt_questions =
+    LIST_HEAD_INITIALIZER(rcpt_questions);
 
 /* Monotonic seconds, for the cache. */
 static time_t
@@ -372,8 +375,25 @@ recipient_asked_cb(void *arg, int code, const char *text)
 		    cfg->recipient_cache_negative_ttl);
 	} else
 		a.v = RCPT_TEMPFAIL;
+	LIST_REMOVE(q, entry);
 	q->cb(q->arg, &a);
 	free(q);
+}
+
+/*
+ * At exit, after the prober dropped its questions unanswered (their
+ * sessions are gone): forget them, and the cache.
+ */
+void
+recipient_free_all(void)
+{
+	struct rcpt_question	*q;
+
+	while ((q = LIST_FIRST(&rcpt_questions)) != NULL) {
+		LIST_REMOVE(q, entry);
+		free(q);
+	}
+	recipient_cache_flush();
 }
 
 /*
@@ -406,6 +426,7 @@ recipient_ask(const struct config *c, const char *addr,
 	snprintf(q->key, sizeof(q->key), "%s", key);
 	q->cb = cb;
 	q->arg = arg;
+	LIST_INSERT_HEAD(&rcpt_questions, q, entry);
 	rcpt_prober->ask(c, addr, recipient_asked_cb, q);
 	return (1);
 }

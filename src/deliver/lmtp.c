@@ -357,7 +357,6 @@ lmtp_open(void)
 	}
 	lc = xcalloc(1, sizeof(*lc));
 	lc->state = LS_CONNECT;
-	lc->target = xstrdup(cfg->recipient_lmtp);
 	if ((lc->c = conn_connect(lmtp_base, (struct sockaddr *)&t.ss, t.len,
 	    "lmtp", ++lmtp_nextid, lmtp_conn_cb, lc, &why)) == NULL) {
 		free(lc);
@@ -367,6 +366,7 @@ lmtp_open(void)
 		return (-1);
 	}
 	conn_set_timeout(lc->c, cfg->recipient_lmtp_timeout);
+	lc->target = xstrdup(cfg->recipient_lmtp);
 	TAILQ_INSERT_TAIL(&lmtp_conns, lc, entry);
 	lmtp_nconns++;
 	return (0);

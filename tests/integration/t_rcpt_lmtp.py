@@ -237,6 +237,25 @@ def test_pool_bounded():
         store.close()
 
 
+def test_shutdown_while_asking():
+    """SIGTERM while a session waits for the store: it gets 421, and
+    mxd exits 0 at the end of shutdown_grace without the answer"""
+    store = FakeStore(["bob@example.test"], hold=True)
+    try:
+        srv = server(store.target, recipient_lmtp_timeout=60,
+                     shutdown_grace=1)
+        with srv, srv.client(timeout=30) as c:
+            mail(c)
+            c.send(b"RCPT TO:<bob@example.test>\r\n")
+            wait_until(lambda: store.pending() >= 1,
+                       what="the question at the store")
+            srv.terminate()
+            check(c.reply(), 421, "4.3.2")
+            assert_eq(srv.stop(timeout=30), 0, "exit status")
+    finally:
+        store.close()
+
+
 def test_reload_moves_store():
     """SIGHUP with a new recipient_lmtp: the cache is emptied and the
     next question goes to the new store"""
