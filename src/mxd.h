@@ -236,6 +236,8 @@ struct rcpt_match {
 int		 rcpttable_canon(const char *, char *, size_t);
 int		 rcpttable_load(const char *, const char *,
 		    const struct config *, struct rcpttable **, char **);
+int		 rcpttable_load_fp(FILE *, const char *, const char *,
+		    const struct config *, struct rcpttable **, char **);
 void		 rcpttable_free(struct rcpttable *);
 const struct rcpt_entry *rcpttable_lookup(const struct rcpttable *,
 		    const char *, struct rcpt_match *);

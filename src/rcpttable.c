@@ -292,16 +292,14 @@ rcpttable_check_aliases(const struct rcpttable *t, char **cause)
 }
 
 /*
- * Load a recipient table: file, the recipient_delimiter characters
- * (may be ""), and the configuration whose domains the keys must be in
- * (NULL: any).  *out is the new table, or NULL and -1 with *cause.
+ * Load a recipient table from f, named file in messages; otherwise as
+ * rcpttable_load().  The fuzzer's entry.
  */
 int
-rcpttable_load(const char *file, const char *delim, const struct config *c,
-    struct rcpttable **out, char **cause)
+rcpttable_load_fp(FILE *f, const char *file, const char *delim,
+    const struct config *c, struct rcpttable **out, char **cause)
 {
 	struct rcpttable	*t;
-	FILE			*f;
 	int			 rc;
 
 	*out = NULL;
@@ -311,17 +309,11 @@ rcpttable_load(const char *file, const char *delim, const struct config *c,
 		    "white space", delim);
 		return (-1);
 	}
-	if ((f = fopen(file, "r")) == NULL) {
-		xasprintf(cause, "recipient_table %s: %s", file,
-		    strerror(errno));
-		return (-1);
-	}
 	t = xcalloc(1, sizeof(*t));
 	t->file = xstrdup(file);
 	t->delim = xstrdup(delim);
 	rcpttable_grow(t);
 	rc = rcpttable_read(t, c, f, cause);
-	fclose(f);
 	if (rc == 0)
 		rc = rcpttable_check_aliases(t, cause);
 	if (rc != 0) {
@@ -330,6 +322,29 @@ rcpttable_load(const char *file, const char *delim, const struct config *c,
 	}
 	*out = t;
 	return (0);
+}
+
+/*
+ * Load a recipient table: file, the recipient_delimiter characters
+ * (may be ""), and the configuration whose domains the keys must be in
+ * (NULL: any).  *out is the new table, or NULL and -1 with *cause.
+ */
+int
+rcpttable_load(const char *file, const char *delim, const struct config *c,
+    struct rcpttable **out, char **cause)
+{
+	FILE	*f;
+	int	 rc;
+
+	*out = NULL;
+	if ((f = fopen(file, "r")) == NULL) {
+		xasprintf(cause, "recipient_table %s: %s", file,
+		    strerror(errno));
+		return (-1);
+	}
+	rc = rcpttable_load_fp(f, file, delim, c, out, cause);
+	fclose(f);
+	return (rc);
 }
 
 /* The entry for a canonical key, or NULL. */
