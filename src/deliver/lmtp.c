@@ -41,6 +41,7 @@ struct lmtp_probe {
 	void			(*cb)(void *, int, const char *);
 	void			 *arg;
 	char			  why[128];	/* code 0: why */
+	int			  retried;	/* once, after a stale connection */
 	TAILQ_ENTRY(lmtp_probe)	  entry;
 };
 TAILQ_HEAD(lmtp_probes, lmtp_probe);
@@ -52,6 +53,7 @@ struct lmtp_conn {
 	struct lmtp_probe	*probe;		/* the question it is asking */
 	struct lmtp_reply	 r;
 	char			*target;	/* recipient_lmtp it was for */
+	int			 reused;	/* has answered a question before */
 	TAILQ_ENTRY(lmtp_conn)	 entry;
 };
 
@@ -239,6 +241,16 @@ lmtp_conn_fail(struct lmtp_conn *lc, const char *why, int close)
 	int			 unreachable = lc->state <= LS_LHLO;
 	char			 msg[160];
 
+	/*
+	 * A reused connection the store closed while it sat idle (its own
+	 * idle timeout) dies at our MAIL: ask again, once, on a new one.
+	 */
+	if (p != NULL && lc->reused && lc->state == LS_MAIL && !p->retried) {
+		p->retried = 1;
+		lc->probe = NULL;
+		TAILQ_INSERT_HEAD(&lmtp_queue, p, entry);
+		p = NULL;
+	}
 	snprintf(msg, sizeof(msg), "%s: %s", cfg->recipient_lmtp, why);
 	if (lc->state != LS_IDLE && lc->state != LS_QUIT)
 		log_warnx("lmtp %s", msg);
@@ -288,6 +300,7 @@ lmtp_step(struct lmtp_conn *lc)
 		snprintf(why, sizeof(why), "%s", lc->r.text);
 		code = lc->r.code;
 		lc->probe = NULL;
+		lc->reused = 1;
 		lmtp_send(lc, LS_RSET, "RSET\r\n", NULL);
 		lmtp_answer(p, code, why);
 		return (0);

@@ -141,8 +141,9 @@ class FakeStore:
     hold set, each RCPT waits for release() before its answer.  Records
     the connections and, per connection, the RCPTs it was asked."""
 
-    def __init__(self, users, hold=False):
+    def __init__(self, users, hold=False, drop_second_mail=False):
         self.users = set(users)
+        self.drop_second_mail = drop_second_mail
         self.hold = threading.Event()
         if not hold:
             self.hold.set()
@@ -171,6 +172,7 @@ class FakeStore:
     def _serve(self, conn, n):
         conn.settimeout(30)
         f = conn.makefile("rb")
+        nmail = 0
         try:
             conn.sendall(b"220 fake LMTP\r\n")
             for _ in range(1000):
@@ -178,7 +180,11 @@ class FakeStore:
                 verb = line.split(" ", 1)[0].upper()
                 if verb == "LHLO":
                     conn.sendall(b"250-fake\r\n250 PIPELINING\r\n")
+                elif verb == "MAIL" and self.drop_second_mail and \
+                        nmail == 1:
+                    return          # as if it had closed while idle
                 elif verb in ("MAIL", "RSET"):
+                    nmail += verb == "MAIL"
                     conn.sendall(b"250 2.0.0 OK\r\n")
                 elif verb == "RCPT":
                     addr = line[line.index("<") + 1:line.rindex(">")]
@@ -252,6 +258,22 @@ def test_shutdown_while_asking():
             srv.terminate()
             check(c.reply(), 421, "4.3.2")
             assert_eq(srv.stop(timeout=30), 0, "exit status")
+    finally:
+        store.close()
+
+
+def test_stale_connection_retried():
+    """a reused connection that the store has closed dies at MAIL: the
+    question is asked again on a new connection, not answered 451"""
+    store = FakeStore(["bob@example.test", "carol@example.test"],
+                      drop_second_mail=True)
+    try:
+        with server(store.target) as srv, srv.client() as c:
+            mail(c)
+            check(c.cmd("RCPT TO:<bob@example.test>"), 250, "2.1.5")
+            check(c.cmd("RCPT TO:<carol@example.test>"), 250, "2.1.5")
+            assert_eq(store.nconns, 2, "connections")
+            srv.wait_log(r"lmtp lmtp:inet:.*: (eof|error)")
     finally:
         store.close()
 
