@@ -106,5 +106,26 @@ const struct option_entry options_table[] = {
 	  "when started as root, the user to run as after binding", NULL, OPT_F_RESTART },
 	{ "group", OPT_STRING, OFF(group), "", 0, 64,
 	  "group to run as (empty: the user's primary group)", NULL, OPT_F_RESTART },
+	{ "recipient_table", OPT_STRING, OFF(recipient_table), "", 0, 1024,
+	  "file of users, aliases and catch-alls; others get 550 5.1.1 "
+	  "(empty: every local part of domains)", NULL, 0 },
+	{ "recipient_delimiter", OPT_STRING, OFF(recipient_delimiter), "", 0,
+	  8, "characters that start a +tag in a local part: bob+news@ is "
+	  "bob's (empty: none)", NULL, 0 },
+	{ "recipient_check", OPT_STRING, OFF(recipient_check), "table", 1, 8,
+	  "how RCPT knows a user: table (recipient_table, if set), lmtp "
+	  "(ask recipient_lmtp), none", "table|lmtp|none", 0 },
+	{ "recipient_lmtp", OPT_STRING, OFF(recipient_lmtp), "", 0, 1024,
+	  "the store asked when recipient_check = lmtp: lmtp:unix:/path or "
+	  "lmtp:inet:host:port", NULL, 0 },
+	{ "recipient_cache_ttl", OPT_TIME, OFF(recipient_cache_ttl), "1h", 0,
+	  86400 * 7, "how long the store's yes to a recipient is kept (0: "
+	  "ask each time)", NULL, 0 },
+	{ "recipient_cache_negative_ttl", OPT_TIME,
+	  OFF(recipient_cache_negative_ttl), "10m", 0, 86400 * 7,
+	  "how long the store's no (5xx) is kept (0: ask each time)", NULL, 0 },
+	{ "recipient_lmtp_timeout", OPT_TIME, OFF(recipient_lmtp_timeout),
+	  "10s", 1, 600, "longest wait for the store's answer; then 451 4.4.3",
+	  NULL, 0 },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0 }
 };

@@ -237,6 +237,15 @@ static const struct reply_row replies[R_MAX] = {
 	[R_FAULT_DATA_554] = { .code = 554, .esc = "5.6.0",
 	    .text = "Not stored, on purpose: "
 	    "+fail-data-554 asks for it (sink_faults)" },
+	[R_NO_SUCH_USER] = { .code = 550, .esc = "5.1.1",
+	    .text = "No such user here: <%s> is not a mailbox of this "
+	    "server; check the spelling of the address" },
+	[R_NO_SUCH_USER_STORE] = { .code = 550, .esc = "5.1.1",
+	    .text = "No such user here: <%s> is not a mailbox of this "
+	    "server (the mail store says: %s)" },
+	[R_RCPT_TEMPFAIL] = { .code = 451, .esc = "4.4.3",
+	    .text = "Cannot check <%s> with the mail store now; "
+	    "try again later" },
 };
 
 /* The table's row for id, or NULL if it has none (for the unit test). */

@@ -78,6 +78,7 @@ session_tx_free(struct session *s)
 	for (i = 0; i < tx->nrcpt; i++)
 		free(tx->rcpt[i]);
 	free(tx->rcpt);
+	free(tx->asking);
 	if (tx->body != NULL)
 		evbuffer_free(tx->body);
 	free(tx);
@@ -103,6 +104,31 @@ session_park(struct session *s)
 {
 	s->flags |= SESSION_F_WAIT;
 	conn_pause_read(s->conn);
+}
+
+/*
+ * A parked session's answer came (from the store, not the spool): 0 to
+ * go on, or -1 if the client left meanwhile and the session is freed.
+ */
+int
+session_unpark(struct session *s)
+{
+	s->flags &= ~SESSION_F_WAIT;
+	if (s->flags & SESSION_F_GONE) {
+		session_free(s);
+		return (-1);
+	}
+	return (0);
+}
+
+/* After session_unpark(): read again, and run what was pipelined. */
+void
+session_resume(struct session *s)
+{
+	if (s->state == STATE_QUIT)
+		return;
+	conn_resume_read(s->conn);
+	session_process(s);
 }
 
 /*
@@ -467,6 +493,9 @@ session_conn_cb(struct conn *c, enum conn_event ev, void *arg)
 		/* The last reply is out; c lingers on its own. */
 		s->conn = NULL;
 		session_close(s, s->quit_reason);
+		break;
+	case CONN_CONNECTED:
+		/* Only outbound connections say this. */
 		break;
 	}
 }

@@ -211,6 +211,9 @@ enum reply_id {
 	R_FAULT_DATA_452,
 	R_FAULT_DATA_552,
 	R_FAULT_DATA_554,
+	R_NO_SUCH_USER,
+	R_NO_SUCH_USER_STORE,
+	R_RCPT_TEMPFAIL,
 	R_MAX
 };
 
@@ -247,6 +250,7 @@ struct tx {
 	time_t			 deadline;	/* for data_min_rate */
 	size_t			 credit;	/* octets not yet in deadline */
 	struct fault		 fault;		/* the first data-stage fault */
+	char			*asking;	/* RCPT waiting for the store */
 };
 
 /* One SMTP connection. */
@@ -352,6 +356,8 @@ void		 session_close(struct session *, const char *);
 void		 session_tx_free(struct session *);
 void		 session_queued(struct session *, const char *);
 void		 session_park(struct session *);
+int		 session_unpark(struct session *);
+void		 session_resume(struct session *);
 void		 session_data_done(struct session *, enum reply_id);
 void		 session_fault_delay(struct session *, unsigned);
 void		 session_free_all(void);
