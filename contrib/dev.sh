@@ -22,6 +22,7 @@ PKGS="gcc make autoconf automake pkg-config libevent-dev libssl-dev
 libsasl2-dev libidn2-dev python3 swaks curl openssl procps sasl2-bin libsasl2-modules
 libsasl2-modules-db libnet-ssleay-perl libio-socket-ssl-perl clang
 libclang-rt-14-dev valgrind util-linux
+dovecot-lmtpd dovecot-imapd
 libsqlite3-dev libgmime-3.0-dev libjansson-dev libcrypt-dev sqlite3"
 
 need_pkgs() {

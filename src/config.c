@@ -454,6 +454,7 @@ config_free(struct config *c)
 			config_list_free(field);
 	}
 	config_list_free(&c->domains_idna);
+	rcpttable_free(c->rcpt_table);
 	memset(c, 0, sizeof(*c));
 }
 

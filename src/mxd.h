@@ -31,6 +31,7 @@
 
 struct bufferevent;
 struct evbuffer;
+struct rcpttable;
 struct event_base;
 
 /* RFC 5321 4.5.3.1.3: a path is at most 256 octets with the brackets. */
@@ -65,6 +66,7 @@ struct config {
 	long long	  data_min_rate;
 	int		  spool_sync;
 	int		  bare_lf_end;
+	int		  sink_faults;
 	char		 *syslog_facility;
 	char		 *syslog_ident;
 	struct strlist	  smtps_listen;
@@ -90,6 +92,14 @@ struct config {
 	long long	  shutdown_grace;
 	char		 *user;
 	char		 *group;
+	char		 *recipient_table;
+	char		 *recipient_delimiter;
+	struct rcpttable *rcpt_table;	/* recipient_table, loaded (not a setting) */
+	char		 *recipient_check;
+	char		 *recipient_lmtp;
+	long long	  recipient_cache_ttl;
+	long long	  recipient_cache_negative_ttl;
+	long long	  recipient_lmtp_timeout;
 	struct strlist	  http_listen;
 	char		 *http_auth_file;
 	char		 *http_auth;
@@ -163,11 +173,84 @@ enum rcpt_verdict {
 	RCPT_OURS,		/* a listed domain */
 	RCPT_POSTMASTER,	/* RFC 5321 4.5.1, always taken */
 	RCPT_RELAY,		/* an authenticated client may relay */
+	RCPT_UNKNOWN,		/* a listed domain, not in recipient_table */
+	RCPT_ASK,		/* ask the mail store: recipient_ask() */
+	RCPT_TEMPFAIL,		/* the store cannot be asked now */
 };
+/* What the mail store said about a recipient (recipient_ask()). */
+struct rcpt_answer {
+	enum rcpt_verdict v;		/* RCPT_OURS, _UNKNOWN or _TEMPFAIL */
+	int		  code;		/* the store's reply, 0 if none */
+	char		  text[256];	/* its text, or why there is none */
+	int		  cached;	/* from the cache */
+};
+/*
+ * What asks the mail store (the LMTP client, deliver/lmtp.c): main()
+ * names it as it names smtp_protocol.  ask() never calls back before
+ * it returns; code 0 in the callback means the store could not be
+ * asked, and the text says why.
+ */
+struct rcpt_prober {
+	const char	*name;
+	int		(*check)(const struct config *, char **);
+	void		(*start)(struct event_base *);
+	void		(*ask)(const struct config *, const char *,
+			    void (*)(void *, int, const char *), void *);
+	void		(*free_all)(void);
+};
+extern const struct rcpt_prober lmtp_prober;
+void		 recipient_set_prober(const struct rcpt_prober *);
+int		 recipient_ask(const struct config *, const char *,
+		    void (*)(void *, const struct rcpt_answer *), void *,
+		    struct rcpt_answer *);
+void		 recipient_cache_flush(void);
+void		 recipient_free_all(void);
+enum rcpt_verdict recipient_explain_store(const struct rcpt_answer *, FILE *);
 enum rcpt_verdict recipient_check(const struct config *, const char *,
 		    int);
+enum rcpt_verdict recipient_explain(const struct config *, const char *,
+		    FILE *);
 int		 recipient_domain_ours(const struct config *, const char *);
 int		 recipient_is_postmaster(const char *, const char *);
+
+/* rcpttable.c: the recipient table (doc/recipients.md). */
+#define RCPTTABLE_DEPTH		20	/* aliases of aliases */
+#define RCPTTABLE_MAX_MAILBOXES	1000	/* one address's expansion */
+struct rcpt_entry {
+	char		 *key;		/* canonical: local@domain, @domain */
+	char		**to;		/* alias targets; none: a mailbox */
+	size_t		  nto;
+	unsigned	  line;
+};
+struct rcpttable {
+	char		 *file;
+	char		 *delim;	/* recipient_delimiter */
+	struct rcpt_entry *slots;	/* open addressing */
+	size_t		  cap, n;
+	size_t		  nusers, naliases, ncatchall;
+};
+enum rcpt_how {
+	RCPT_HOW_EXACT,		/* the address itself */
+	RCPT_HOW_UNTAGGED,	/* the address without its +tag */
+	RCPT_HOW_CATCHALL,	/* @domain */
+};
+struct rcpt_match {
+	const struct rcpt_entry	*e;
+	enum rcpt_how		 how;
+	char			 addr[SMTP_PATH_MAX + 1];	/* canonical */
+	char			 mailbox[SMTP_PATH_MAX + 1];	/* no +tag */
+	char			 tag[SMTP_PATH_MAX + 1];
+};
+int		 rcpttable_canon(const char *, char *, size_t);
+int		 rcpttable_load(const char *, const char *,
+		    const struct config *, struct rcpttable **, char **);
+int		 rcpttable_load_fp(FILE *, const char *, const char *,
+		    const struct config *, struct rcpttable **, char **);
+void		 rcpttable_free(struct rcpttable *);
+const struct rcpt_entry *rcpttable_lookup(const struct rcpttable *,
+		    const char *, struct rcpt_match *);
+int		 rcpttable_expand(const struct rcpttable *, const char *,
+		    struct strlist *, FILE *, char **);
 
 /* domain.c */
 enum domain_status {
@@ -283,6 +366,7 @@ enum conn_event {
 	CONN_DELAY,		/* conn_delay()'s time is up */
 	CONN_GONE,		/* EOF, error, stall, TLS failure: c->why */
 	CONN_DONE,		/* conn_close_after_drain(): all is out */
+	CONN_CONNECTED,		/* conn_connect(): the connection is up */
 };
 
 struct conn {
@@ -306,6 +390,9 @@ struct conn {
 struct conn	*conn_new(struct event_base *, int, const struct sockaddr *,
 		    int, uint64_t, void (*)(struct conn *, enum conn_event,
 		    void *), void *);
+struct conn	*conn_connect(struct event_base *, const struct sockaddr *,
+		    socklen_t, const char *, uint64_t, void (*)(struct conn *,
+		    enum conn_event, void *), void *, const char **);
 void		 conn_write(struct conn *, const void *, size_t);
 size_t		 conn_unsent(struct conn *);
 struct evbuffer	*conn_input(struct conn *);

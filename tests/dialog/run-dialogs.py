@@ -7,7 +7,8 @@ A dialogue file is what a person sees in a terminal:
 
     # a comment (the first one is the scenario's description)
     ! name=value      an mxd setting for this dialogue (-o), before any
-                      exchange; the server is mx.test, domains = *
+                      exchange; the server is mx.test, domains = *;
+                      $DIALOG_DIR in the value is this directory
     > text            the client sends text and CRLF, one write per line
     >| text           the same, ended in a bare LF (a plain `nc` user)
     < text            the next line mxd sends must be text; `*` matches
@@ -61,7 +62,7 @@ def parse(path):
                 text = ""           # an empty line of the message
             if op == "!":
                 k, _, v = text.partition("=")
-                opts[k.strip()] = v.strip()
+                opts[k.strip()] = v.strip().replace("$DIALOG_DIR", HERE)
             elif op in (">", ">|", "<", "="):
                 steps.append((n, op, text))
             else:
