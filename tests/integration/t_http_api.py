@@ -387,5 +387,43 @@ def test_traversal_is_404():
     assert_eq(get_json(port, "/api/v1/messages")["total"], 0, "still up")
 
 
+def test_curl():
+    """curl, as a shell script would use it: list, get, raw download,
+    mark read with a JSON body, delete by ID, and --path-as-is traversal
+    (404)"""
+    import json
+    import subprocess
+    from mxdtest import need_tool
+    curl = need_tool("curl")
+    clear()
+    qid = send(srv, subject="curl me")
+    wait_total(srv.http_port, 1)
+    base = "http://127.0.0.1:%d" % srv.http_port
+
+    def run_curl(*args):
+        p = subprocess.run([curl, "-s", "-w", "\n%{http_code}"] +
+                           list(args), capture_output=True, timeout=10)
+        body, _, code = p.stdout.rpartition(b"\n")
+        return int(code), body
+
+    code, body = run_curl(base + "/api/v1/messages")
+    assert_eq((code, json.loads(body)["messages"][0]["ID"]), (200, qid),
+              "list")
+    code, body = run_curl(base + "/api/v1/message/%s/raw?dl=1" % qid)
+    assert_in(b"Subject: curl me", body, "raw")
+    code, body = run_curl("-X", "PUT", "-H",
+                          "Content-Type: application/json", "-d",
+                          json.dumps({"IDs": [qid], "Read": True}),
+                          base + "/api/v1/messages")
+    assert_eq((code, body), (200, b"ok"), "PUT read")
+    assert_eq(get_json(srv.http_port, "/api/v1/messages")["unread"], 0,
+              "read")
+    code, body = run_curl("--path-as-is", base + "/view/../lock.html")
+    assert_eq(code, 404, "traversal")
+    code, body = run_curl("-X", "DELETE", base + "/api/v1/messages/" + qid)
+    assert_eq((code, body), (200, b""), "DELETE by id")
+    assert_eq(srv.messages(), {}, "gone")
+
+
 if __name__ == "__main__":
     run(globals())

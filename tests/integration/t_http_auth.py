@@ -118,6 +118,15 @@ def test_basic_auth():
     v = get_json(port, "/api/v1/messages",
                  headers=basic("alice", "s3cret pass"))
     assert_eq(v["total"], 0, "authenticated")
+    curl = shutil.which("curl")
+    if curl is not None:
+        url = "http://127.0.0.1:%d/api/v1/messages" % port
+        for cred, want in (("alice:s3cret pass", b"200"),
+                           ("alice:nope", b"401")):
+            p = subprocess.run([curl, "-s", "-o", "/dev/null", "-w",
+                                "%{http_code}", "-u", cred, url],
+                               capture_output=True, timeout=10)
+            assert_eq(p.stdout, want, "curl -u " + cred)
     srv.stop()
 
 
