@@ -33,6 +33,7 @@ enum search_field {
 	SF_SMALLER,
 	SF_AFTER,		/* value: a queue ID prefix of a time */
 	SF_BEFORE,
+	SF_TEXT_PHRASE,		/* SF_TEXT through the trigram index (SQL) */
 	SF_ENV_FROM,		/* MailHog kind=from: envelope or From */
 	SF_ENV_TO,		/* MailHog kind=to: recipients or To */
 };

@@ -50,18 +50,28 @@ static const struct {
 	{ "has:inlines", SF_HAS_INLINE },
 };
 
+/* How a term's value is bound. */
+#define SQ_AS_IS	0	/* as it is: octets, queue IDs */
+#define SQ_LIKE		1	/* %value% */
+#define SQ_PHRASE	2	/* an FTS5 phrase: "value" */
+
 /*
  * The SQL of each field over `msg m`: each ? takes the term's value
- * (LIKE pattern, or octets for sizes); nparams of them.
+ * (see SQ_*); nparams of them.  Free text of 3 characters or more
+ * without wildcards is an FTS5 phrase over the trigram index (a
+ * substring match that reads no message text); shorter text or text
+ * with Mailpit's LIKE wildcards (% and _) is a LIKE over it.
  */
 static const struct {
 	enum search_field	 field;
 	const char		*sql;
 	int			 nparams;
-	int			 like;		/* value becomes %value% */
+	int			 like;		/* SQ_* */
 } search_sql_table[] = {
 	{ SF_TEXT, "m.rowid IN (SELECT rowid FROM fts WHERE fts.body "
-	    "LIKE ?)", 1, 1 },
+	    "LIKE ?)", 1, SQ_LIKE },
+	{ SF_TEXT_PHRASE, "m.rowid IN (SELECT rowid FROM fts WHERE fts "
+	    "MATCH ?)", 1, SQ_PHRASE },
 	{ SF_SUBJECT, "m.subject LIKE ?", 1, 1 },
 	{ SF_FROM, "m.from_j LIKE ?", 1, 1 },
 	{ SF_TO, "m.to_j LIKE ?", 1, 1 },
@@ -233,6 +243,42 @@ search_parse(const char *q, struct search *s)
 	return (0);
 }
 
+/*
+ * Can the trigram index answer text as a phrase: 3 characters or more
+ * (trigrams), no % or _ (LIKE wildcards in Mailpit's search)?
+ */
+static int
+search_phrase_ok(const char *text)
+{
+	size_t		 chars = 0;
+	const char	*p;
+
+	if (strpbrk(text, "%_") != NULL)
+		return (0);
+	for (p = text; *p != '\0'; p++)
+		if (((unsigned char)*p & 0xC0) != 0x80)
+			chars++;
+	return (chars >= 3);
+}
+
+/* text as an FTS5 string: in double quotes, each " doubled; a new string. */
+static char *
+search_phrase(const char *text)
+{
+	char		*out = xmalloc(2 * strlen(text) + 3), *o = out;
+	const char	*p;
+
+	*o++ = '"';
+	for (p = text; *p != '\0'; p++) {
+		if (*p == '"')
+			*o++ = '"';
+		*o++ = *p;
+	}
+	*o++ = '"';
+	*o = '\0';
+	return (out);
+}
+
 /* Free what search_parse made. */
 void
 search_free(struct search *s)
@@ -264,14 +310,18 @@ search_params_free(char **p, size_t n)
 char *
 search_sql(const struct search *s, char ***params, size_t *nparams)
 {
-	char	*sql = xstrdup("1"), *next, *v;
-	size_t	 i, j, k;
+	enum search_field	 f;
+	char			*sql = xstrdup("1"), *next, *v;
+	size_t			 i, j, k;
 
 	*params = NULL;
 	*nparams = 0;
 	for (i = 0; i < s->n; i++) {
+		f = s->t[i].field;
+		if (f == SF_TEXT && search_phrase_ok(s->t[i].value))
+			f = SF_TEXT_PHRASE;
 		for (j = 0; j < NITEMS(search_sql_table); j++)
-			if (search_sql_table[j].field == s->t[i].field)
+			if (search_sql_table[j].field == f)
 				break;
 		if (j == NITEMS(search_sql_table))
 			fatalx("search_sql: no SQL for field %d",
@@ -281,8 +331,10 @@ search_sql(const struct search *s, char ***params, size_t *nparams)
 		free(sql);
 		sql = next;
 		for (k = 0; k < (size_t)search_sql_table[j].nparams; k++) {
-			if (search_sql_table[j].like)
+			if (search_sql_table[j].like == SQ_LIKE)
 				xasprintf(&v, "%%%s%%", s->t[i].value);
+			else if (search_sql_table[j].like == SQ_PHRASE)
+				v = search_phrase(s->t[i].value);
 			else
 				v = xstrdup(s->t[i].value);
 			*params = xreallocarray(*params, *nparams + 1,

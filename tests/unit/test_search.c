@@ -73,6 +73,24 @@ main(void)
 	search_params_free(p, n);
 	search_free(&s);
 
+	search_parse("ab hello_ 50% \"say \"\"hi\"\"\"", &s);
+	sql = search_sql(&s, &p, &n);
+	ok(n == 4 && strcmp(p[0], "%ab%") == 0 && strcmp(p[1],
+	    "%hello_%") == 0 && strcmp(p[2], "%50%%") == 0,
+	    "short text and LIKE wildcards stay LIKE");
+	free(sql);
+	search_params_free(p, n);
+	search_free(&s);
+	search_parse("say_\"hi\"", &s);
+	search_free(&s);
+	search_parse("grüße", &s);
+	sql = search_sql(&s, &p, &n);
+	ok(n == 1 && strcmp(p[0], "\"grüße\"") == 0 &&
+	    strstr(sql, "MATCH ?") != NULL, "3+ characters: an FTS5 phrase");
+	free(sql);
+	search_params_free(p, n);
+	search_free(&s);
+
 	search_parse("", &s);
 	sql = search_sql(&s, &p, &n);
 	is_str(sql, "1", "an empty search matches everything");
