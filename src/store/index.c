@@ -896,18 +896,27 @@ index_counts(long long *total, long long *unread)
 
 /*
  * Prepare "SELECT what FROM msg m WHERE <s> [AND m.qid > after] tail"
- * with the search's values bound from 1; *next gets the next parameter
+ * with the search's values bound from 1, planned for a page (newest
+ * first, stops early) or for all hits; *next gets the next parameter
  * number.  NULL on failure.
  */
 static sqlite3_stmt *
 index_select(const char *what, const struct search *s, const char *after,
-    const char *tail, int *next)
+    const char *tail, int page, int *next)
 {
 	sqlite3_stmt	*st;
-	char		*where, *sql, **params;
+	char		*where, *sql, **params, *p;
 	size_t		 np, i;
 
 	where = search_sql(s, &params, &np);
+	/*
+	 * search.c writes "+m.rowid IN (hits)" so that a page walks msg
+	 * newest first; a count is faster driven by the hits themselves:
+	 * drop the + (our SQL only: user text is never in it).
+	 */
+	if (!page)
+		for (p = where; (p = strstr(p, "+m.rowid")) != NULL; p++)
+			*p = ' ';
 	xasprintf(&sql, "SELECT %s FROM msg m WHERE %s%s %s", what, where,
 	    after != NULL ? " AND m.qid > ?" : "", tail);
 	st = index_prepare(index_db, sql);
@@ -939,7 +948,7 @@ index_query(const struct search *s, const char *after, long long start,
 	*rows = NULL;
 	*n = 0;
 	if ((st = index_select(INDEX_COLS, s, after,
-	    "ORDER BY m.qid DESC LIMIT ? OFFSET ?", &k)) == NULL)
+	    "ORDER BY m.qid DESC LIMIT ? OFFSET ?", 1, &k)) == NULL)
 		return (-1);
 	sqlite3_bind_int64(st, k, limit > 0 ? limit : -1);
 	sqlite3_bind_int64(st, k + 1, start > 0 ? start : 0);
@@ -951,7 +960,7 @@ index_query(const struct search *s, const char *after, long long start,
 	if (hits == NULL)
 		return (0);
 	if ((st = index_select("count(*), coalesce(sum(m.read = 0), 0)", s,
-	    after, "", &k)) == NULL)
+	    after, "", 0, &k)) == NULL)
 		return (-1);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		*hits = sqlite3_column_int64(st, 0);
@@ -990,7 +999,7 @@ index_ids(const struct search *s, char ***ids, size_t *n)
 
 	*ids = NULL;
 	*n = 0;
-	if ((st = index_select("m.qid", s, NULL, "ORDER BY m.qid DESC",
+	if ((st = index_select("m.qid", s, NULL, "ORDER BY m.qid DESC", 0,
 	    &k)) == NULL)
 		return (-1);
 	while (sqlite3_step(st) == SQLITE_ROW) {

@@ -60,7 +60,10 @@ static const struct {
  * (see SQ_*); nparams of them.  Free text of 3 characters or more
  * without wildcards is an FTS5 phrase over the trigram index (a
  * substring match that reads no message text); shorter text or text
- * with Mailpit's LIKE wildcards (% and _) is a LIKE over it.
+ * with Mailpit's LIKE wildcards (% and _) is a LIKE over it.  The
+ * unary + keeps SQLite walking msg newest first and testing each row
+ * against the set of hits, so a page of a search that hits every
+ * message stops after the page instead of sorting every hit.
  */
 static const struct {
 	enum search_field	 field;
@@ -68,9 +71,9 @@ static const struct {
 	int			 nparams;
 	int			 like;		/* SQ_* */
 } search_sql_table[] = {
-	{ SF_TEXT, "m.rowid IN (SELECT rowid FROM fts WHERE fts.body "
+	{ SF_TEXT, "+m.rowid IN (SELECT rowid FROM fts WHERE fts.body "
 	    "LIKE ?)", 1, SQ_LIKE },
-	{ SF_TEXT_PHRASE, "m.rowid IN (SELECT rowid FROM fts WHERE fts "
+	{ SF_TEXT_PHRASE, "+m.rowid IN (SELECT rowid FROM fts WHERE fts "
 	    "MATCH ?)", 1, SQ_PHRASE },
 	{ SF_SUBJECT, "m.subject LIKE ?", 1, 1 },
 	{ SF_FROM, "m.from_j LIKE ?", 1, 1 },
@@ -91,7 +94,7 @@ static const struct {
 	{ SF_AFTER, "m.qid >= ?", 1, 0 },
 	{ SF_BEFORE, "m.qid < ?", 1, 0 },
 	{ SF_ENV_FROM, "(m.sender LIKE ? OR m.from_j LIKE ?)", 2, 1 },
-	{ SF_ENV_TO, "(m.rowid IN (SELECT msg FROM rcpt WHERE addr LIKE ?) "
+	{ SF_ENV_TO, "(+m.rowid IN (SELECT msg FROM rcpt WHERE addr LIKE ?) "
 	    "OR m.to_j LIKE ?)", 2, 1 },
 };
 
