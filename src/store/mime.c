@@ -104,30 +104,57 @@ mime_addrs(InternetAddressList *l, json_t *out)
 	}
 }
 
-/* The decoded content of a leaf part into a byte array (g_byte_array_unref). */
+/*
+ * The content of a leaf into a byte array (g_byte_array_unref it): a
+ * part decoded (RFC 2045 transfer encoding undone), an attached message
+ * (message/rfc822) as its octets; empty for anything else.
+ */
 static GByteArray *
-mime_decoded(GMimePart *part)
+mime_decoded(GMimeObject *obj)
 {
-	GMimeDataWrapper	*w = g_mime_part_get_content(part);
+	GMimeDataWrapper	*w = NULL;
+	GMimeMessage		*inner = NULL;
 	GMimeStream		*mem;
 	GByteArray		*ba;
 
 	ba = g_byte_array_new();
-	if (w == NULL)
+	if (GMIME_IS_PART(obj))
+		w = g_mime_part_get_content(GMIME_PART(obj));
+	else if (GMIME_IS_MESSAGE_PART(obj))
+		inner = g_mime_message_part_get_message(
+		    GMIME_MESSAGE_PART(obj));
+	if (w == NULL && inner == NULL)
 		return (ba);
 	mem = g_mime_stream_mem_new_with_byte_array(ba);
 	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
-	g_mime_data_wrapper_write_to_stream(w, mem);
+	if (w != NULL)
+		g_mime_data_wrapper_write_to_stream(w, mem);
+	else
+		g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, mem);
 	g_object_unref(mem);
 	return (ba);
+}
+
+/* A leaf's file name (Content-Disposition or Content-Type name), or NULL. */
+static const char *
+mime_filename(GMimeObject *obj)
+{
+	const char	*fn;
+
+	if (GMIME_IS_PART(obj))
+		return (g_mime_part_get_filename(GMIME_PART(obj)));
+	if ((fn = g_mime_object_get_content_disposition_parameter(obj,
+	    "filename")) != NULL)
+		return (fn);
+	return (g_mime_object_get_content_type_parameter(obj, "name"));
 }
 
 /* Fill one attachment row from a leaf part. */
 static void
 mime_file_fill(struct mime_file *f, GMimeObject *obj, const char *part_id)
 {
-	GByteArray	*ba = mime_decoded(GMIME_PART(obj));
-	const char	*fn = g_mime_part_get_filename(GMIME_PART(obj));
+	GByteArray	*ba = mime_decoded(obj);
+	const char	*fn = mime_filename(obj);
 	const char	*cid = g_mime_object_get_content_id(obj);
 	char		*g;
 
@@ -229,7 +256,7 @@ mime_walk(struct mime_walk *w, GMimeObject *obj, const char *id,
 		return;
 	}
 	if (mime_is_attachment(obj)) {
-		if (GMIME_IS_PART(obj))
+		if (GMIME_IS_PART(obj) || GMIME_IS_MESSAGE_PART(obj))
 			mime_file_add(&w->m->attach, &w->m->nattach, obj, id);
 		return;
 	}
@@ -749,11 +776,12 @@ mime_part(FILE *f, const char *id, unsigned char **data, size_t *len,
 	root = g_mime_message_get_mime_part(msg);
 	obj = root == NULL ? NULL : mime_find(root,
 	    GMIME_IS_MULTIPART(root) ? "" : "0", id);
-	if (obj == NULL || !GMIME_IS_PART(obj)) {
+	if (obj == NULL || !(GMIME_IS_PART(obj) ||
+	    GMIME_IS_MESSAGE_PART(obj))) {
 		g_object_unref(msg);
 		return (-1);
 	}
-	ba = mime_decoded(GMIME_PART(obj));
+	ba = mime_decoded(obj);
 	*len = ba->len;
 	*data = xmalloc(ba->len + 1);
 	if (ba->len > 0)
@@ -761,7 +789,7 @@ mime_part(FILE *f, const char *id, unsigned char **data, size_t *len,
 	g_byte_array_unref(ba);
 	*type = mime_gstr(g_mime_content_type_get_mime_type(
 	    g_mime_object_get_content_type(obj)));
-	fn = g_mime_part_get_filename(GMIME_PART(obj));
+	fn = mime_filename(obj);
 	*filename = mime_str(fn);
 	g_object_unref(msg);
 	return (0);

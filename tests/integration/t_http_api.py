@@ -193,6 +193,31 @@ def test_inline_cid_rewritten():
     assert_eq(request(srv.http_port, "GET", link).body, PNG, "the image")
 
 
+def test_forwarded_message_attachment():
+    """a forwarded message (message/rfc822) is an attachment whose part
+    serves the message's octets"""
+    clear()
+    inner = email.message.EmailMessage()
+    inner["From"] = "x@example.com"
+    inner["Subject"] = "the original"
+    inner.set_content("original body\n")
+    m = email.message.EmailMessage()
+    m["From"] = "a@example.com"
+    m["Subject"] = "Fwd: the original"
+    m.set_content("see attached\n")
+    m.add_attachment(inner, filename="original.eml")
+    qid = send(srv, data=m.as_bytes().replace(b"\n", b"\r\n"))
+    wait_total(srv.http_port, 1)
+    v = get_json(srv.http_port, "/api/v1/message/" + qid)
+    assert_eq([(a["ContentType"], a["FileName"]) for a in v["Attachments"]],
+              [("message/rfc822", "original.eml")], "Attachments")
+    r = request(srv.http_port, "GET", "/api/v1/message/%s/part/%s" %
+                (qid, v["Attachments"][0]["PartID"]))
+    assert_eq(r.headers["Content-Type"], "message/rfc822", "type")
+    assert_in(b"Subject: the original", r.body, "the message")
+    assert_eq(len(r.body), v["Attachments"][0]["Size"], "Size")
+
+
 def test_view_html_missing():
     """a text-only message: /view/{ID}.html is 404 with Mailpit's words;
     an unknown part is 404"""
