@@ -830,15 +830,19 @@ main(int argc, char **argv)
 	}
 	pid_file = xstrdup(main_conf.pid_file);
 	mxd_pid_file(pid_file);
+	/*
+	 * Protocols that open more (HTTP: its port, the spool's index) do
+	 * it before privileges go, as the listeners and the spool did.
+	 */
+	for (i = 0; i < NPROTOCOLS; i++)
+		if (mxd_protocols[i]->start != NULL &&
+		    mxd_protocols[i]->start(base, &why) != 0)
+			fatalx("%s", why);
 	mxd_drop_privileges(&main_conf);
 	log_set_base(base);
 	spool_start(base);
 	recipient_set_prober(&lmtp_prober);
 	lmtp_prober.start(base);
-	for (i = 0; i < NPROTOCOLS; i++)
-		if (mxd_protocols[i]->start != NULL &&
-		    mxd_protocols[i]->start(base, &why) != 0)
-			fatalx("%s", why);
 	sigterm = evsignal_new(base, SIGTERM, mxd_signal_cb, NULL);
 	sigint = evsignal_new(base, SIGINT, mxd_signal_cb, NULL);
 	sighup = evsignal_new(base, SIGHUP, mxd_reload_cb, NULL);

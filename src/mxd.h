@@ -152,7 +152,7 @@ struct protocol {
 		int		 kind;
 		const char	*name;		/* for the log */
 	} listeners[4];				/* ends at setting NULL */
-	/* Optional: once the spool runs (privileges dropped); 0 or -1. */
+	/* Optional: once the spool is open, before privileges go; 0, -1. */
 	int		(*start)(struct event_base *, char **);
 };
 extern const struct protocol smtp_protocol;

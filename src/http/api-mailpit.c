@@ -541,7 +541,7 @@ mailpit_info(struct http_req *r)
 
 	(void)index_counts(&total, &unread);
 	(void)index_size(&dbsize);
-	xasprintf(&db, "%s/index.sqlite", http_spool());
+	xasprintf(&db, "%s/index.sqlite", cfg->spool_dir);
 	http_reply_json(r, 200, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, "
 	    "s:{}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
 	    "Version", "mxd " PACKAGE_VERSION,

@@ -10,11 +10,14 @@
  * size and time.  Started after the spool (it opens the index).
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <netinet/in.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -70,7 +73,8 @@ struct http_bound {
 
 static struct evhttp		*http_server;
 static struct http_bound	*http_bounds;
-static char			*http_spool_dir;
+static char			*http_spool_dir;	/* for reading files */
+static int			 http_spool_fd = -1;
 static int			 http_auth_on;
 static time_t			 http_start_time;
 
@@ -427,7 +431,53 @@ http_bind(const char *where)
 }
 
 /*
- * Start the API: the index of the spool, then the listeners on base.
+ * Started as root: the index's files go to the run-as user, as the
+ * spool does (mxd.c checks the user when it drops privileges).
+ */
+static void
+http_give_index(const struct config *c)
+{
+	struct passwd	*pw;
+	struct group	*gr;
+	gid_t		 gid;
+
+	if (geteuid() != 0 || (pw = getpwnam(c->user)) == NULL ||
+	    pw->pw_uid == 0)
+		return;
+	gid = pw->pw_gid;
+	if (c->group[0] != '\0' && (gr = getgrnam(c->group)) != NULL)
+		gid = gr->gr_gid;
+	index_chown(pw->pw_uid, gid);
+}
+
+/*
+ * A path to spool_dir that the API can still open files under once
+ * privileges are dropped, even if the new user may not pass through
+ * the spool's parents (a sink started by root in /root): the magic link
+ * /proc/self/fd/<N> of a descriptor opened now.  Without /proc, the
+ * path itself.  A new string.
+ */
+static char *
+http_reader_path(const char *spool_dir)
+{
+	struct stat	 sb;
+	char		*p;
+
+	if ((http_spool_fd = open(spool_dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return (xstrdup(spool_dir));
+	xasprintf(&p, "/proc/self/fd/%d", http_spool_fd);
+	if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
+		return (p);
+	free(p);
+	close(http_spool_fd);
+	http_spool_fd = -1;
+	return (xstrdup(spool_dir));
+}
+
+/*
+ * Start the API, before privileges are dropped: the index of the spool,
+ * then the listeners on base.
  * A loopback IPv6 address on a machine without IPv6 is skipped with a
  * warning, as for SMTP.  0, or -1 with *cause.
  */
@@ -440,9 +490,11 @@ http_start(struct event_base *base, char **cause)
 	if (c->http_listen.n == 0)
 		return (0);
 	http_start_time = time(NULL);
-	http_spool_dir = xstrdup(c->spool_dir);
-	if (index_start(base, c->spool_dir, c->sink_max_messages, cause) != 0)
+	http_spool_dir = http_reader_path(c->spool_dir);
+	if (index_start(base, c->spool_dir, http_spool_dir,
+	    c->sink_max_messages, cause) != 0)
 		return (-1);
+	http_give_index(c);
 	wait_init();
 	events_init(base);
 	mailpit_count_init();
@@ -514,6 +566,9 @@ http_free_all(void)
 	htpasswd_free();
 	free(http_spool_dir);
 	http_spool_dir = NULL;
+	if (http_spool_fd != -1)
+		close(http_spool_fd);
+	http_spool_fd = -1;
 }
 
 /* Never called: HTTP has no listener rows (evhttp accepts itself). */

@@ -594,14 +594,9 @@ static void *
 index_main(void *arg)
 {
 	struct index_job	*jobs;
-	sqlite3			*db;
+	sqlite3			*db = arg;
 	size_t			 n;
 
-	if ((db = index_connect(index_path)) == NULL) {
-		index_log(1, "index: %s: cannot open; the API shows nothing "
-		    "new", index_path);
-		return (NULL);
-	}
 	index_reconcile(db);
 	index_prune(db);
 	pthread_mutex_lock(&index_lock);
@@ -712,23 +707,39 @@ index_seen_cb(evutil_socket_t fd, short events, void *arg)
 
 /*
  * Open (or rebuild) the index of the spool at spool_dir and start its
- * thread, which reconciles it with queue/ and follows commits, keeping
- * at most max_messages (0: all); once per process.  0, or -1 with
- * *cause.
+ * thread, which reconciles it with queue/ (read through reader_dir, a
+ * path to the same directory that works after privileges are dropped)
+ * and follows commits, keeping at most max_messages (0: all); once per
+ * process, before privileges are dropped.  0, or -1 with *cause.
  */
 int
 index_start(struct event_base *base, const char *spool_dir,
-    long long max_messages, char **cause)
+    const char *reader_dir, long long max_messages, char **cause)
 {
+	sqlite3	*tdb;
+
 	if (index_running)
 		return (0);
 	index_loop = pthread_self();
 	index_max = max_messages;
 	mime_init();
-	index_spool = xstrdup(spool_dir);
+	index_spool = xstrdup(reader_dir);
 	xasprintf(&index_path, "%s/%s", spool_dir, INDEX_FILE);
 	if ((index_db = index_open(index_path, cause)) == NULL)
 		return (-1);
+	/*
+	 * The thread's connection is opened here too, and both have their
+	 * WAL and shared memory open (a read does it), so that they keep
+	 * working when privileges are dropped and the spool's parents are
+	 * closed to the new user.
+	 */
+	if ((tdb = index_connect(index_path)) == NULL ||
+	    index_exec(tdb, "SELECT count(*) FROM meta") != 0 ||
+	    index_exec(index_db, "SELECT count(*) FROM meta") != 0) {
+		sqlite3_close(tdb);
+		xasprintf(cause, "index %s: cannot open it twice", index_path);
+		return (-1);
+	}
 	if (pipe2(index_pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
 		xasprintf(cause, "index: pipe: %s", strerror(errno));
 		return (-1);
@@ -738,12 +749,32 @@ index_start(struct event_base *base, const char *spool_dir,
 	event_add(index_ev, NULL);
 	queue_watch(index_committed_cb, NULL);
 	queue_watch_removals(index_removed_cb, NULL);
-	if (pthread_create(&index_thread, NULL, index_main, NULL) != 0) {
+	if (pthread_create(&index_thread, NULL, index_main, tdb) != 0) {
 		xasprintf(cause, "index: cannot start its thread");
 		return (-1);
 	}
 	index_running = 1;
 	return (0);
+}
+
+/*
+ * Started as root: give the index's files (and WAL, shared memory) to
+ * the user mxd is about to become, readable by it alone, as the spool's
+ * own files are.
+ */
+void
+index_chown(uid_t uid, gid_t gid)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm" };
+	char	p[PATH_MAX];
+	size_t	i;
+
+	for (i = 0; index_path != NULL && i < 3; i++) {
+		snprintf(p, sizeof(p), "%s%s", index_path, sfx[i]);
+		if ((chown(p, uid, gid) == -1 || chmod(p, 0600) == -1) &&
+		    errno != ENOENT)
+			index_log(1, "index: %s: %s", p, strerror(errno));
+	}
 }
 
 /* Stop the thread (after its current batch) and close the index. */

@@ -111,9 +111,10 @@ struct index_row {
 	int		 read;
 };
 
-int		 index_start(struct event_base *, const char *, long long,
-		    char **);
+int		 index_start(struct event_base *, const char *, const char *,
+		    long long, char **);
 void		 index_stop(void);
+void		 index_chown(uid_t, gid_t);
 void		 index_watch(void (*)(const char *, void *), void *);
 void		 index_unwatch(void (*)(const char *, void *), void *);
 int		 index_counts(long long *, long long *);

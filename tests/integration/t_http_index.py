@@ -129,6 +129,31 @@ def test_reconcile_at_start():
     srv.stop()
 
 
+def test_spool_behind_closed_parent():
+    """started as root, mxd serves the API as its run-as user even when
+    the spool's parent directory is closed to that user (a sink started
+    from /root): list, get, raw, delete all work"""
+    import stat
+    if os.geteuid() != 0:
+        from mxdtest import Skip
+        raise Skip("needs root (privileges are dropped)")
+    srv = Server(http=True)
+    assert_eq(stat.S_IMODE(os.stat(srv.tmpdir).st_mode), 0o700, "closed")
+    srv.start()
+    assert_in("running as user", srv.log_text(), "privileges dropped")
+    qid = send(srv, subject="behind a closed door")
+    v = wait_total(srv.http_port, 1)
+    assert_eq(v["messages"][0]["ID"], qid, "listed")
+    assert_eq(get_json(srv.http_port, "/api/v1/message/" + qid)["Subject"],
+              "behind a closed door", "get")
+    r = request(srv.http_port, "GET", "/api/v1/message/%s/raw" % qid)
+    assert_eq(r.status, 200, "raw")
+    r = request(srv.http_port, "DELETE", "/api/v1/messages",
+                {"IDs": [qid]})
+    assert_eq(srv.messages(), {}, "deleted")
+    srv.stop()
+
+
 def waiter(port, query, out, **params):
     """GET /api/v1/wait in a thread; the Response lands in out[0]."""
     import urllib.parse
