@@ -1086,10 +1086,14 @@ index_size(long long *size)
 	char		p[PATH_MAX];
 
 	*size = 0;
-	if (index_path == NULL || stat(index_path, &sb) == -1)
+	if (index_spool == NULL)
+		return (-1);
+	/* Through the reader's path: the spool's parents may be closed. */
+	snprintf(p, sizeof(p), "%s/%s", index_spool, INDEX_FILE);
+	if (stat(p, &sb) == -1)
 		return (-1);
 	*size = sb.st_size;
-	snprintf(p, sizeof(p), "%s-wal", index_path);
+	snprintf(p, sizeof(p), "%s/%s-wal", index_spool, INDEX_FILE);
 	if (stat(p, &sb) == 0)
 		*size += sb.st_size;
 	return (0);

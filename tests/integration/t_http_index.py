@@ -23,9 +23,7 @@ from mxdtest.server import Server
 def restart(srv):
     """Stop srv and start a new mxd with the HTTP API on the same spool."""
     srv.stop()
-    new = Server(http=True, spool=srv.spool)
-    os.chmod(new.tmpdir, 0o755)
-    return new.start()
+    return Server(http=True, spool=srv.spool).start()
 
 
 def listing(srv):

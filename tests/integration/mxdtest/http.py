@@ -11,20 +11,14 @@ import time
 import urllib.error
 import urllib.request
 
-import os
-
 from .server import Server
 from .smtp import Client
 from .tap import TIMEOUT
 
 
 def http_server(**kw):
-    """A started Server with the HTTP API on a free port.  Started as
-    root, mxd reads the spool as its run-as user after dropping
-    privileges, so the temporary directory must let that user in."""
-    srv = Server(http=True, **kw)
-    os.chmod(srv.tmpdir, 0o755)
-    return srv.start()
+    """A started Server with the HTTP API on a free port."""
+    return Server(http=True, **kw).start()
 
 
 class LazyHttpServer:
