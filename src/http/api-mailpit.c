@@ -324,14 +324,20 @@ mailpit_delete(struct http_req *r)
 void
 mailpit_message(struct http_req *r)
 {
-	struct mime_msg	 m;
-	char		 qid[QID_LEN + 1];
-	long long	 size;
+	struct mime_msg		 m;
+	struct index_row	 row;
+	char			 qid[QID_LEN + 1];
+	long long		 size;
+	int			 have;
 
 	if (mailpit_load(r, r->seg[3], qid, &m, &size) != 0)
 		return;
 	(void)index_set_read(qid, 1);
-	http_reply_json(r, 200, json_message(qid, &m, size));
+	have = index_get(qid, &row) == 0;
+	http_reply_json(r, 200, json_message(qid, &m, size, have ? row.tags :
+	    NULL));
+	if (have)
+		index_row_free(&row);
 	mime_free(&m);
 }
 
@@ -543,14 +549,14 @@ mailpit_info(struct http_req *r)
 	(void)index_size(&dbsize);
 	xasprintf(&db, "%s/index.sqlite", cfg->spool_dir);
 	http_reply_json(r, 200, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, "
-	    "s:{}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+	    "s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
 	    "Version", "mxd " PACKAGE_VERSION,
 	    "LatestVersion", "",
 	    "Database", db,
 	    "DatabaseSize", (json_int_t)dbsize,
 	    "Messages", (json_int_t)total,
 	    "Unread", (json_int_t)unread,
-	    "Tags",
+	    "Tags", tags_list(1),
 	    "RuntimeStats",
 	    "Uptime", (json_int_t)(time(NULL) - http_started()),
 	    "Memory", (json_int_t)mailpit_rss(),

@@ -45,7 +45,7 @@ json_t		*json_summary(const struct index_row *);
 json_t		*json_summaries(struct index_row *, size_t, long long,
 		    long long, long long, long long, long long);
 json_t		*json_message(const char *, const struct mime_msg *,
-		    long long);
+		    long long, const char *);
 json_t		*json_headers(const struct mime_msg *);
 
 /* api-mailpit.c */
@@ -63,6 +63,12 @@ void		 mailpit_view(struct http_req *);
 void		 mailpit_info(struct http_req *);
 void		 mailpit_probe(struct http_req *);
 void		 mailpit_count_init(void);
+
+/* api-tags.c */
+void		 tags_get(struct http_req *);
+void		 tags_put(struct http_req *);
+void		 tags_rename_one(struct http_req *);
+void		 tags_delete_one(struct http_req *);
 
 /* api-mailhog.c */
 void		 mailhog_messages(struct http_req *);

@@ -55,7 +55,7 @@ json_summary(const struct index_row *r)
 	json_t	*v;
 
 	v = json_pack("{s:s, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:s, s:s, "
-	    "s:s, s:[], s:I, s:I, s:s}",
+	    "s:s, s:o, s:I, s:I, s:s}",
 	    "ID", r->qid,
 	    "MessageID", r->message_id,
 	    "Read", r->read,
@@ -67,7 +67,7 @@ json_summary(const struct index_row *r)
 	    "Subject", r->subject,
 	    "Created", created,
 	    "Username", r->username,
-	    "Tags",
+	    "Tags", json_stored(r->tags, 1),
 	    "Size", (json_int_t)r->size,
 	    "Attachments", (json_int_t)r->attachments,
 	    "Snippet", r->snippet);
@@ -77,8 +77,8 @@ json_summary(const struct index_row *r)
 
 /*
  * A MessagesSummary: the mailbox's total and unread, the hits and their
- * unread (equal to the mailbox for a plain listing), start, and the
- * page of rows.
+ * unread (equal to the mailbox for a plain listing), start, every tag
+ * in use, and the page of rows.
  */
 json_t *
 json_summaries(struct index_row *rows, size_t n, long long total,
@@ -90,14 +90,14 @@ json_summaries(struct index_row *rows, size_t n, long long total,
 
 	for (i = 0; i < n; i++)
 		json_array_append_new(list, json_summary(&rows[i]));
-	return (json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:[], s:o}",
+	return (json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
 	    "total", (json_int_t)total,
 	    "unread", (json_int_t)unread,
 	    "count", (json_int_t)n,
 	    "messages_count", (json_int_t)hits,
 	    "messages_unread", (json_int_t)hits_unread,
 	    "start", (json_int_t)start,
-	    "tags",
+	    "tags", tags_list(0),
 	    "messages", list));
 }
 
@@ -141,9 +141,13 @@ json_unsub_links(const char *h)
 	return (a);
 }
 
-/* Mailpit's Message for queue ID qid, parsed as m, of size octets. */
+/*
+ * Mailpit's Message for queue ID qid, parsed as m, of size octets, with
+ * its tags (JSON text from the index, or NULL).
+ */
 json_t *
-json_message(const char *qid, const struct mime_msg *m, long long size)
+json_message(const char *qid, const struct mime_msg *m, long long size,
+    const char *tags)
 {
 	char	*created = json_created(qid);
 	json_t	*from, *v;
@@ -154,7 +158,7 @@ json_message(const char *qid, const struct mime_msg *m, long long size)
 	    json_is_object(m->from) ? json_string_value(json_object_get(
 	    m->from, "Address")) : "";
 	v = json_pack("{s:s, s:s, s:o, s:O, s:O, s:O, s:O, s:s, s:s, "
-	    "s:{s:s, s:o, s:s, s:s}, s:s, s:[], s:s, s:s, s:s, s:I, s:o, "
+	    "s:{s:s, s:o, s:s, s:s}, s:s, s:o, s:s, s:s, s:s, s:I, s:o, "
 	    "s:o}",
 	    "ID", qid,
 	    "MessageID", m->message_id,
@@ -169,7 +173,7 @@ json_message(const char *qid, const struct mime_msg *m, long long size)
 	    "Links", json_unsub_links(m->list_unsubscribe),
 	    "Errors", "", "HeaderPost", m->list_unsubscribe_post,
 	    "Date", m->date != NULL ? m->date : created,
-	    "Tags",
+	    "Tags", tags != NULL ? json_stored(tags, 1) : json_array(),
 	    "Username", m->username != NULL ? m->username : "",
 	    "Text", m->text,
 	    "HTML", m->html,

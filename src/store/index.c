@@ -35,7 +35,7 @@
 #include "store/index.h"
 
 #define INDEX_FILE	"index.sqlite"
-#define INDEX_SCHEMA	"1"
+#define INDEX_SCHEMA	"2"
 #define INDEX_BATCH	256		/* messages per transaction */
 #define INDEX_BUSY_MS	5000
 
@@ -57,15 +57,20 @@ static const char index_schema[] =
 	"CREATE INDEX IF NOT EXISTS rcpt_msg ON rcpt(msg);"
 	"CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(body,"
 	" tokenize='trigram');"
+	"CREATE TABLE IF NOT EXISTS tag(msg INTEGER NOT NULL,"
+	" name TEXT NOT NULL, UNIQUE (msg, name));"
+	"CREATE INDEX IF NOT EXISTS tag_name ON tag(name);"
 	"CREATE TRIGGER IF NOT EXISTS msg_gone AFTER DELETE ON msg BEGIN"
 	" DELETE FROM fts WHERE rowid = old.rowid;"
-	" DELETE FROM rcpt WHERE msg = old.rowid; END;"
+	" DELETE FROM rcpt WHERE msg = old.rowid;"
+	" DELETE FROM tag WHERE msg = old.rowid; END;"
 	"INSERT OR IGNORE INTO meta VALUES ('schema', '" INDEX_SCHEMA "');";
 
 /* The columns of struct index_row, in its order. */
 #define INDEX_COLS	"m.qid, m.msgid, m.subject, m.from_j, m.to_j, " \
 	"m.cc_j, m.bcc_j, m.replyto_j, m.snippet, m.username, m.size, " \
-	"m.attachments, m.read"
+	"m.attachments, m.read, (SELECT json_group_array(name) FROM " \
+	"(SELECT name FROM tag WHERE msg = m.rowid ORDER BY name))"
 
 /* A job for the thread: index or drop one message. */
 struct index_job {
@@ -341,6 +346,17 @@ index_insert_text(sqlite3 *db, sqlite3_int64 row, struct index_parsed *p)
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, row);
 		index_bind(st, 2, p->env.rcpt[i]);
+		(void)sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	/* Mailpit's X-Tags header. */
+	if ((st = index_prepare(db, "INSERT OR IGNORE INTO tag (msg, name) "
+	    "VALUES (?, ?)")) == NULL)
+		return (-1);
+	for (i = 0; i < p->mm.ntags; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, row);
+		index_bind(st, 2, p->mm.tags[i]);
 		(void)sqlite3_step(st);
 	}
 	sqlite3_finalize(st);
@@ -877,6 +893,7 @@ index_row_read(sqlite3_stmt *st, struct index_row *r)
 	r->size = sqlite3_column_int64(st, 10);
 	r->attachments = sqlite3_column_int64(st, 11);
 	r->read = sqlite3_column_int(st, 12);
+	r->tags = index_col(st, 13);
 }
 
 /* Free one row's strings. */
@@ -892,6 +909,7 @@ index_row_free(struct index_row *r)
 	free(r->reply_to);
 	free(r->snippet);
 	free(r->username);
+	free(r->tags);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -1076,6 +1094,13 @@ index_batch_end(void)
 {
 	if (index_exec(index_db, "COMMIT") != 0)
 		(void)index_exec(index_db, "ROLLBACK");
+}
+
+/* The loop's connection, for the rest of store/ (tags.c); NULL if none. */
+sqlite3 *
+index_handle(void)
+{
+	return (index_running ? index_db : NULL);
 }
 
 /* The index's size on disk in octets (file and WAL); 0 or -1. */

@@ -33,6 +33,8 @@ enum search_field {
 	SF_SMALLER,
 	SF_AFTER,		/* value: a queue ID prefix of a time */
 	SF_BEFORE,
+	SF_TAG,
+	SF_IS_TAGGED,
 	SF_TEXT_PHRASE,		/* SF_TEXT through the trigram index (SQL) */
 	SF_ENV_FROM,		/* MailHog kind=from: envelope or From */
 	SF_ENV_TO,		/* MailHog kind=to: recipients or To */
@@ -86,6 +88,8 @@ struct mime_msg {
 	size_t		 ninline;
 	json_t		*headers;	/* {Canonical-Name: [unfolded]} */
 	char		*username;	/* SMTP AUTH user, from the envelope */
+	char		**tags;		/* X-Tags: names, cleaned */
+	size_t		 ntags;
 };
 
 int		 mime_init(void);
@@ -109,6 +113,7 @@ struct index_row {
 	long long	 size;
 	long long	 attachments;
 	int		 read;
+	char		*tags;		/* JSON text: ["name", ...] */
 };
 
 int		 index_start(struct event_base *, const char *, const char *,
@@ -126,8 +131,16 @@ int		 index_ids(const struct search *, char ***, size_t *);
 int		 index_set_read(const char *, int);
 int		 index_size(long long *);
 int		 index_batch_begin(void);
+struct sqlite3	*index_handle(void);
 void		 index_batch_end(void);
 void		 index_row_free(struct index_row *);
 void		 index_rows_free(struct index_row *, size_t);
+
+/* tags.c: Mailpit's tags, kept in the index. */
+int		 tag_clean(const char *, char *, size_t);
+json_t		*tags_list(int);
+int		 tags_set(const char *, char **, size_t);
+int		 tags_rename(const char *, const char *);
+int		 tags_delete(const char *);
 
 #endif

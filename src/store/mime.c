@@ -462,6 +462,22 @@ mime_list(GMimeMessage *msg, GMimeAddressType type, GString *search)
 	return (a);
 }
 
+/* Mailpit's X-Tags: comma-separated names, cleaned, into m->tags. */
+static void
+mime_tags(struct mime_msg *m, const char *header)
+{
+	char	*copy = mime_str(header), *p = copy, *name, clean[72];
+
+	while ((name = strsep(&p, ",")) != NULL) {
+		if (tag_clean(name, clean, sizeof(clean)) != 0)
+			continue;
+		m->tags = xreallocarray(m->tags, m->ntags + 1,
+		    sizeof(*m->tags));
+		m->tags[m->ntags++] = xstrdup(clean);
+	}
+	free(copy);
+}
+
 /* Fill the header facts of m from msg. */
 static void
 mime_envelope(GMimeMessage *msg, struct mime_msg *m, GString *search)
@@ -492,6 +508,9 @@ mime_envelope(GMimeMessage *msg, struct mime_msg *m, GString *search)
 		m->return_path[strcspn(m->return_path, ">")] = '\0';
 		g_string_append_printf(search, " %s", m->return_path);
 	}
+	if ((v = g_mime_object_get_header(GMIME_OBJECT(msg), "X-Tags")) !=
+	    NULL)
+		mime_tags(m, v);
 	v = g_mime_object_get_header(GMIME_OBJECT(msg), "List-Unsubscribe");
 	m->list_unsubscribe = mime_str(v);
 	v = g_mime_object_get_header(GMIME_OBJECT(msg),
@@ -632,6 +651,9 @@ mime_free(struct mime_msg *m)
 	free(m->snippet);
 	free(m->search);
 	free(m->username);
+	while (m->ntags > 0)
+		free(m->tags[--m->ntags]);
+	free(m->tags);
 	mime_files_free(m->attach, m->nattach);
 	mime_files_free(m->inlines, m->ninline);
 	memset(m, 0, sizeof(*m));

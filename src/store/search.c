@@ -34,6 +34,7 @@ static const struct {
 	{ "larger:", SF_LARGER },
 	{ "smaller:", SF_SMALLER },
 	{ "after:", SF_AFTER },
+	{ "tag:", SF_TAG },
 	{ "before:", SF_BEFORE },
 };
 
@@ -48,6 +49,7 @@ static const struct {
 	{ "has:attachments", SF_HAS_ATTACHMENT },
 	{ "has:inline", SF_HAS_INLINE },
 	{ "has:inlines", SF_HAS_INLINE },
+	{ "is:tagged", SF_IS_TAGGED },
 };
 
 /* How a term's value is bound. */
@@ -92,6 +94,9 @@ static const struct {
 	{ SF_SMALLER, "m.size < CAST(? AS INTEGER)", 1, 0 },
 	/* Queue IDs sort by arrival: a time is a queue ID bound. */
 	{ SF_AFTER, "m.qid >= ?", 1, 0 },
+	{ SF_TAG, "+m.rowid IN (SELECT msg FROM tag WHERE name = ? "
+	    "COLLATE NOCASE)", 1, SQ_AS_IS },
+	{ SF_IS_TAGGED, "+m.rowid IN (SELECT msg FROM tag)", 0, SQ_AS_IS },
 	{ SF_BEFORE, "m.qid < ?", 1, 0 },
 	{ SF_ENV_FROM, "(m.sender LIKE ? OR m.from_j LIKE ?)", 2, 1 },
 	{ SF_ENV_TO, "(+m.rowid IN (SELECT msg FROM rcpt WHERE addr LIKE ?) "

@@ -51,7 +51,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size == 0 || (f = fmemopen((void *)data, size, "r")) == NULL)
 		return (0);
 	if (mime_read(f, &m) == 0) {
-		v = json_message("0123456789ABCDEF", &m, (long long)size);
+		v = json_message("0123456789ABCDEF", &m, (long long)size,
+		    "[\"t\"]");
 		if (v == NULL || (s = json_dumps(v, 0)) == NULL)
 			abort();	/* invalid UTF-8 or a bad shape */
 		free(s);

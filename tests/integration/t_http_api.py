@@ -348,6 +348,47 @@ def test_info():
     assert v["RuntimeStats"]["SMTPAccepted"] >= 1
 
 
+def test_tags():
+    """Mailpit's tags: from an X-Tags header; in MessageSummary, Message,
+    MessagesSummary.tags and info; tag: and is:tagged searches; PUT
+    /api/v1/tags sets them, PUT /api/v1/tags/{tag} renames, DELETE
+    removes"""
+    clear()
+    port = srv.http_port
+    data = (b"From: a@example.com\r\nSubject: tagged\r\n"
+            b"X-Tags: Invoice, urgent ,  bad/chars!\r\n\r\nhi\r\n")
+    a = send(srv, data=data)
+    b = send(srv, subject="plain")
+    v = wait_total(port, 2)
+    assert_eq([m["Tags"] for m in v["messages"]],
+              [[], ["Invoice", "badchars", "urgent"]], "Tags from X-Tags")
+    assert_eq(v["tags"], ["Invoice", "badchars", "urgent"], "tags")
+    assert_eq(get_json(port, "/api/v1/message/" + a)["Tags"],
+              ["Invoice", "badchars", "urgent"], "Message Tags")
+
+    def ids(q):
+        return sorted(m["ID"] for m in get_json(
+            port, "/api/v1/search?query=" + urllib_quote(q))["messages"])
+
+    assert_eq(ids("tag:invoice"), [a], "tag:")
+    assert_eq(ids("is:tagged"), [a], "is:tagged")
+    assert_eq(ids("-is:tagged"), [b], "not tagged")
+    r = request(port, "PUT", "/api/v1/tags", {"IDs": [b], "Tags": ["new"]})
+    assert_eq((r.status, r.body), (200, b"ok"), "PUT tags")
+    assert_eq(get_json(port, "/api/v1/tags"),
+              ["Invoice", "badchars", "new", "urgent"], "GET tags")
+    r = request(port, "PUT", "/api/v1/tags/urgent", {"Name": "later"})
+    assert_eq(r.status, 200, "rename")
+    r = request(port, "DELETE", "/api/v1/tags/badchars")
+    assert_eq(r.status, 200, "delete")
+    assert_eq(get_json(port, "/api/v1/info")["Tags"],
+              {"Invoice": 1, "later": 1, "new": 1}, "info Tags")
+    r = request(port, "PUT", "/api/v1/tags", {"IDs": [a], "Tags": []})
+    assert_eq(get_json(port, "/api/v1/message/" + a)["Tags"], [], "untag")
+    r = request(port, "PUT", "/api/v1/tags", {"Tags": ["x"]})
+    assert_eq(r.status, 400, "no IDs")
+
+
 def test_probes():
     """Mailpit's /livez and /readyz answer 200 ok"""
     for path in ("/livez", "/readyz"):

@@ -34,6 +34,7 @@ static const struct {
 	{ "after:2026-11-29 -before:2026-11-30T12:00:00Z",
 	  "15:0:6615EF970C000000|16:1:6617D2633D000000" },
 	{ "after:yesterday", "" },
+	{ "tag:Invoice -is:tagged", "17:0:Invoice|18:1:" },
 };
 
 /* The terms of s in the table's notation. */
