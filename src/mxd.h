@@ -257,6 +257,23 @@ void		 queue_watch(void (*)(const char *, void *), void *);
 void		 queue_unwatch(void (*)(const char *, void *), void *);
 void		 queue_committed(const char *);
 
+/* store/rcptstate.c: per-recipient state, state/<QID> (doc/spool.md). */
+enum rcpt_status {
+	RCPT_S_NONE,		/* no transition yet: waiting in the queue */
+	RCPT_S_REMOVED,		/* taken out of its maildrop (POP3, API) */
+	RCPT_S_DELIVERED,	/* reserved for delivery */
+	RCPT_S_DEFERRED,	/* reserved for delivery */
+	RCPT_S_FAILED,		/* reserved for delivery */
+};
+int		 rcptstate_init(int, int);
+const char	*rcptstate_name(enum rcpt_status);
+int		 rcptstate_append(const char *, const char *, size_t,
+		    enum rcpt_status, const char *);
+int		 rcptstate_read(const char *, const char *, enum rcpt_status *,
+		    size_t);
+int		 rcptstate_done(const enum rcpt_status *, size_t);
+int		 rcptstate_remove(const char *, const char *);
+
 /* network.c */
 int		 network_list_check(const struct strlist *, const char *,
 		    char **);

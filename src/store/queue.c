@@ -79,15 +79,23 @@ queue_open(const char *spool_dir, const char *qid, struct envelope *e)
 	return (f);
 }
 
-/* Remove queue/<qid>.eml; 0, or -1 with errno as for queue_open. */
+/*
+ * Remove queue/<qid>.eml, then its per-recipient state (state/<qid>):
+ * a state file left without its message by a crash between the two is
+ * an orphan, removed at start (rcptstate_init).  0, or -1 with errno as
+ * for queue_open.
+ */
 int
 queue_delete(const char *spool_dir, const char *qid)
 {
 	char	path[PATH_MAX];
 
-	if (queue_path(spool_dir, qid, path, sizeof(path)) != 0)
+	if (queue_path(spool_dir, qid, path, sizeof(path)) != 0 ||
+	    unlink(path) != 0)
 		return (-1);
-	return (unlink(path));
+	if (rcptstate_remove(spool_dir, qid) != 0)
+		log_warn("spool: cannot remove state/%s", qid);
+	return (0);
 }
 
 /* Call cb(qid, arg) on the loop for every message committed from now. */

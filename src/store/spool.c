@@ -68,6 +68,7 @@ struct spool_file {
 static int		 spool_dirfd = -1;	/* the spool directory */
 static int		 spool_poolfd = -1;	/* pool/ */
 static int		 spool_queuefd = -1;	/* queue/ */
+static int		 spool_statefd = -1;	/* state/ (rcptstate.c) */
 static int		 spool_lockfd = -1;	/* holds the flock on lock */
 static int		 spool_sync = 1;
 static unsigned		 spool_tag;
@@ -406,6 +407,10 @@ spool_init(const char *dir, int sync, const char **cause)
 		return (-1);
 	}
 	spool_sync = sync;
+	if ((spool_statefd = rcptstate_init(spool_dirfd, sync)) == -1) {
+		*cause = "cannot open the spool's state/ directory";
+		return (-1);
+	}
 	/* At most 1/16 of the descriptors, so sessions keep the rest. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    rl.rlim_cur / 16 < SPOOL_SPARES)
@@ -424,6 +429,7 @@ spool_chown(uid_t uid, gid_t gid)
 	if (fchown(spool_dirfd, uid, gid) == -1 ||
 	    fchown(spool_poolfd, uid, gid) == -1 ||
 	    fchown(spool_queuefd, uid, gid) == -1 ||
+	    fchown(spool_statefd, uid, gid) == -1 ||
 	    fchown(spool_lockfd, uid, gid) == -1)
 		fatal("spool: chown to uid %ld", (long)uid);
 }
