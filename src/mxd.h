@@ -274,6 +274,28 @@ int		 rcptstate_read(const char *, const char *, enum rcpt_status *,
 int		 rcptstate_done(const enum rcpt_status *, size_t);
 int		 rcptstate_remove(const char *, const char *);
 
+/* store/maildrop.c: one user's queued mail (doc/pop3.md). */
+#define MAILDROP_ALL	"*"	/* the special user: every message */
+struct maildrop_msg {
+	char		 qid[QID_LEN + 1];	/* also the UIDL */
+	off_t		 size;		/* octets from Received: on */
+	size_t		*rcpt;		/* the user's recipient numbers */
+	size_t		 nrcpt;
+	int		 deleted;	/* marked; maildrop_commit removes */
+};
+struct maildrop {
+	char			*spool_dir;
+	struct maildrop_msg	*msg;
+	size_t			 n;
+	off_t			 total;
+};
+int		 maildrop_match(const char *, const char *);
+int		 maildrop_open(struct maildrop *, const char *, const char *,
+		    int);
+FILE		*maildrop_msg_open(struct maildrop *, size_t);
+int		 maildrop_commit(struct maildrop *, size_t *);
+void		 maildrop_free(struct maildrop *);
+
 /* network.c */
 int		 network_list_check(const struct strlist *, const char *,
 		    char **);

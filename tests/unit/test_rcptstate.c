@@ -3,7 +3,8 @@
  * appended read back as statuses; the last line for a recipient wins; a
  * torn last line, an unknown status and a number out of range are
  * ignored; "done" needs every recipient final; queue_delete() takes the
- * state file with the message; an orphan goes at start.
+ * state file with the message; an orphan goes at start.  And whose
+ * mail a POP3 user sees (store/maildrop.c, maildrop_match).
  */
 #include <sys/stat.h>
 
@@ -116,6 +117,21 @@ main(void)
 
 	ok(strcmp(rcptstate_name(RCPT_S_REMOVED), "removed") == 0,
 	    "status names");
+	ok(maildrop_match("user2@domain.com", "user2@domain.com"),
+	    "match: the address");
+	ok(maildrop_match("User2@DOMAIN.com", "user2@domain.COM"),
+	    "match: case does not matter");
+	ok(maildrop_match("user2", "user2@domain.com") &&
+	    maildrop_match("postmaster", "Postmaster"),
+	    "match: a name without @ is the local part");
+	ok(!maildrop_match("user2@domain.com", "user2@other.com") &&
+	    !maildrop_match("user2@domain.com", "user22@domain.com") &&
+	    !maildrop_match("user", "user2@domain.com") &&
+	    !maildrop_match("user2@domain.com", "user2"),
+	    "no match: other domain, other local part, no domain");
+	ok(maildrop_match("j\xc3\xb6rg@b\xc3\xbc" "cher.example",
+	    "j\xc3\xb6rg@xn--bcher-kva.example"),
+	    "match: a U-label domain equals its A-label");
 	queue_delete(spool, QID);
 	close(dfd);
 	snprintf(path, sizeof(path), "rm -rf %s", spool);
