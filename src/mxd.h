@@ -358,6 +358,36 @@ int		 listener_open(struct event_base *, const char *,
 const struct strlist *config_list(const struct config *, const char *);
 void		 listener_close_all(void);
 
+/* sasl.c: cyrus-sasl glue shared by every protocol's AUTH. */
+struct sasl_conn;
+enum sasl_glue_result {
+	SASL_G_OK,		/* authenticated */
+	SASL_G_CONTINUE,	/* send the challenge, read a response */
+	SASL_G_FAILED,		/* the client's failure: count, delay */
+	SASL_G_TRANSITION,	/* RFC 4954 6: log in once with PLAIN */
+	SASL_G_TOO_WEAK,	/* the mechanism is too weak */
+	SASL_G_NEED_TLS,	/* the mechanism needs TLS */
+	SASL_G_TEMP,		/* the server's trouble */
+};
+int		 sasl_glue_init(const struct config *, char **);
+int		 sasl_glue_on(void);
+int		 sasl_glue_loopback(const char *);
+int		 sasl_glue_plaintext_ok(const char *, int);
+struct sasl_conn *sasl_glue_new(const char *, const char *, int, int,
+		    const char **);
+void		 sasl_glue_free(struct sasl_conn **);
+int		 sasl_glue_allowed(const char *);
+void		 sasl_glue_mechs(struct sasl_conn *, char *, size_t);
+int		 sasl_glue_in_list(const char *, const char *);
+int		 sasl_glue_mech_exists(const char *);
+enum sasl_glue_result sasl_glue_outcome(int);
+const char	*sasl_glue_why(struct sasl_conn *, int);
+int		 sasl_glue_step(struct sasl_conn *, const char *, const char *,
+		    unsigned, const char **, unsigned *);
+const char	*sasl_glue_user(struct sasl_conn *);
+int		 sasl_glue_decode(const char *, char *, size_t, unsigned *);
+int		 sasl_glue_encode(const char *, unsigned, char *, size_t);
+
 /* tls.c */
 int		 tls_load(const struct config *, char **);
 int		 tls_enabled(void);
