@@ -36,7 +36,8 @@ static size_t			 conf_nover;
 static struct config		 main_conf;
 
 /* The protocols mxd serves; main() is where they meet the core. */
-static const struct protocol *const mxd_protocols[] = { &smtp_protocol };
+static const struct protocol *const mxd_protocols[] = { &smtp_protocol,
+    &pop3_protocol };
 #define NPROTOCOLS	(sizeof(mxd_protocols) / sizeof(mxd_protocols[0]))
 
 static const struct option	 mxd_longopts[] = {
@@ -322,6 +323,10 @@ mxd_check(struct config *c, char **cause)
 		xasprintf(cause, "smtps_listen needs tls_cert and tls_key");
 		return (-1);
 	}
+	if (c->pop3s_listen.n > 0 && c->tls_cert[0] == '\0') {
+		xasprintf(cause, "pop3s_listen needs tls_cert and tls_key");
+		return (-1);
+	}
 	if (c->submission_listen.n > 0 && !c->auth) {
 		xasprintf(cause, "submission_listen needs auth = yes");
 		return (-1);
@@ -420,6 +425,12 @@ mxd_hello(const struct config *c, const char *file)
 		fprintf(stderr, " %s (smtps)", c->smtps_listen.v[i]);
 	for (i = 0; i < c->submission_listen.n; i++)
 		fprintf(stderr, " %s (submission)", c->submission_listen.v[i]);
+	if (c->pop3_listen.n + c->pop3s_listen.n > 0)
+		fprintf(stderr, "\nmxd: POP3 on");
+	for (i = 0; i < c->pop3_listen.n; i++)
+		fprintf(stderr, " %s", c->pop3_listen.v[i]);
+	for (i = 0; i < c->pop3s_listen.n; i++)
+		fprintf(stderr, " %s (pop3s)", c->pop3s_listen.v[i]);
 	fprintf(stderr, "\nmxd: accepted mail lands in %s/queue/, one "
 	    "<QUEUE-ID>.eml file per message\n", c->spool_dir);
 	if (file != NULL)

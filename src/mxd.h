@@ -90,6 +90,10 @@ struct config {
 	long long	  shutdown_grace;
 	char		 *user;
 	char		 *group;
+	struct strlist	  pop3_listen;
+	struct strlist	  pop3s_listen;
+	long long	  pop3_timeout;
+	char		 *pop3_auth;
 };
 
 enum opt_type {
@@ -140,6 +144,7 @@ struct protocol {
 	} listeners[4];				/* ends at setting NULL */
 };
 extern const struct protocol smtp_protocol;
+extern const struct protocol pop3_protocol;
 
 /* line.c */
 enum line_status {
