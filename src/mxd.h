@@ -252,6 +252,8 @@ int		 spool_write(struct spool_file *, struct evbuffer *);
 void		 spool_commit(struct spool_file *, struct evbuffer *, int,
 		    void (*)(void *, int), void *);
 void		 spool_abort(struct spool_file *);
+int		 spool_openat(const char *, const char *, int, mode_t);
+int		 spool_unlinkat(const char *, const char *);
 
 /* store/queue.c */
 int		 queue_list(const char *, FILE *);

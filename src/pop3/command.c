@@ -408,7 +408,7 @@ cmd_list(struct pop3_session *s, char *args, size_t msg, long long n)
 		return;
 	}
 	count = pop3_command_live(s, &octets);
-	pop3_reply(s, P_LIST_ALL, count, octets);
+	pop3_reply(s, P_LIST_ALL, count, count == 1 ? "" : "s", octets);
 	for (i = 0; i < s->md.n; i++) {
 		if (s->md.msg[i].deleted)
 			continue;
@@ -478,7 +478,7 @@ cmd_rset(struct pop3_session *s, char *args, size_t msg, long long n)
 	for (i = 0; i < s->md.n; i++)
 		s->md.msg[i].deleted = 0;
 	count = pop3_command_live(s, &octets);
-	pop3_reply(s, P_RSET, count, octets);
+	pop3_reply(s, P_RSET, count, count == 1 ? "" : "s", octets);
 }
 
 /*

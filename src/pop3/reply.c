@@ -22,22 +22,22 @@ static const struct pop3_reply_row replies[P_MAX] = {
 	[P_CAPA] = { 1, NULL, "Capability list follows", NULL },
 	[P_USER_OK] = { 1, NULL, "Hello %s; now send PASS <password>", NULL },
 	[P_LOGGED_IN] = { 1, NULL,
-	    "Logged in as %s; maildrop has %zu messages (%lld octets)", NULL },
+	    "Logged in as %s; maildrop has %zu message%s (%lld octets)", NULL },
 	/* RFC 1939 5: exactly "+OK nn mm" for STAT and for LIST n. */
 	[P_STAT] = { 1, NULL, "%zu %lld", NULL },
 	[P_LIST_ONE] = { 1, NULL, "%zu %lld", NULL },
-	[P_LIST_ALL] = { 1, NULL, "%zu messages (%lld octets)", NULL },
+	[P_LIST_ALL] = { 1, NULL, "%zu message%s (%lld octets)", NULL },
 	[P_UIDL_ONE] = { 1, NULL, "%zu %s", NULL },
 	[P_UIDL_ALL] = { 1, NULL, "Unique IDs follow", NULL },
 	[P_RETR] = { 1, NULL, "%lld octets follow", NULL },
 	[P_TOP] = { 1, NULL, "Top of message %zu follows", NULL },
 	[P_DELE] = { 1, NULL, "Message %zu deleted", NULL },
 	[P_NOOP] = { 1, NULL, "Nothing done", NULL },
-	[P_RSET] = { 1, NULL, "Maildrop has %zu messages (%lld octets); "
+	[P_RSET] = { 1, NULL, "Maildrop has %zu message%s (%lld octets); "
 	    "nothing is deleted", NULL },
 	[P_QUIT] = { 1, NULL, "%s POP3 server signing off", "quit" },
 	[P_QUIT_UPDATE] = { 1, NULL, "%s POP3 server signing off (%zu "
-	    "messages deleted, %zu left)", "quit" },
+	    "deleted, %zu left)", "quit" },
 	[P_STLS] = { 1, NULL, "Begin TLS negotiation now", NULL },
 	[P_AUTH_LIST] = { 1, NULL, "Mechanisms follow", NULL },
 	[P_UNKNOWN_CMD] = { 0, NULL,

@@ -125,7 +125,8 @@ pop3_session_login(struct pop3_session *s, const char *user,
 	    "messages=%zu octets=%lld", (unsigned long long)s->id, s->addr,
 	    s->port, log_str(user), mech, s->md.n, (long long)s->md.total);
 	pop3_session_enter_state(s, POP3_TRANSACTION);
-	pop3_reply(s, P_LOGGED_IN, user, s->md.n, (long long)s->md.total);
+	pop3_reply(s, P_LOGGED_IN, user, s->md.n, s->md.n == 1 ? "" : "s",
+	    (long long)s->md.total);
 }
 
 /*

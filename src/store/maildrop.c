@@ -17,10 +17,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "mxd.h"
 
@@ -82,13 +84,18 @@ static char **
 maildrop_names(const char *spool_dir, size_t *n)
 {
 	struct dirent	*de;
-	char		 path[4096], **names = NULL;
+	char		**names = NULL;
 	DIR		*d;
+	int		 fd;
 
 	*n = 0;
-	snprintf(path, sizeof(path), "%s/queue", spool_dir);
-	if ((d = opendir(path)) == NULL)
+	if ((fd = spool_openat(spool_dir, "queue", O_RDONLY | O_DIRECTORY,
+	    0)) == -1)
 		return (NULL);
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return (NULL);
+	}
 	while ((de = readdir(d)) != NULL) {
 		if (strlen(de->d_name) != QID_LEN + 4 ||
 		    strcmp(de->d_name + QID_LEN, ".eml") != 0)

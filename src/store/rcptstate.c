@@ -65,18 +65,15 @@ rcptstate_lookup(const char *name, size_t len)
 	return (RCPT_S_NONE);
 }
 
-/* The path of state/<qid> under spool_dir; 0, or -1 with errno. */
+/* The name of state/<qid> in the spool; 0, or -1 with errno. */
 static int
-rcptstate_path(const char *spool_dir, const char *qid, char *buf, size_t len)
+rcptstate_path(const char *qid, char *buf, size_t len)
 {
 	if (!queue_id_valid(qid)) {
 		errno = EINVAL;
 		return (-1);
 	}
-	if ((size_t)snprintf(buf, len, "%s/state/%s", spool_dir, qid) >= len) {
-		errno = ENAMETOOLONG;
-		return (-1);
-	}
+	snprintf(buf, len, "state/%s", qid);
 	return (0);
 }
 
@@ -131,7 +128,7 @@ int
 rcptstate_append(const char *spool_dir, const char *qid, size_t rcpt,
     enum rcpt_status st, const char *detail)
 {
-	char	 path[PATH_MAX], line[RCPTSTATE_LINE_MAX];
+	char	 path[QID_LEN + 8], line[RCPTSTATE_LINE_MAX];
 	size_t	 n, i;
 	ssize_t	 w;
 	int	 fd, err;
@@ -140,7 +137,7 @@ rcptstate_append(const char *spool_dir, const char *qid, size_t rcpt,
 		errno = EINVAL;
 		return (-1);
 	}
-	if (rcptstate_path(spool_dir, qid, path, sizeof(path)) != 0)
+	if (rcptstate_path(qid, path, sizeof(path)) != 0)
 		return (-1);
 	n = (size_t)snprintf(line, sizeof(line) - 1, "%lld %zu %s%s%s",
 	    (long long)time(NULL), rcpt, rcptstate_table[st].name,
@@ -151,7 +148,7 @@ rcptstate_append(const char *spool_dir, const char *qid, size_t rcpt,
 		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
 			line[i] = '?';
 	line[n++] = '\n';
-	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	if ((fd = spool_openat(spool_dir, path, O_WRONLY | O_APPEND | O_CREAT,
 	    0600)) == -1)
 		return (-1);
 	w = write(fd, line, n);
@@ -199,17 +196,21 @@ int
 rcptstate_read(const char *spool_dir, const char *qid, enum rcpt_status *out,
     size_t nrcpt)
 {
-	char	 path[PATH_MAX], line[RCPTSTATE_LINE_MAX];
+	char	 path[QID_LEN + 8], line[RCPTSTATE_LINE_MAX];
 	size_t	 i, len;
 	FILE	*f;
-	int	 skip = 0;
+	int	 fd, skip = 0;
 
 	for (i = 0; i < nrcpt; i++)
 		out[i] = RCPT_S_NONE;
-	if (rcptstate_path(spool_dir, qid, path, sizeof(path)) != 0)
+	if (rcptstate_path(qid, path, sizeof(path)) != 0)
 		return (-1);
-	if ((f = fopen(path, "re")) == NULL)
+	if ((fd = spool_openat(spool_dir, path, O_RDONLY, 0)) == -1)
 		return (errno == ENOENT ? 0 : -1);
+	if ((f = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return (-1);
+	}
 	while (fgets(line, sizeof(line), f) != NULL) {
 		len = strlen(line);
 		if (len == 0 || line[len - 1] != '\n') {
@@ -243,11 +244,11 @@ rcptstate_done(const enum rcpt_status *st, size_t n)
 int
 rcptstate_remove(const char *spool_dir, const char *qid)
 {
-	char	path[PATH_MAX];
+	char	path[QID_LEN + 8];
 
-	if (rcptstate_path(spool_dir, qid, path, sizeof(path)) != 0)
+	if (rcptstate_path(qid, path, sizeof(path)) != 0)
 		return (-1);
-	if (unlink(path) == -1 && errno != ENOENT)
+	if (spool_unlinkat(spool_dir, path) == -1 && errno != ENOENT)
 		return (-1);
 	return (0);
 }

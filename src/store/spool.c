@@ -69,6 +69,7 @@ static int		 spool_dirfd = -1;	/* the spool directory */
 static int		 spool_poolfd = -1;	/* pool/ */
 static int		 spool_queuefd = -1;	/* queue/ */
 static int		 spool_statefd = -1;	/* state/ (rcptstate.c) */
+static char		*spool_path;		/* spool_init's dir */
 static int		 spool_lockfd = -1;	/* holds the flock on lock */
 static int		 spool_sync = 1;
 static unsigned		 spool_tag;
@@ -401,6 +402,8 @@ spool_init(const char *dir, int sync, const char **cause)
 	}
 	if (spool_lock_take(cause) != 0)
 		return (-1);
+	free(spool_path);
+	spool_path = xstrdup(dir);
 	if ((spool_poolfd = spool_subdir("pool")) == -1 ||
 	    (spool_queuefd = spool_subdir("queue")) == -1) {
 		*cause = "cannot open the spool directory";
@@ -420,6 +423,44 @@ spool_init(const char *dir, int sync, const char **cause)
 	spool_clean_tmp();
 	spool_pool_scan();
 	return (0);
+}
+
+/*
+ * Open rel (such as "queue/<QID>.eml") under the spool dir.  For the
+ * spool this process owns, relative to the descriptor spool_init
+ * opened, so that it works after mxd gave up root even where a parent
+ * directory is closed to the user it runs as; for another (mxd -q, a
+ * test), by path.  As openat(2).
+ */
+int
+spool_openat(const char *dir, const char *rel, int flags, mode_t mode)
+{
+	char	path[PATH_MAX];
+
+	if (spool_path != NULL && strcmp(dir, spool_path) == 0)
+		return (openat(spool_dirfd, rel, flags | O_CLOEXEC, mode));
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, rel) >=
+	    sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	return (open(path, flags | O_CLOEXEC, mode));
+}
+
+/* Remove rel under the spool dir, as spool_openat finds it; unlink(2). */
+int
+spool_unlinkat(const char *dir, const char *rel)
+{
+	char	path[PATH_MAX];
+
+	if (spool_path != NULL && strcmp(dir, spool_path) == 0)
+		return (unlinkat(spool_dirfd, rel, 0));
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, rel) >=
+	    sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	return (unlink(path));
 }
 
 /* Give the spool directories to the user mxd runs as. */
