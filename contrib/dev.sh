@@ -21,7 +21,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 PKGS="gcc make autoconf automake pkg-config libevent-dev libssl-dev
 libsasl2-dev libidn2-dev python3 swaks curl openssl procps sasl2-bin libsasl2-modules
 libsasl2-modules-db libnet-ssleay-perl libio-socket-ssl-perl clang
-libclang-rt-14-dev valgrind util-linux"
+libclang-rt-14-dev valgrind util-linux fetchmail"
 
 need_pkgs() {
 	missing=""
