@@ -108,6 +108,9 @@ run)
 	# mxd says where it listens, where mail lands and how to list it.
 	echo "dev.sh: starting mxd; in another terminal try:" \
 	    "swaks --server 127.0.0.1:2525 --to you@example.org"
+	echo "dev.sh: and read it back over POP3 (any password):" \
+	    "nc -C 127.0.0.1 1110, then: user you@example.org, pass x, list," \
+	    "retr 1, quit"
 	exec "$top/build/src/mxd" -f
 	;;
 test)

@@ -69,7 +69,8 @@ usage(int asked)
 	    "  -h, --help  print this and exit\n"
 	    "  --version   print the version and exit\n"
 	    "Without -c, mxd runs as a local test sink: SMTP on "
-	    "127.0.0.1:2525 and [::1]:2525,\nmail in ./spool.  "
+	    "127.0.0.1:2525 and [::1]:2525,\nPOP3 on port 1110, mail in "
+	    "./spool.  "
 	    "See mxd(8) and mxd.conf(5).\n");
 	exit(asked ? 0 : 2);
 }

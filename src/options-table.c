@@ -114,6 +114,6 @@ const struct option_entry options_table[] = {
 	  "10m)", NULL, 0 },
 	{ "pop3_auth", OPT_STRING, OFF(pop3_auth), "sasl", 1, 8,
 	  "POP3 logins: sasl (checked like SMTP AUTH) or any (a lab sink: "
-	  "every name and password; without -c)", "sasl|any", 0 },
+	  "every name and password; without -c)", "sasl|any", OPT_F_RESTART },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0 }
 };

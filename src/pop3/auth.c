@@ -62,7 +62,7 @@ pop3_auth_conn(struct pop3_session *s)
 	if (s->sasl != NULL || !sasl_glue_on())
 		return (s->sasl);
 	if ((s->sasl = sasl_glue_new("pop", s->addr, s->port,
-	    (s->flags & POP3_F_TLS) ? 256 : 0, &why)) == NULL)
+	    (s->flags & POP3_F_TLS) ? s->tls_bits : 0, &why)) == NULL)
 		log_warnx("s=%08llx pop3 auth unavailable client=[%s] "
 		    "reason=\"sasl_server_new: %s\"", (unsigned long long)s->id,
 		    s->addr, why);

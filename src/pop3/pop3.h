@@ -128,6 +128,7 @@ struct pop3_session {
 	enum pop3_listen_kind	 kind;
 	enum pop3_state		 state;
 	int			 flags;
+	int			 tls_bits;	/* the cipher's strength */
 	char			*user;		/* USER's name, before PASS */
 	char			*auth_user;	/* logged in as */
 	char			*auth_mech;	/* USER, PLAIN, ... */

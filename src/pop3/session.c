@@ -498,6 +498,7 @@ pop3_session_conn_cb(struct conn *c, enum conn_event ev, void *arg)
 		break;
 	case CONN_TLS_READY:
 		s->flags |= POP3_F_TLS;
+		s->tls_bits = c->tls_bits > 0 ? c->tls_bits : 1;
 		log_info("s=%08llx pop3 tls client=[%s]:%d %s",
 		    (unsigned long long)s->id, s->addr, s->port, c->tls_info);
 		break;

@@ -143,6 +143,12 @@ def test_disconnect_reasons_documented():
     with open(os.path.join(SRC, "conn.c")) as f:
         for call in re.findall(r"conn_gone\([^;]*\);", f.read()):
             reasons |= set(re.findall(r'"([a-z-]+)"', call))
+    with open(os.path.join(SRC, "pop3", "reply.c")) as f:
+        reasons |= set(re.findall(r'\{ [01], [^{}]*?"([a-z0-9-]+)" \},',
+                                  f.read(), re.S))
+    with open(os.path.join(SRC, "pop3", "session.c")) as f:
+        for call in re.findall(r"pop3_session_close\([^;]*\);", f.read()):
+            reasons |= set(re.findall(r'"([a-z-]+)"', call))
     assert len(reasons) >= 14, reasons
     man8 = read(built_file("doc/mxd.8"))
     missing = [r for r in sorted(reasons) if ".It Li %s\n" % r not in man8]
