@@ -285,14 +285,19 @@ def rss(srv):
 
 def test_dropped_mid_retr():
     """a client that drops the connection in the middle of RETR of a
-    5 MB message: the server stays healthy and nothing is deleted; the
-    RSS of mxd does not grow by the message size while it waits"""
-    with Server(pop3=True, spool_sync="no", max_message_size="20M") as srv:
-        big = b"Subject: big\r\n\r\n" + (b"y" * 76 + b"\r\n") * 65000
+    20 MB message: the server stays healthy and nothing is deleted; the
+    RSS of mxd does not grow by the message size while the client does
+    not read (at most the socket buffers and 256 KiB pass through mxd;
+    under ASan its quarantine keeps those, hence the margin)"""
+    with Server(pop3=True, spool_sync="no", max_message_size="30M") as srv:
+        big = b"Subject: big\r\n\r\n" + (b"y" * 76 + b"\r\n") * 260000
         qid = send(srv, ["u@x.example"], big)
         size = len(stored_message(srv, qid))
-        s, f = raw_pop3(srv.pop3_port)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(TIMEOUT)
+        s.connect(("127.0.0.1", srv.pop3_port))
+        f = s.makefile("rb")
         f.readline()
         s.sendall(b"USER u\r\nPASS x\r\nDELE 1\r\nRSET\r\n")
         for _ in range(4):
@@ -300,7 +305,7 @@ def test_dropped_mid_retr():
         before = rss(srv)
         s.sendall(b"RETR 1\r\n")
         f.read(10000)
-        # The server waits for us: its buffers stay far below 5 MB.
+        # The server waits for us: far less than 20 MB passes through.
         time.sleep(0.3)
         grown = rss(srv) - before
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
@@ -308,7 +313,7 @@ def test_dropped_mid_retr():
         f.close()
         s.close()
         srv.wait_log(r"pop3 disconnect .* reason=(eof|error)")
-        assert grown < 2 * 1024 * 1024, "RSS grew by %d octets" % grown
+        assert grown < 10 * 1024 * 1024, "RSS grew by %d octets" % grown
         p = login(srv, "u")
         assert_eq(p.stat(), (1, size), "still there, same size")
         resp, lines, octets = p.retr(1)
