@@ -127,7 +127,8 @@ pop3_command_counts(const struct pop3_session *s, char *buf, size_t len)
 			continue;
 		o += (size_t)snprintf(buf + o, len - o, "%s", o ? " " : "");
 		for (j = 0; cmds[i].verb[j] != '\0' && o + 1 < len; j++)
-			buf[o++] = (char)tolower((unsigned char)cmds[i].verb[j]);
+			buf[o++] = (char)tolower(
+			    (unsigned char)cmds[i].verb[j]);
 		buf[o] = '\0';
 		if (o < len)
 			o += (size_t)snprintf(buf + o, len - o, "=%u",

@@ -207,7 +207,9 @@ maildrop_msg_open(struct maildrop *md, size_t i)
 
 /*
  * Remove message m for the user's recipients, and the message itself
- * once every recipient is done.  0, or -1.
+ * once every recipient is done.  A message another reader removed
+ * meanwhile is gone already: nothing to record (no orphan state file).
+ * 0, or -1.
  */
 static int
 maildrop_remove(struct maildrop *md, struct maildrop_msg *m)
@@ -218,18 +220,19 @@ maildrop_remove(struct maildrop *md, struct maildrop_msg *m)
 	FILE			*f;
 	int			 rc = 0;
 
-	for (j = 0; j < m->nrcpt; j++)
+	if ((f = queue_open(md->spool_dir, m->qid, &e)) == NULL)
+		return (errno == ENOENT ? 0 : -1);
+	fclose(f);
+	for (j = 0; j < m->nrcpt && rc == 0; j++)
 		if (rcptstate_append(md->spool_dir, m->qid, m->rcpt[j],
 		    RCPT_S_REMOVED, NULL) != 0) {
 			log_warn("spool: qid=%s cannot record its removal",
 			    m->qid);
-			return (-1);
+			rc = -1;
 		}
-	if ((f = queue_open(md->spool_dir, m->qid, &e)) == NULL)
-		return (errno == ENOENT ? 0 : -1);
-	fclose(f);
 	rs = xreallocarray(NULL, e.nrcpt, sizeof(*rs));
-	if (rcptstate_read(md->spool_dir, m->qid, rs, e.nrcpt) == 0 &&
+	if (rc == 0 &&
+	    rcptstate_read(md->spool_dir, m->qid, rs, e.nrcpt) == 0 &&
 	    rcptstate_done(rs, e.nrcpt) &&
 	    queue_delete(md->spool_dir, m->qid) != 0 && errno != ENOENT) {
 		log_warn("spool: qid=%s cannot remove it", m->qid);

@@ -227,6 +227,49 @@ def test_special_user_sees_all():
         p.quit()
 
 
+def test_removed_meanwhile():
+    """a message another reader removes while a session has it (the
+    HTTP API, a consumer of queue/): RETR says -ERR [SYS/PERM], and a
+    DELE and QUIT of it leave no state file behind"""
+    with Server(pop3=True, spool_sync="no") as srv:
+        qid = send(srv, ["u@x.example"], simple_message("gone"))
+        p = login(srv, "u")
+        srv.remove(qid)
+        try:
+            p.retr(1)
+            raise AssertionError("RETR of a removed message")
+        except poplib.error_proto as e:
+            assert_in("-ERR [SYS/PERM] Message 1 was removed by another "
+                      "program", str(e), "RETR")
+        p.dele(1)
+        p.quit()
+        assert_eq(os.listdir(os.path.join(srv.spool, "state")), [],
+                  "no orphan state file")
+
+
+def test_connection_caps():
+    """max_connections_per_ip counts POP3 sessions (with SMTP ones); the
+    one over the cap gets -ERR [SYS/TEMP] and a close; trusted_networks
+    are exempt"""
+    with Server(pop3=True, max_connections_per_ip="2",
+                trusted_networks="") as srv:
+        a, b = srv.pop3_client(), srv.client()
+        s, f = raw_pop3(srv.pop3_port)
+        try:
+            assert_eq(f.readline(), b"-ERR [SYS/TEMP] Too many connections; "
+                      b"try again later\r\n", "third connection")
+            assert_eq(f.read(), b"", "closed")
+        finally:
+            s.close()
+        a.quit()
+        b.close()
+    with Server(pop3=True, max_connections_per_ip="2") as srv:
+        clients = [srv.pop3_client() for _ in range(4)]
+        for c in clients:
+            assert c.getwelcome().startswith(b"+OK "), "trusted: served"
+            c.quit()
+
+
 def test_nul_and_long_line():
     """a NUL in a command is refused; a 100 KB line without CRLF gets
     -ERR and a close; the server goes on serving"""

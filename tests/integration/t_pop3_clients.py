@@ -210,6 +210,24 @@ def test_sasl_user_pass():
         srv.wait_log(r"pop3 auth failed .* method=USER user=%s" % USER)
 
 
+def test_sasl_failure_cap():
+    """auth_max_failures failed logins end the session with -ERR [AUTH]
+    (each failure after its delay), and the log says so"""
+    with sasl_server(auth_max_failures="2") as srv:
+        p = srv.pop3_client()
+        p.stls(context=ctx())
+        for n, want in ((1, "-ERR [AUTH] Authentication failed"),
+                        (2, "-ERR [AUTH] Too many failed logins; closing")):
+            p.user(USER)
+            try:
+                p.pass_("wrong%d" % n)
+                raise AssertionError("wrong password accepted")
+            except poplib.error_proto as e:
+                assert_in(want, str(e), "failure %d" % n)
+        assert_eq(p.file.readline(), b"", "closed after the cap")
+        srv.wait_log(r"pop3 disconnect .* reason=auth-failures")
+
+
 def test_sasl_auth_mechanisms():
     """AUTH PLAIN with an initial response, and CRAM-MD5 with its
     challenge, through libsasl2 (RFC 5034)"""
