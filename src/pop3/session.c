@@ -633,6 +633,8 @@ pop3_session_shutdown_all(void)
 			continue;
 		}
 		conn_pause_read(s->conn);
+		conn_delay_cancel(s->conn);	/* no late -ERR [AUTH] */
+		s->flags &= ~POP3_F_TARPIT;
 		s->line[0] = '\0';
 		pop3_reply(s, P_SHUTDOWN);
 	}
