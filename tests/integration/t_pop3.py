@@ -173,6 +173,22 @@ def test_dropped_connection_deletes_nothing():
         p.quit()
 
 
+def test_shutdown():
+    """SIGTERM: a logged-in session is told -ERR [SYS/TEMP] and closed,
+    its DELE is not committed, and mxd exits 0"""
+    srv = Server(pop3=True, spool_sync="no")
+    with srv:
+        qid = send(srv, ["u@x.example"], simple_message("stay"))
+        p = login(srv, "u")
+        p.dele(1)
+        srv.terminate()
+        assert_eq(p.file.readline(), b"-ERR [SYS/TEMP] Server shutting "
+                  b"down; nothing deleted, try again later\r\n", "SIGTERM")
+        assert_eq(p.file.readline(), b"", "closed")
+    assert_eq(srv.stop(), 0, "exit status")
+    assert_eq(srv.queue_names(), [qid + ".eml"], "nothing deleted")
+
+
 def test_in_use():
     """a second session on a logged-in maildrop gets -ERR [IN-USE] and
     may log in once the first has ended"""
