@@ -65,6 +65,7 @@ struct config {
 	long long	  data_min_rate;
 	int		  spool_sync;
 	int		  bare_lf_end;
+	int		  sink_faults;
 	char		 *syslog_facility;
 	char		 *syslog_ident;
 	struct strlist	  smtps_listen;

@@ -37,6 +37,9 @@ const struct option_entry options_table[] = {
 	  "minimum)", NULL, 0 },
 	{ "spool_sync", OPT_BOOL, OFF(spool_sync), "yes", 0, 1,
 	  "fsync every message before 250; 'no' is fast but not durable", NULL, OPT_F_RESTART },
+	{ "sink_faults", OPT_BOOL, OFF(sink_faults), "yes", 0, 1,
+	  "test sink: recipients x+fail-550@, x+fail-data-451@, x+delay-3s@, "
+	  "x+drop@ fail on purpose", NULL, 0 },
 	{ "bare_lf_end", OPT_BOOL, OFF(bare_lf_end), "no", 0, 1,
 	  "lab only, outside RFC 5321: <LF>.<LF> ends DATA for bare-LF clients", NULL, 0 },
 	{ "syslog_facility", OPT_STRING, OFF(syslog_facility), "mail", 1, 16,

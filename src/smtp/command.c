@@ -469,6 +469,30 @@ cmd_rcpt_allowed(const struct session *s, const char *addr)
 	    RCPT_NOT_OURS);
 }
 
+/*
+ * sink_faults: a recipient that asks to be refused is (return 1); one
+ * that asks for a failure after the data marks the transaction, unless
+ * an earlier recipient already did.
+ */
+static int
+cmd_rcpt_fault(struct session *s, const char *addr)
+{
+	struct fault	f;
+
+	if (!cfg->sink_faults || !fault_parse(addr, &f))
+		return (0);
+	if (f.kind == FAULT_RCPT) {
+		log_info("s=%08llx qid=%s fault rcpt=<%s> reply=%d",
+		    (unsigned long long)s->id, s->tx->qid, log_str(addr),
+		    reply_row(f.reply)->code);
+		reply(s, f.reply, addr);
+		return (1);
+	}
+	if (s->tx->fault.kind == FAULT_NONE)
+		s->tx->fault = f;
+	return (0);
+}
+
 /* RCPT TO: add a recipient in one of our domains. */
 static void
 cmd_rcpt(struct session *s, char *args)
@@ -508,6 +532,8 @@ cmd_rcpt(struct session *s, char *args)
 		reply(s, R_RELAY_DENIED, esc);
 		return;
 	}
+	if (cmd_rcpt_fault(s, p.addr))
+		return;
 	tx->rcpt = xreallocarray(tx->rcpt, tx->nrcpt + 1, sizeof(*tx->rcpt));
 	tx->rcpt[tx->nrcpt++] = xstrdup(p.addr);
 	session_enter_state(s, STATE_RCPT);

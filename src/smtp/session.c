@@ -394,6 +394,28 @@ session_tarpit_done(struct session *s)
 	session_process(s);
 }
 
+/*
+ * sink_faults: the message is queued, but its 250 waits secs seconds
+ * (CONN_DELAY ends the wait).  The session stays parked, so it acts on
+ * no input, but it reads, so that a client who leaves is seen leaving.
+ */
+void
+session_fault_delay(struct session *s, unsigned secs)
+{
+	s->flags |= SESSION_F_FAULT_DELAY;
+	conn_delay(s->conn, secs);
+	conn_resume_read(s->conn);
+}
+
+/* The held-back 250 goes now (its time is up, or mxd is stopping). */
+static void
+session_fault_delay_done(struct session *s)
+{
+	s->flags &= ~SESSION_F_FAULT_DELAY;
+	conn_delay_cancel(s->conn);
+	session_data_done(s, R_QUEUED);
+}
+
 /* Answer id after secs seconds, reading nothing meanwhile. */
 void
 session_tarpit(struct session *s, unsigned secs, enum reply_id id)
@@ -431,7 +453,10 @@ session_conn_cb(struct conn *c, enum conn_event ev, void *arg)
 		session_timeout(s);
 		break;
 	case CONN_DELAY:
-		session_tarpit_done(s);
+		if (s->flags & SESSION_F_FAULT_DELAY)
+			session_fault_delay_done(s);
+		else
+			session_tarpit_done(s);
 		break;
 	case CONN_GONE:
 		/* conn.c frees c when this returns. */
@@ -481,6 +506,9 @@ session_close(struct session *s, const char *why)
 	s->conn = NULL;
 	if (c != NULL)
 		conn_close(c);
+	if (s->flags & SESSION_F_FAULT_DELAY)
+		/* Queued already; only the held-back 250 is lost. */
+		s->flags &= ~(SESSION_F_FAULT_DELAY | SESSION_F_WAIT);
 	if (s->flags & SESSION_F_WAIT) {
 		/* The spool still holds this session; it frees it. */
 		s->flags |= SESSION_F_GONE;
@@ -614,6 +642,8 @@ session_shutdown_all(void)
 		    (s->flags & SESSION_F_SHUTDOWN))
 			continue;
 		s->flags |= SESSION_F_SHUTDOWN;
+		if (s->flags & SESSION_F_FAULT_DELAY)
+			session_fault_delay_done(s);
 		if (s->state == STATE_DATA)
 			continue;
 		conn_pause_read(s->conn);
