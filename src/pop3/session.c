@@ -516,6 +516,9 @@ pop3_session_conn_cb(struct conn *c, enum conn_event ev, void *arg)
 		s->conn = NULL;
 		pop3_session_close(s, c->why);
 		break;
+	case CONN_CONNECTED:
+		/* Only outbound connections say this; POP3 has none. */
+		break;
 	case CONN_DONE:
 		s->conn = NULL;
 		pop3_session_close(s, s->quit_reason);

@@ -16,8 +16,8 @@ import time
 
 from .eml import Eml
 from .smtp import Client, ProtocolError
-from .tap import (SANITIZER_RE, START_TIMEOUT, STOP_TIMEOUT, TIMEOUT,
-                  Skip)
+from .tap import (LOG_TIMEOUT, SANITIZER_RE, START_TIMEOUT, STOP_TIMEOUT,
+                  TIMEOUT, Skip)
 
 def pool_files(spool):
     """{name: os.stat} of the files in spool/pool/ (pool/DDDDDD/NN)."""
@@ -290,7 +290,7 @@ class Server:
         """Everything mxd wrote to stderr so far."""
         return self.log_text_bytes().decode("utf-8", "replace")
 
-    def wait_log(self, pattern, timeout=TIMEOUT):
+    def wait_log(self, pattern, timeout=LOG_TIMEOUT):
         """Wait until a log line matches the regex; return the match."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
