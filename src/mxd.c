@@ -37,7 +37,7 @@ static struct config		 main_conf;
 
 /* The protocols mxd serves; main() is where they meet the core. */
 static const struct protocol *const mxd_protocols[] = { &smtp_protocol,
-    &http_protocol };
+    &http_protocol, &pop3_protocol };
 #define NPROTOCOLS	(sizeof(mxd_protocols) / sizeof(mxd_protocols[0]))
 
 static const struct option	 mxd_longopts[] = {
@@ -73,8 +73,8 @@ usage(int asked)
 	    "  -h, --help  print this and exit\n"
 	    "  --version   print the version and exit\n"
 	    "Without -c, mxd runs as a local test sink: SMTP on "
-	    "127.0.0.1:2525 and [::1]:2525,\nmail in ./spool, HTTP "
-	    "API (Mailpit, MailHog) on 127.0.0.1:8025 and [::1]:8025.\n"
+	    "127.0.0.1:2525 and [::1]:2525,\nPOP3 on port 1110, the HTTP "
+	    "API (Mailpit, MailHog) on port 8025, mail in ./spool.\n"
 	    "See mxd(8) and mxd.conf(5).\n");
 	exit(asked ? 0 : 2);
 }
@@ -331,6 +331,10 @@ mxd_check(struct config *c, char **cause)
 		xasprintf(cause, "smtps_listen needs tls_cert and tls_key");
 		return (-1);
 	}
+	if (c->pop3s_listen.n > 0 && c->tls_cert[0] == '\0') {
+		xasprintf(cause, "pop3s_listen needs tls_cert and tls_key");
+		return (-1);
+	}
 	if (c->submission_listen.n > 0 && !c->auth) {
 		xasprintf(cause, "submission_listen needs auth = yes");
 		return (-1);
@@ -439,6 +443,12 @@ mxd_hello(const struct config *c, const char *file)
 		for (i = 0; i < c->http_listen.n; i++)
 			fprintf(stderr, " http://%s/", c->http_listen.v[i]);
 	}
+	if (c->pop3_listen.n + c->pop3s_listen.n > 0)
+		fprintf(stderr, "\nmxd: POP3 on");
+	for (i = 0; i < c->pop3_listen.n; i++)
+		fprintf(stderr, " %s", c->pop3_listen.v[i]);
+	for (i = 0; i < c->pop3s_listen.n; i++)
+		fprintf(stderr, " %s (pop3s)", c->pop3s_listen.v[i]);
 	fprintf(stderr, "\nmxd: accepted mail lands in %s/queue/, one "
 	    "<QUEUE-ID>.eml file per message\n", c->spool_dir);
 	if (file != NULL)

@@ -100,6 +100,10 @@ struct config {
 	long long	  recipient_cache_ttl;
 	long long	  recipient_cache_negative_ttl;
 	long long	  recipient_lmtp_timeout;
+	struct strlist	  pop3_listen;
+	struct strlist	  pop3s_listen;
+	long long	  pop3_timeout;
+	char		 *pop3_auth;
 	struct strlist	  http_listen;
 	char		 *http_auth_file;
 	char		 *http_auth;
@@ -156,6 +160,7 @@ struct protocol {
 	int		(*start)(struct event_base *, char **);
 };
 extern const struct protocol smtp_protocol;
+extern const struct protocol pop3_protocol;
 extern const struct protocol http_protocol;
 
 /* line.c */
@@ -337,6 +342,8 @@ int		 spool_write(struct spool_file *, struct evbuffer *);
 void		 spool_commit(struct spool_file *, struct evbuffer *, int,
 		    void (*)(void *, int), void *);
 void		 spool_abort(struct spool_file *);
+int		 spool_openat(const char *, const char *, int, mode_t);
+int		 spool_unlinkat(const char *, const char *);
 
 /* store/queue.c */
 int		 queue_list(const char *, FILE *);
@@ -351,6 +358,45 @@ void		 queue_unwatch_removals(void (*)(const char *, void *), void *);
 void		 queue_removed(const char *);
 char		**queue_ids(const char *, size_t *);
 int		 queue_unlink(const char *, const char *);
+
+/* store/rcptstate.c: per-recipient state, state/<QID> (doc/spool.md). */
+enum rcpt_status {
+	RCPT_S_NONE,		/* no transition yet: waiting in the queue */
+	RCPT_S_REMOVED,		/* taken out of its maildrop (POP3, API) */
+	RCPT_S_DELIVERED,	/* reserved for delivery */
+	RCPT_S_DEFERRED,	/* reserved for delivery */
+	RCPT_S_FAILED,		/* reserved for delivery */
+};
+int		 rcptstate_init(int, int);
+const char	*rcptstate_name(enum rcpt_status);
+int		 rcptstate_append(const char *, const char *, size_t,
+		    enum rcpt_status, const char *);
+int		 rcptstate_read(const char *, const char *, enum rcpt_status *,
+		    size_t);
+int		 rcptstate_done(const enum rcpt_status *, size_t);
+int		 rcptstate_remove(const char *, const char *);
+
+/* store/maildrop.c: one user's queued mail (doc/pop3.md). */
+#define MAILDROP_ALL	"*"	/* the special user: every message */
+struct maildrop_msg {
+	char		 qid[QID_LEN + 1];	/* also the UIDL */
+	off_t		 size;		/* octets from Received: on */
+	size_t		*rcpt;		/* the user's recipient numbers */
+	size_t		 nrcpt;
+	int		 deleted;	/* marked; maildrop_commit removes */
+};
+struct maildrop {
+	char			*spool_dir;
+	struct maildrop_msg	*msg;
+	size_t			 n;
+	off_t			 total;
+};
+int		 maildrop_match(const char *, const char *);
+int		 maildrop_open(struct maildrop *, const char *, const char *,
+		    int);
+FILE		*maildrop_msg_open(struct maildrop *, size_t);
+int		 maildrop_commit(struct maildrop *, size_t *);
+void		 maildrop_free(struct maildrop *);
 
 /* network.c */
 int		 network_list_check(const struct strlist *, const char *,
@@ -417,6 +463,36 @@ int		 listener_open(struct event_base *, const char *,
 		    const struct protocol *, int, const char **);
 const struct strlist *config_list(const struct config *, const char *);
 void		 listener_close_all(void);
+
+/* sasl.c: cyrus-sasl glue shared by every protocol's AUTH. */
+struct sasl_conn;
+enum sasl_glue_result {
+	SASL_G_OK,		/* authenticated */
+	SASL_G_CONTINUE,	/* send the challenge, read a response */
+	SASL_G_FAILED,		/* the client's failure: count, delay */
+	SASL_G_TRANSITION,	/* RFC 4954 6: log in once with PLAIN */
+	SASL_G_TOO_WEAK,	/* the mechanism is too weak */
+	SASL_G_NEED_TLS,	/* the mechanism needs TLS */
+	SASL_G_TEMP,		/* the server's trouble */
+};
+int		 sasl_glue_init(const struct config *, char **);
+int		 sasl_glue_on(void);
+int		 sasl_glue_loopback(const char *);
+int		 sasl_glue_plaintext_ok(const char *, int);
+struct sasl_conn *sasl_glue_new(const char *, const char *, int, int,
+		    const char **);
+void		 sasl_glue_free(struct sasl_conn **);
+int		 sasl_glue_allowed(const char *);
+void		 sasl_glue_mechs(struct sasl_conn *, char *, size_t);
+int		 sasl_glue_in_list(const char *, const char *);
+int		 sasl_glue_mech_exists(const char *);
+enum sasl_glue_result sasl_glue_outcome(int);
+const char	*sasl_glue_why(struct sasl_conn *, int);
+int		 sasl_glue_step(struct sasl_conn *, const char *, const char *,
+		    unsigned, const char **, unsigned *);
+const char	*sasl_glue_user(struct sasl_conn *);
+int		 sasl_glue_decode(const char *, char *, size_t, unsigned *);
+int		 sasl_glue_encode(const char *, unsigned, char *, size_t);
 
 /* tls.c */
 int		 tls_load(const struct config *, char **);

@@ -127,6 +127,18 @@ const struct option_entry options_table[] = {
 	{ "recipient_lmtp_timeout", OPT_TIME, OFF(recipient_lmtp_timeout),
 	  "10s", 1, 600, "longest wait for the store's answer; then 451 4.4.3",
 	  NULL, 0 },
+	{ "pop3_listen", OPT_LISTEN, OFF(pop3_listen), "", 0, 64,
+	  "addresses to serve POP3 on (RFC 1939; without -c: 127.0.0.1:1110 "
+	  "[::1]:1110)", NULL, OPT_F_RESTART },
+	{ "pop3s_listen", OPT_LISTEN, OFF(pop3s_listen), "", 0, 64,
+	  "implicit-TLS POP3 listeners (port 995); needs tls_cert", NULL,
+	  OPT_F_RESTART },
+	{ "pop3_timeout", OPT_TIME, OFF(pop3_timeout), "10m", 600, 86400,
+	  "RFC 1939 3: idle time before a POP3 session is closed (at least "
+	  "10m)", NULL, 0 },
+	{ "pop3_auth", OPT_STRING, OFF(pop3_auth), "sasl", 1, 8,
+	  "POP3 logins: sasl (checked like SMTP AUTH) or any (a lab sink: "
+	  "every name and password; without -c)", "sasl|any", OPT_F_RESTART },
 	{ "http_listen", OPT_LISTEN, OFF(http_listen), "", 0, 64,
 	  "addresses for the HTTP API (Mailpit/MailHog compatible); "
 	  "without a config file 127.0.0.1:8025 [::1]:8025", NULL, OPT_F_RESTART },

@@ -10,7 +10,6 @@
  * size and time.  Started after the spool (it opens the index).
  */
 #include <sys/socket.h>
-#include <sys/stat.h>
 
 #include <netinet/in.h>
 
@@ -77,8 +76,7 @@ struct http_bound {
 
 static struct evhttp		*http_server;
 static struct http_bound	*http_bounds;
-static char			*http_spool_dir;	/* for reading files */
-static int			 http_spool_fd = -1;
+static char			*http_spool_dir;
 static int			 http_auth_on;
 static time_t			 http_start_time;
 
@@ -455,31 +453,6 @@ http_give_index(const struct config *c)
 }
 
 /*
- * A path to spool_dir that the API can still open files under once
- * privileges are dropped, even if the new user may not pass through
- * the spool's parents (a sink started by root in /root): the magic link
- * /proc/self/fd/<N> of a descriptor opened now.  Without /proc, the
- * path itself.  A new string.
- */
-static char *
-http_reader_path(const char *spool_dir)
-{
-	struct stat	 sb;
-	char		*p;
-
-	if ((http_spool_fd = open(spool_dir, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
-		return (xstrdup(spool_dir));
-	xasprintf(&p, "/proc/self/fd/%d", http_spool_fd);
-	if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
-		return (p);
-	free(p);
-	close(http_spool_fd);
-	http_spool_fd = -1;
-	return (xstrdup(spool_dir));
-}
-
-/*
  * Start the API, before privileges are dropped: the index of the spool,
  * then the listeners on base.
  * A loopback IPv6 address on a machine without IPv6 is skipped with a
@@ -494,9 +467,8 @@ http_start(struct event_base *base, char **cause)
 	if (c->http_listen.n == 0)
 		return (0);
 	http_start_time = time(NULL);
-	http_spool_dir = http_reader_path(c->spool_dir);
-	if (index_start(base, c->spool_dir, http_spool_dir,
-	    c->sink_max_messages, cause) != 0)
+	http_spool_dir = xstrdup(c->spool_dir);
+	if (index_start(base, c->spool_dir, c->sink_max_messages, cause) != 0)
 		return (-1);
 	http_give_index(c);
 	wait_init();
@@ -570,9 +542,6 @@ http_free_all(void)
 	htpasswd_free();
 	free(http_spool_dir);
 	http_spool_dir = NULL;
-	if (http_spool_fd != -1)
-		close(http_spool_fd);
-	http_spool_fd = -1;
 }
 
 /* Never called: HTTP has no listener rows (evhttp accepts itself). */

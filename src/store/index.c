@@ -723,14 +723,14 @@ index_seen_cb(evutil_socket_t fd, short events, void *arg)
 
 /*
  * Open (or rebuild) the index of the spool at spool_dir and start its
- * thread, which reconciles it with queue/ (read through reader_dir, a
- * path to the same directory that works after privileges are dropped)
- * and follows commits, keeping at most max_messages (0: all); once per
- * process, before privileges are dropped.  0, or -1 with *cause.
+ * thread, which reconciles it with queue/ (read through spool_openat,
+ * which works after privileges are dropped) and follows commits,
+ * keeping at most max_messages (0: all); once per process, before
+ * privileges are dropped.  0, or -1 with *cause.
  */
 int
 index_start(struct event_base *base, const char *spool_dir,
-    const char *reader_dir, long long max_messages, char **cause)
+    long long max_messages, char **cause)
 {
 	sqlite3	*tdb;
 
@@ -739,7 +739,7 @@ index_start(struct event_base *base, const char *spool_dir,
 	index_loop = pthread_self();
 	index_max = max_messages;
 	mime_init();
-	index_spool = xstrdup(reader_dir);
+	index_spool = xstrdup(spool_dir);
 	xasprintf(&index_path, "%s/%s", spool_dir, INDEX_FILE);
 	if ((index_db = index_open(index_path, cause)) == NULL)
 		return (-1);
@@ -1108,18 +1108,22 @@ int
 index_size(long long *size)
 {
 	struct stat	sb;
-	char		p[PATH_MAX];
+	int		fd;
 
 	*size = 0;
 	if (index_spool == NULL)
 		return (-1);
-	/* Through the reader's path: the spool's parents may be closed. */
-	snprintf(p, sizeof(p), "%s/%s", index_spool, INDEX_FILE);
-	if (stat(p, &sb) == -1)
+	/* Through the spool's descriptor: its parents may be closed. */
+	if ((fd = spool_openat(index_spool, INDEX_FILE, O_RDONLY, 0)) == -1)
 		return (-1);
-	*size = sb.st_size;
-	snprintf(p, sizeof(p), "%s/%s-wal", index_spool, INDEX_FILE);
-	if (stat(p, &sb) == 0)
-		*size += sb.st_size;
+	if (fstat(fd, &sb) == 0)
+		*size = sb.st_size;
+	close(fd);
+	if ((fd = spool_openat(index_spool, INDEX_FILE "-wal", O_RDONLY,
+	    0)) != -1) {
+		if (fstat(fd, &sb) == 0)
+			*size += sb.st_size;
+		close(fd);
+	}
 	return (0);
 }

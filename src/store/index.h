@@ -116,8 +116,8 @@ struct index_row {
 	char		*tags;		/* JSON text: ["name", ...] */
 };
 
-int		 index_start(struct event_base *, const char *, const char *,
-		    long long, char **);
+int		 index_start(struct event_base *, const char *, long long,
+		    char **);
 void		 index_stop(void);
 void		 index_chown(uid_t, gid_t);
 void		 index_watch(void (*)(const char *, void *), void *);
