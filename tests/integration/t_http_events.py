@@ -112,5 +112,25 @@ def test_gone_client_forgotten():
     assert get_json(srv.http_port, "/api/v1/messages")["total"] >= 3
 
 
+def test_pop3_deletion_heard():
+    """a message deleted by POP3 (DELE, QUIT: another part of mxd, through
+    queue_delete) leaves the API's list and is announced as `delete`"""
+    from mxdtest.server import Server
+    both = Server(http=True, pop3=True).start()
+    st = Stream(both.http_port)
+    qid = send(both, subject="read me by pop3", rcpts=("u@example.org",))
+    assert_eq(st.record("new")["ID"], qid, "new")
+    p = both.pop3_client()
+    p.user("u@example.org")
+    p.pass_("any")
+    assert_eq(p.stat()[0], 1, "one message in the maildrop")
+    p.dele(1)
+    p.quit()
+    assert_eq(st.record("delete"), {"ID": qid}, "delete event")
+    assert_eq(wait_total(both.http_port, 0)["messages"], [], "list")
+    st.close()
+    both.stop()
+
+
 if __name__ == "__main__":
     run(globals())
