@@ -7,7 +7,7 @@
  * It talks to t_web.py over stdio, one line each way: it prints
  * "SEND <what>" when it wants the test to send mail over SMTP and reads a
  * line back ("SENT <queue ID>") before it goes on.  Every check prints
- * "CHECK ok|not ok <name> [detail]"; "DONE" ends the run.  A step that
+ * "CHECK {ok, name, detail}" (JSON); "DONE" ends the run.  A step that
  * waits waits for a condition in the page, bounded by STEP_MS.
  */
 "use strict";
@@ -23,10 +23,9 @@ const shots = process.env.SHOT_DIR;
 const rl = readline.createInterface({ input: process.stdin });
 const lines = rl[Symbol.asyncIterator]();
 
-/* Print one check's outcome for the TAP side. */
+/* Print one check's outcome for the TAP side, as JSON on one line. */
 function check(ok, name, detail) {
-	console.log(`CHECK ${ok ? "ok" : "not ok"} ${name}` +
-	    (detail ? ` ${JSON.stringify(detail)}` : ""));
+	console.log(`CHECK ${JSON.stringify({ ok: !!ok, name, detail })}`);
 }
 
 /* Ask the test to send a message; resolve to its queue ID. */
@@ -85,6 +84,10 @@ async function steps(page) {
 	await page.press("#search", "Enter");
 	await page.waitForSelector(`tr[data-id="${qid}"]`, { timeout: STEP_MS });
 	check(true, "search hides and finds the message");
+	await page.fill("#search", "");
+	await page.press("#search", "Enter");
+	await page.waitForFunction(() => !document.querySelector("#summary")
+	    .textContent.includes("match"), null, { timeout: STEP_MS });
 
 	await page.click(`tr[data-id="${qid}"]`);
 	await page.waitForSelector("#message-pane:not([hidden])",
