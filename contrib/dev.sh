@@ -23,7 +23,8 @@ libsasl2-dev libidn2-dev python3 swaks curl openssl procps sasl2-bin libsasl2-mo
 libsasl2-modules-db libnet-ssleay-perl libio-socket-ssl-perl clang
 libclang-rt-14-dev valgrind util-linux fetchmail
 dovecot-lmtpd dovecot-imapd
-libsqlite3-dev libgmime-3.0-dev libjansson-dev libcrypt-dev sqlite3"
+libsqlite3-dev libgmime-3.0-dev libjansson-dev libcrypt-dev sqlite3
+chromium nodejs"
 
 need_pkgs() {
 	missing=""
@@ -39,6 +40,23 @@ need_pkgs() {
 	$sudo apt-get update -qq
 	# shellcheck disable=SC2086
 	$sudo apt-get install -y -qq --no-install-recommends $missing
+}
+
+# npm and the packages the tests drive (tests/web/package.json, pinned by
+# its lock file) in build/npm; npm comes with some builds of nodejs and
+# in Debian's own package otherwise.
+need_npm() {
+	if ! command -v npm >/dev/null 2>&1; then
+		PKGS="npm"
+		need_pkgs
+	fi
+	mkdir -p "$top/build/npm"
+	cp "$top/tests/web/package.json" "$top/tests/web/package-lock.json" \
+	    "$top/build/npm/"
+	(cd "$top/build/npm" && npm ci --no-audit --no-fund --loglevel=error)
+	MXD_NPM_DIR="$top/build/npm/node_modules"
+	MXD_REQUIRE_NPM=1
+	export MXD_NPM_DIR MXD_REQUIRE_NPM
 }
 
 # build DIR [configure args...]: configure once, then make.
@@ -124,10 +142,12 @@ test)
 	build build-asan CFLAGS="-O1 -g $san -fno-sanitize-recover=undefined" \
 	    LDFLAGS="$san"
 	build build-fuzz --enable-fuzzing CC=clang
+	need_npm
 	check build
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    check build-asan
+	unset MXD_REQUIRE_NPM
 	FUZZ_SECONDS=${FUZZ_SECONDS:-30} \
 	    check build-fuzz TESTS=tests/fuzz/run-fuzz.sh
 	distcheck

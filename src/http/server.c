@@ -27,6 +27,7 @@
 #include <event2/http.h>
 
 #include "http/http.h"
+#include "http/web.h"
 
 #define HTTP_MAX_HEADERS	(16 * 1024)
 #define HTTP_MAX_BODY		(1024 * 1024)
@@ -65,6 +66,10 @@ static const struct http_route http_routes[] = {
 	{ EVHTTP_REQ_DELETE, "/api/v1/messages/*", mailhog_delete_one },
 	{ EVHTTP_REQ_GET, "/api/v2/messages", mailhog_messages },
 	{ EVHTTP_REQ_GET, "/api/v2/search", mailhog_search },
+	/* the page (web/, embedded) */
+	{ EVHTTP_REQ_GET, "/", web_page },
+	{ EVHTTP_REQ_GET, "/app.js", web_page },
+	{ EVHTTP_REQ_GET, "/style.css", web_page },
 };
 #define NROUTES	(sizeof(http_routes) / sizeof(http_routes[0]))
 
