@@ -405,7 +405,7 @@ def test_errors_are_json():
     for path, status in (("/api/v1/message/0000000000000000", 404),
                          ("/api/v1/message/latest", 404),
                          ("/api/v1/nothing", 404),
-                         ("/", 404),
+                         ("/nothing.js", 404),
                          ("/api/v1/message/nothex/raw", 404)):
         r = request(port, "GET", path)
         assert_eq(r.status, status, path)
