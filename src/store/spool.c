@@ -1088,7 +1088,12 @@ spool_done_cb(evutil_socket_t fd, short events, void *arg)
 	struct spool_file	*list, *sf, *rev = NULL;
 	char			 buf[256];
 
-	while (read(fd, buf, sizeof(buf)) > 0)
+	/*
+	 * A short read emptied the pipe: no second read to hear EAGAIN.
+	 * (A byte written after this read comes with a new list, and
+	 * wakes this callback again.)
+	 */
+	while (read(fd, buf, sizeof(buf)) == (ssize_t)sizeof(buf))
 		;
 	pthread_mutex_lock(&spool_lock);
 	list = spool_done;
