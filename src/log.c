@@ -61,41 +61,69 @@ log_init(int to_stderr, const char *ident, const char *facility)
 		openlog(ident, LOG_PID | LOG_NDELAY, fac);
 }
 
-/* Write one formatted line at a syslog priority. */
-static void
-log_vwrite(int pri, const char *fmt, va_list ap)
+/*
+ * The start of a stderr line, "2026-11-29T14:32:16.756Z mxd[31539]: ",
+ * into buf (at least LOG_PREFIX_MAX octets); returns its length.  The
+ * date and time are formatted once a second, not once a line.
+ */
+#define LOG_PREFIX_MAX	64
+static size_t
+log_prefix(char *buf)
 {
-	char		 buf[2048], line[2100];
-	char		 ts[32];
+	static time_t	 last = -1;
+	static char	 ts[32];
+	static size_t	 tslen;
 	struct timespec	 now;
 	struct tm	 tm;
 	int		 n;
 
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (now.tv_sec != last) {
+		gmtime_r(&now.tv_sec, &tm);
+		tslen = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+		last = now.tv_sec;
+	}
+	if (log_pid == 0)
+		log_pid = (long)getpid();
+	memcpy(buf, ts, tslen);
+	n = snprintf(buf + tslen, LOG_PREFIX_MAX - tslen, ".%03ldZ mxd[%ld]: ",
+	    now.tv_nsec / 1000000, log_pid);
+	return (tslen + (n > 0 ? (size_t)n : 0));
+}
+
+/*
+ * Write one formatted line at a syslog priority.  On stderr the line is
+ * formatted straight into log_buf: the prefix, at most LOG_MSG_MAX - 1
+ * octets of message, a newline.
+ */
+#define LOG_MSG_MAX	2048
+static void
+log_vwrite(int pri, const char *fmt, va_list ap)
+{
+	char	 buf[LOG_MSG_MAX];
+	size_t	 n, start;
+	int	 m;
+
 	if (log_stderr < 0)
 		return;
-	vsnprintf(buf, sizeof(buf), fmt, ap);
 	if (!log_stderr) {
+		vsnprintf(buf, sizeof(buf), fmt, ap);
 		syslog(pri, "%s", buf);
 		return;
 	}
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	if (log_pid == 0)
-		log_pid = (long)getpid();
-	n = snprintf(line, sizeof(line), "%s.%03ldZ mxd[%ld]: %s\n", ts,
-	    now.tv_nsec / 1000000, log_pid, buf);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
-	if (log_len + (size_t)n > sizeof(log_buf))
+	if (log_len + LOG_PREFIX_MAX + LOG_MSG_MAX > sizeof(log_buf))
 		log_flush();
-	memcpy(log_buf + log_len, line, (size_t)n);
-	log_len += (size_t)n;
+	start = log_len;
+	n = log_prefix(log_buf + start);
+	m = vsnprintf(log_buf + start + n, LOG_MSG_MAX, fmt, ap);
+	if (m < 0)
+		return;
+	n += (size_t)m < LOG_MSG_MAX ? (size_t)m : LOG_MSG_MAX - 1;
+	log_buf[start + n++] = '\n';
+	log_len += n;
 	if (log_flush_ev == NULL || pri <= LOG_WARNING)
 		log_flush();
-	else if (log_len == (size_t)n)
+	else if (log_len == n)
 		event_active(log_flush_ev, EV_TIMEOUT, 0);
 }
 
