@@ -93,19 +93,39 @@ message_protocol(const struct session *s)
 	    ((s->flags & SESSION_F_AUTH) ? 2 : 0)]);
 }
 
+/*
+ * The arrival time, now: the RFC 5322 date of the Received: field (local
+ * time) and the RFC 3339 UTC time of the envelope.  Formatted once a
+ * second, not once a message.
+ */
+static void
+message_dates(const char **date, const char **iso)
+{
+	static time_t	 last = -1;
+	static char	 d[64], i[32];
+	time_t		 now = time(NULL);
+	struct tm	 tm;
+
+	if (now != last) {
+		localtime_r(&now, &tm);
+		strftime(d, sizeof(d), "%a, %d %b %Y %H:%M:%S %z", &tm);
+		gmtime_r(&now, &tm);
+		strftime(i, sizeof(i), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		last = now;
+	}
+	*date = d;
+	*iso = i;
+}
+
 /* Write the envelope block and the RFC 5321 4.4 Received: header. */
 static void
 message_header(struct session *s)
 {
 	struct tx	*tx = s->tx;
-	char		 date[64], iso[32], helo[256], x[SMTP_PATH_MAX * 3 + 1];
-	time_t		 now = time(NULL);
-	struct tm	 tm;
+	char		 helo[256], x[SMTP_PATH_MAX * 3 + 1];
+	const char	*date, *iso;
 
-	localtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
-	gmtime_r(&now, &tm);
-	strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	message_dates(&date, &iso);
 	message_envelope(s, iso);
 	message_header_safe(s->helo, helo, sizeof(helo));
 	/* RFC 5321 4.1.3: an IPv6 address literal is tagged "IPv6:". */
