@@ -9,6 +9,7 @@
  * comes only after the message is durable).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -21,6 +22,8 @@
 #define MESSAGE_FLUSH	(64 * 1024)
 
 static void	message_flush(struct tx *);
+static void	message_add(struct evbuffer *, ...)
+		    __attribute__((__sentinel__));
 
 /*
  * Can this recipient go into the Received: `for` clause as it is?  Only
@@ -36,6 +39,19 @@ message_header_plain(const char *addr)
 		    strchr("()\\;<>\",", *addr) != NULL)
 			return (0);
 	return (1);
+}
+
+/* Append the strings up to a NULL to buf: header text without printf. */
+static void
+message_add(struct evbuffer *buf, ...)
+{
+	const char	*p;
+	va_list		 ap;
+
+	va_start(ap, buf);
+	while ((p = va_arg(ap, const char *)) != NULL)
+		evbuffer_add(buf, p, strlen(p));
+	va_end(ap);
 }
 
 /* Write the transaction's envelope block (store/envelope.c). */
@@ -129,21 +145,22 @@ message_header(struct session *s)
 	message_envelope(s, iso);
 	message_header_safe(s->helo, helo, sizeof(helo));
 	/* RFC 5321 4.1.3: an IPv6 address literal is tagged "IPv6:". */
-	evbuffer_add_printf(tx->body, "Received: from %s ([%s%s])\r\n",
-	    helo, strchr(s->addr, ':') != NULL ? "IPv6:" : "", s->addr);
+	message_add(tx->body, "Received: from ", helo, " ([",
+	    strchr(s->addr, ':') != NULL ? "IPv6:" : "", s->addr, "])\r\n",
+	    NULL);
 	if (s->tls_info[0] != '\0')
-		evbuffer_add_printf(tx->body, "\t(using %s)\r\n", s->tls_info);
+		message_add(tx->body, "\t(using ", s->tls_info, ")\r\n", NULL);
 	if (s->auth_user != NULL) {
 		message_header_safe(s->auth_user, x, sizeof(x));
-		evbuffer_add_printf(tx->body, "\t(authenticated as %s "
-		    "with %s)\r\n", x, s->auth_mech);
+		message_add(tx->body, "\t(authenticated as ", x, " with ",
+		    s->auth_mech, ")\r\n", NULL);
 	}
-	evbuffer_add_printf(tx->body, "\tby %s (mxd) with %s id %s",
-	    cfg->hostname, message_protocol(s), tx->qid);
+	message_add(tx->body, "\tby ", cfg->hostname, " (mxd) with ",
+	    message_protocol(s), " id ", tx->qid, NULL);
 	if (tx->nrcpt == 1 && !tx->params.smtputf8 &&
 	    message_header_plain(tx->rcpt[0]))
-		evbuffer_add_printf(tx->body, "\r\n\tfor <%s>", tx->rcpt[0]);
-	evbuffer_add_printf(tx->body, ";\r\n\t%s\r\n", date);
+		message_add(tx->body, "\r\n\tfor <", tx->rcpt[0], ">", NULL);
+	message_add(tx->body, ";\r\n\t", date, "\r\n", NULL);
 }
 
 /*
