@@ -64,18 +64,22 @@ log_init(int to_stderr, const char *ident, const char *facility)
 /*
  * The start of a stderr line, "2026-11-29T14:32:16.756Z mxd[31539]: ",
  * into buf (at least LOG_PREFIX_MAX octets); returns its length.  The
- * date and time are formatted once a second, not once a line.
+ * date and time are formatted once a second and the " mxd[PID]: " part
+ * once, not once a line.
  */
 #define LOG_PREFIX_MAX	64
 static size_t
 log_prefix(char *buf)
 {
 	static time_t	 last = -1;
-	static char	 ts[32];
-	static size_t	 tslen;
+	static char	 ts[32], tail[32];
+	static size_t	 tslen, taillen;
+	static long	 tailpid;
 	struct timespec	 now;
 	struct tm	 tm;
-	int		 n;
+	long		 ms;
+	size_t		 n;
+	int		 m;
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (now.tv_sec != last) {
@@ -85,10 +89,20 @@ log_prefix(char *buf)
 	}
 	if (log_pid == 0)
 		log_pid = (long)getpid();
+	if (tailpid != log_pid) {
+		m = snprintf(tail, sizeof(tail), "Z mxd[%ld]: ", log_pid);
+		taillen = m > 0 && (size_t)m < sizeof(tail) ? (size_t)m : 0;
+		tailpid = log_pid;
+	}
 	memcpy(buf, ts, tslen);
-	n = snprintf(buf + tslen, LOG_PREFIX_MAX - tslen, ".%03ldZ mxd[%ld]: ",
-	    now.tv_nsec / 1000000, log_pid);
-	return (tslen + (n > 0 ? (size_t)n : 0));
+	n = tslen;
+	ms = now.tv_nsec / 1000000;
+	buf[n++] = '.';
+	buf[n++] = (char)('0' + ms / 100);
+	buf[n++] = (char)('0' + ms / 10 % 10);
+	buf[n++] = (char)('0' + ms % 10);
+	memcpy(buf + n, tail, taillen);
+	return (n + taillen);
 }
 
 /*

@@ -54,6 +54,16 @@ message_add(struct evbuffer *buf, ...)
 	va_end(ap);
 }
 
+/* Copy src into dst (size len > 0), cut to fit and NUL-terminated. */
+static void
+message_copy(char *dst, size_t len, const char *src)
+{
+	size_t	n = strnlen(src, len - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 /* Write the transaction's envelope block (store/envelope.c). */
 static void
 message_envelope(struct session *s, const char *arrival)
@@ -63,16 +73,16 @@ message_envelope(struct session *s, const char *arrival)
 
 	memset(&e, 0, sizeof(e));
 	memcpy(e.qid, tx->qid, sizeof(e.qid));
-	snprintf(e.arrival, sizeof(e.arrival), "%s", arrival);
+	message_copy(e.arrival, sizeof(e.arrival), arrival);
 	memcpy(e.client_addr, s->addr, sizeof(e.client_addr));
 	e.client_port = s->port;
-	snprintf(e.helo, sizeof(e.helo), "%s", s->helo);
-	snprintf(e.sender, sizeof(e.sender), "%s", tx->sender);
+	message_copy(e.helo, sizeof(e.helo), s->helo);
+	message_copy(e.sender, sizeof(e.sender), tx->sender);
 	e.rcpt = tx->rcpt;
 	e.nrcpt = tx->nrcpt;
 	if (s->auth_user != NULL) {
-		snprintf(e.auth_mech, sizeof(e.auth_mech), "%s", s->auth_mech);
-		snprintf(e.auth_user, sizeof(e.auth_user), "%s", s->auth_user);
+		message_copy(e.auth_mech, sizeof(e.auth_mech), s->auth_mech);
+		message_copy(e.auth_user, sizeof(e.auth_user), s->auth_user);
 	}
 	memcpy(e.tls, s->tls_info, sizeof(e.tls));
 	envelope_write(tx->body, &e);

@@ -176,6 +176,21 @@ spool_sync_removals(void)
 }
 
 /*
+ * The low `digits` hex digits of v, upper case, into buf (no NUL): pool
+ * names and queue IDs, made for every message, without printf.
+ */
+static void
+spool_hex(char *buf, unsigned long long v, int digits)
+{
+	static const char	hex[] = "0123456789ABCDEF";
+
+	while (digits-- > 0) {
+		buf[digits] = hex[v & 15];
+		v >>= 4;
+	}
+}
+
+/*
  * The name of pool file id under pool/: a directory for every 256 IDs,
  * so that a new file goes into a small directory (on ext4 an insertion
  * into a big hashed directory dirties a random block of it, which a
@@ -185,7 +200,12 @@ spool_sync_removals(void)
 static void
 spool_pool_name(unsigned id, char *buf, size_t len)
 {
-	snprintf(buf, len, "%06X/%02X", id >> 8, id & 0xff);
+	if (len < 10)
+		fatalx("spool_pool_name: %zu octets", len);
+	spool_hex(buf, id >> 8, 6);
+	buf[6] = '/';
+	spool_hex(buf + 7, id & 0xff, 2);
+	buf[9] = '\0';
 }
 
 /* Open (creating) a subdirectory of the spool; returns an fd or -1. */
@@ -445,8 +465,9 @@ spool_qid_new(char *buf)
 	if (us <= last)
 		us = last + 1;
 	last = us;
-	snprintf(buf, QID_LEN + 1, "%013llX%03X", us & 0xFFFFFFFFFFFFFULL,
-	    spool_tag);
+	spool_hex(buf, us & 0xFFFFFFFFFFFFFULL, 13);
+	spool_hex(buf + 13, spool_tag, 3);
+	buf[QID_LEN] = '\0';
 }
 
 /* A spool_file for an open pool file. */
@@ -809,7 +830,8 @@ spool_link(const struct spool_file *sf)
 {
 	char	name[QID_LEN + 5], pname[16];
 
-	snprintf(name, sizeof(name), "%s.eml", sf->qid);
+	memcpy(name, sf->qid, QID_LEN);
+	memcpy(name + QID_LEN, ".eml", 5);
 	spool_pool_name(sf->id, pname, sizeof(pname));
 	return (linkat(spool_poolfd, pname, spool_queuefd, name, 0));
 }
