@@ -631,17 +631,19 @@ struct spool_file *
 spool_create(const char *qid)
 {
 	struct spool_file	*sf = NULL;
+	int			 low = 0;
 
 	pthread_mutex_lock(&spool_lock);
 	if (spool_nspares > 0) {
 		sf = spool_spares[spool_sparehead];
 		spool_sparehead = (spool_sparehead + 1) % SPOOL_SPARES;
 		spool_nspares--;
-		/* Below half: the I/O thread makes more. */
-		if (spool_nspares < spool_maxspares / 2)
-			pthread_cond_signal(&spool_cond);
+		low = spool_nspares < spool_maxspares / 2;
 	}
 	pthread_mutex_unlock(&spool_lock);
+	/* Below half: the I/O thread makes more (woken unlocked: spool_flush_cb). */
+	if (low)
+		pthread_cond_signal(&spool_cond);
 	/* Durable: reusing needs a flush first (spool_make_spares). */
 	if (sf == NULL && (sf = spool_get_file(!spool_sync, 1)) == NULL) {
 		log_warn("spool: create a file in pool/ for %s", qid);
@@ -1162,9 +1164,16 @@ spool_flush_cb(evutil_socket_t fd, short events, void *arg)
 	if (!inline_one) {
 		*spool_todo_tail = sf;
 		spool_todo_tail = tail;
-		pthread_cond_signal(&spool_cond);
 	}
 	pthread_mutex_unlock(&spool_lock);
+	/*
+	 * Wake the thread after unlocking: woken under the lock, it would
+	 * wake only to block on the mutex until the loop lets go of it (two
+	 * more futex calls and a context switch per hand-off).  It checks
+	 * spool_todo under the lock before it waits, so it cannot miss it.
+	 */
+	if (!inline_one)
+		pthread_cond_signal(&spool_cond);
 	if (inline_one) {
 		spool_commit_batch(sf);
 		spool_answer(sf);
