@@ -64,7 +64,7 @@ log_init(int to_stderr, const char *ident, const char *facility)
 /*
  * The start of a stderr line, "2026-11-29T14:32:16.756Z mxd[31539]: ",
  * into buf (at least LOG_PREFIX_MAX octets); returns its length.  The
- * date and time are formatted once a second and the " mxd[PID]: " part
+ * date and time are formatted once a second and the "Z mxd[PID]: " part
  * once, not once a line.
  */
 #define LOG_PREFIX_MAX	64

@@ -641,7 +641,7 @@ spool_create(const char *qid)
 		low = spool_nspares < spool_maxspares / 2;
 	}
 	pthread_mutex_unlock(&spool_lock);
-	/* Below half: the I/O thread makes more (woken unlocked: spool_flush_cb). */
+	/* Below half: the I/O thread makes more (unlocked: spool_flush_cb). */
 	if (low)
 		pthread_cond_signal(&spool_cond);
 	/* Durable: reusing needs a flush first (spool_make_spares). */
