@@ -21,7 +21,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 PKGS="gcc make autoconf automake pkg-config libevent-dev libssl-dev
 libsasl2-dev libidn2-dev python3 swaks curl openssl procps sasl2-bin libsasl2-modules
 libsasl2-modules-db libnet-ssleay-perl libio-socket-ssl-perl clang
-libclang-rt-14-dev valgrind util-linux"
+libclang-rt-14-dev valgrind util-linux fetchmail
+dovecot-lmtpd dovecot-imapd"
 
 need_pkgs() {
 	missing=""
@@ -108,6 +109,9 @@ run)
 	# mxd says where it listens, where mail lands and how to list it.
 	echo "dev.sh: starting mxd; in another terminal try:" \
 	    "swaks --server 127.0.0.1:2525 --to you@example.org"
+	echo "dev.sh: and read it back over POP3 (any password):" \
+	    "nc -C 127.0.0.1 1110, then: user you@example.org, pass x, list," \
+	    "retr 1, quit"
 	exec "$top/build/src/mxd" -f
 	;;
 test)

@@ -401,8 +401,21 @@ config_read_file(struct config *c, const char *file, char **cause)
 }
 
 /*
- * Build a configuration: the table's defaults, then the file (if any),
- * then each -o NAME=VALUE override in order.
+ * The embedded local sink (no configuration file) differs from the
+ * table's defaults, which are those of a configuration file, here.
+ */
+static const struct {
+	const char	*name;
+	const char	*value;
+} config_sink[] = {
+	{ "pop3_listen", "127.0.0.1:1110 [::1]:1110" },
+	{ "pop3_auth", "any" },
+};
+
+/*
+ * Build a configuration: the table's defaults, the embedded sink's
+ * (without a file) or the file, then each -o NAME=VALUE override in
+ * order.
  */
 int
 config_load(struct config *c, const char *file, char **over, size_t nover,
@@ -416,6 +429,12 @@ config_load(struct config *c, const char *file, char **over, size_t nover,
 	for (o = options_table; o->name != NULL; o++)
 		if (config_set(c, o->name, o->def, cause) != 0)
 			fatalx("default for %s: %s", o->name, *cause);
+	for (i = 0; file == NULL && i < sizeof(config_sink) /
+	    sizeof(config_sink[0]); i++)
+		if (config_set(c, config_sink[i].name, config_sink[i].value,
+		    cause) != 0)
+			fatalx("sink default for %s: %s", config_sink[i].name,
+			    *cause);
 	if (file != NULL && config_read_file(c, file, cause) != 0)
 		return (-1);
 	for (i = 0; i < nover; i++) {
@@ -447,6 +466,7 @@ config_free(struct config *c)
 			config_list_free(field);
 	}
 	config_list_free(&c->domains_idna);
+	rcpttable_free(c->rcpt_table);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -15,13 +15,17 @@
  *     discarding until the client closes, so that no reset destroys a
  *     reply the client has not read yet (RFC 1122 4.2.2.13);
  *   - one callback with events (enum conn_event) instead of libevent's
- *     three.
+ *     three;
+ *   - outbound connections too (conn_connect: the LMTP client), which
+ *     say CONN_CONNECTED, or CONN_GONE if the connect fails.
  *
  * After CONN_GONE or CONN_DONE the conn is no longer the protocol's: it
  * is freed, or lingers on its own, once the callback returns.
  */
 #include <sys/socket.h>
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -49,7 +53,9 @@
 #define CONN_F_CLOSING		0x08	/* end once output drains */
 #define CONN_F_LINGER		0x10	/* conn.c's own: discarding to EOF */
 #define CONN_F_QUEUED		0x20	/* on the flush queue */
-#define CONN_F_HELD		0x40	/* conn_hold(): input waits unread */
+#define CONN_F_CONNECTING	0x40	/* outbound, connect() under way */
+#define CONN_F_OUTBOUND		0x80	/* made by conn_connect() */
+#define CONN_F_HELD		0x100	/* conn_hold(): input waits unread */
 
 /* Connections with output to write at the end of this loop pass. */
 static struct conn	*conn_flushq;
@@ -385,9 +391,19 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
 
-	if (c->flags & CONN_F_LINGER)
+	if (c->flags & CONN_F_LINGER) {
 		conn_linger_read(c);
-	else if (!(c->flags & CONN_F_HELD))
+		return;
+	}
+	/*
+	 * Outbound: the peer's first bytes (a greeting) can be read before
+	 * libevent has seen the connect complete; they prove it did.
+	 */
+	if (c->flags & CONN_F_CONNECTING) {
+		c->flags &= ~CONN_F_CONNECTING;
+		conn_emit(c, CONN_CONNECTED);
+	}
+	if (!(c->flags & CONN_F_HELD))
 		conn_emit(c, CONN_INPUT);
 }
 
@@ -441,6 +457,20 @@ conn_event_cb(struct bufferevent *bev, short events, void *arg)
 	if (c->flags & CONN_F_LINGER) {
 		/* The client closed, went away, or took too long: done. */
 		conn_free(c);
+		return;
+	}
+	if ((c->flags & CONN_F_OUTBOUND) && (events & BEV_EVENT_CONNECTED)) {
+		/* Unless conn_read_cb saw the peer's first bytes already. */
+		if (c->flags & CONN_F_CONNECTING) {
+			c->flags &= ~CONN_F_CONNECTING;
+			conn_emit(c, CONN_CONNECTED);
+		}
+		return;
+	}
+	if (c->flags & CONN_F_CONNECTING) {
+		c->flags &= ~CONN_F_CONNECTING;
+		conn_gone(c, events & BEV_EVENT_TIMEOUT ? "connect-timeout" :
+		    "connect-failed");
 		return;
 	}
 	if ((c->flags & CONN_F_HELD) && (events & BEV_EVENT_READING)) {
@@ -540,6 +570,54 @@ conn_new(struct event_base *base, int fd, const struct sockaddr *sa,
 		c->port = ntohs(sin->sin_port);
 	}
 	conn_set_bev(c, bev);
+	return (c);
+}
+
+/*
+ * An outbound connection to sa (a unix or an inet socket): CONN_CONNECTED
+ * once it is up, CONN_GONE if it cannot be; no event comes before this
+ * returns.  NULL, with *cause, if the connect fails at once (no such
+ * socket file, connection refused on a unix socket).
+ */
+struct conn *
+conn_connect(struct event_base *base, const struct sockaddr *sa,
+    socklen_t len, const char *name, uint64_t id,
+    void (*cb)(struct conn *, enum conn_event, void *), void *arg,
+    const char **cause)
+{
+	struct bufferevent	*bev;
+	struct conn		*c;
+	int			 fd;
+
+	if ((fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1) {
+		*cause = strerror(errno);
+		return (NULL);
+	}
+	if (connect(fd, sa, len) == -1 && errno != EINPROGRESS) {
+		*cause = strerror(errno);
+		close(fd);
+		return (NULL);
+	}
+	if ((bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE)) ==
+	    NULL) {
+		close(fd);
+		*cause = "cannot make a bufferevent";
+		return (NULL);
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->id = id;
+	c->cb = cb;
+	c->arg = arg;
+	snprintf(c->addr, sizeof(c->addr), "%s", name);
+	conn_set_bev(c, bev);
+	/* fd is connecting: libevent reports the outcome as an event. */
+	c->flags |= CONN_F_CONNECTING | CONN_F_OUTBOUND;
+	if (bufferevent_socket_connect(bev, NULL, 0) != 0) {
+		conn_free(c);
+		*cause = "connect failed";
+		return (NULL);
+	}
 	return (c);
 }
 

@@ -36,7 +36,8 @@ static size_t			 conf_nover;
 static struct config		 main_conf;
 
 /* The protocols mxd serves; main() is where they meet the core. */
-static const struct protocol *const mxd_protocols[] = { &smtp_protocol };
+static const struct protocol *const mxd_protocols[] = { &smtp_protocol,
+    &pop3_protocol };
 #define NPROTOCOLS	(sizeof(mxd_protocols) / sizeof(mxd_protocols[0]))
 
 static const struct option	 mxd_longopts[] = {
@@ -48,6 +49,7 @@ static const struct option	 mxd_longopts[] = {
 static void	mxd_config_free(struct config *);
 static void	mxd_resolve(struct config *);
 static void	mxd_keep_on_reload(struct config *);
+static void	mxd_log_table(const struct config *);
 
 /*
  * Say how to run mxd, and exit: on stdout with status 0 when asked
@@ -58,17 +60,21 @@ usage(int asked)
 {
 	fprintf(asked ? stdout : stderr,
 	    "usage: mxd [-fqtvd] [-c file] [-o name=value]...\n"
+	    "       mxd -t rcpt ADDRESS [-c file] [-o name=value]...\n"
 	    "  -f          stay in the foreground, log to stderr\n"
 	    "  -c file     read the configuration from file\n"
 	    "  -o n=v      override one setting (repeatable)\n"
 	    "  -t          check the configuration and exit\n"
+	    "  -t rcpt ADDRESS\n"
+	    "              say whether mxd takes mail for ADDRESS, and why\n"
 	    "  -d          print the effective configuration and exit\n"
 	    "  -q          list the messages in the spool and exit\n"
 	    "  -v          log debugging detail\n"
 	    "  -h, --help  print this and exit\n"
 	    "  --version   print the version and exit\n"
 	    "Without -c, mxd runs as a local test sink: SMTP on "
-	    "127.0.0.1:2525 and [::1]:2525,\nmail in ./spool.  "
+	    "127.0.0.1:2525 and [::1]:2525,\nPOP3 on port 1110, mail in "
+	    "./spool.  "
 	    "See mxd(8) and mxd.conf(5).\n");
 	exit(asked ? 0 : 2);
 }
@@ -294,6 +300,9 @@ mxd_check_files(const struct config *c, char **cause)
 	if (c->tls_key[0] != '\0' &&
 	    mxd_check_file(c, "tls_key", c->tls_key, 0, cause) != 0)
 		return (-1);
+	if (c->recipient_table[0] != '\0' && mxd_check_file(c,
+	    "recipient_table", c->recipient_table, 0, cause) != 0)
+		return (-1);
 	if (!c->auth || c->sasl_config_dir[0] == '\0')
 		return (0);
 	if (mxd_check_file(c, "sasl_config_dir", c->sasl_config_dir, 1,
@@ -322,11 +331,20 @@ mxd_check(struct config *c, char **cause)
 		xasprintf(cause, "smtps_listen needs tls_cert and tls_key");
 		return (-1);
 	}
+	if (c->pop3s_listen.n > 0 && c->tls_cert[0] == '\0') {
+		xasprintf(cause, "pop3s_listen needs tls_cert and tls_key");
+		return (-1);
+	}
 	if (c->submission_listen.n > 0 && !c->auth) {
 		xasprintf(cause, "submission_listen needs auth = yes");
 		return (-1);
 	}
 	if (mxd_check_files(c, cause) != 0)
+		return (-1);
+	if (c->recipient_table[0] != '\0' && rcpttable_load(c->recipient_table,
+	    c->recipient_delimiter, c, &c->rcpt_table, cause) != 0)
+		return (-1);
+	if (lmtp_prober.check(c, cause) != 0)
 		return (-1);
 	/* Last: on success it replaces the running certificate. */
 	return (tls_load(c, cause));
@@ -420,6 +438,12 @@ mxd_hello(const struct config *c, const char *file)
 		fprintf(stderr, " %s (smtps)", c->smtps_listen.v[i]);
 	for (i = 0; i < c->submission_listen.n; i++)
 		fprintf(stderr, " %s (submission)", c->submission_listen.v[i]);
+	if (c->pop3_listen.n + c->pop3s_listen.n > 0)
+		fprintf(stderr, "\nmxd: POP3 on");
+	for (i = 0; i < c->pop3_listen.n; i++)
+		fprintf(stderr, " %s", c->pop3_listen.v[i]);
+	for (i = 0; i < c->pop3s_listen.n; i++)
+		fprintf(stderr, " %s (pop3s)", c->pop3s_listen.v[i]);
 	fprintf(stderr, "\nmxd: accepted mail lands in %s/queue/, one "
 	    "<QUEUE-ID>.eml file per message\n", c->spool_dir);
 	if (file != NULL)
@@ -480,8 +504,77 @@ mxd_reload_cb(evutil_socket_t sig, short events, void *arg)
 	}
 	mxd_config_free(cfg);
 	cfg = next;
+	recipient_cache_flush();
 	log_info("reloaded configuration%s%s", conf_file ? " from " : "",
 	    conf_file ? conf_file : "");
+	mxd_log_table(cfg);
+}
+
+/* Say what the recipient table holds, at start and after a reload. */
+static void
+mxd_log_table(const struct config *c)
+{
+	const struct rcpttable	*t = c->rcpt_table;
+
+	if (t != NULL)
+		log_info("recipient_table %s: %zu users, %zu aliases, %zu "
+		    "catch-alls", t->file, t->nusers, t->naliases,
+		    t->ncatchall);
+}
+
+/* The store's answer for mxd -t rcpt: keep it, leave the loop. */
+static void
+mxd_test_rcpt_cb(void *arg, const struct rcpt_answer *a)
+{
+	*(struct rcpt_answer *)arg = *a;
+	event_base_loopexit(base, NULL);
+}
+
+/*
+ * mxd -t rcpt with recipient_check = lmtp: ask the store as RCPT would,
+ * on an event loop of its own.  The verdict.
+ */
+static enum rcpt_verdict
+mxd_test_rcpt_ask(const struct config *c, const char *addr)
+{
+	struct rcpt_answer	a;
+
+	if ((base = mxd_event_base()) == NULL)
+		fatalx("event_base_new failed");
+	signal(SIGPIPE, SIG_IGN);
+	recipient_set_prober(&lmtp_prober);
+	lmtp_prober.start(base);
+	if (recipient_ask(c, addr, mxd_test_rcpt_cb, &a, &a) != 0)
+		event_base_dispatch(base);
+	lmtp_prober.free_all();
+	recipient_free_all();
+	conn_free_all();
+	event_base_free(base);
+	base = NULL;
+	return (recipient_explain_store(&a, stdout));
+}
+
+/*
+ * mxd -t rcpt ADDRESS: say whether mail for the address is taken, and
+ * why; exit 0 if it is, 1 if RCPT would refuse it.
+ */
+static int
+mxd_test_rcpt(const struct config *c, const char *arg)
+{
+	char			 addr[SMTP_PATH_MAX + 1];
+	size_t			 n = strlen(arg);
+	enum rcpt_verdict	 v;
+
+	if (n >= 2 && arg[0] == '<' && arg[n - 1] == '>') {
+		arg++;
+		n -= 2;
+	}
+	snprintf(addr, sizeof(addr), "%.*s", (int)n, arg);
+	v = recipient_explain(c, addr, stdout);
+	if (v == RCPT_ASK)
+		v = mxd_test_rcpt_ask(c, addr);
+	return (v == RCPT_NOT_OURS || v == RCPT_UNKNOWN ||
+	    v == RCPT_TEMPFAIL ? 1 : 0);
 }
 
 /*
@@ -553,6 +646,7 @@ mxd_resolve(struct config *c)
 	mxd_absolute(&c->sasl_config_dir);
 	mxd_absolute(&c->pid_file);
 	mxd_absolute(&c->spool_dir);
+	mxd_absolute(&c->recipient_table);
 }
 
 /* Write the pid file if one is configured. */
@@ -671,7 +765,8 @@ main(int argc, char **argv)
 		default: usage(0);
 		}
 	}
-	if (optind != argc)
+	if (optind != argc && !(check && argc - optind == 2 &&
+	    strcmp(argv[optind], "rcpt") == 0))
 		usage(0);
 	/* Kept for SIGHUP, which applies the same overrides again. */
 	if ((start_dir = realpath(".", NULL)) == NULL)
@@ -693,6 +788,10 @@ main(int argc, char **argv)
 		    file ? ": " : "", why);
 		free(why);
 		return (1);
+	}
+	if (check && optind != argc) {
+		mxd_resolve(&main_conf);
+		return (mxd_test_rcpt(&main_conf, argv[optind + 1]));
 	}
 	if (check) {
 		printf("mxd: configuration %s%s ok\n",
@@ -739,6 +838,8 @@ main(int argc, char **argv)
 	mxd_drop_privileges(&main_conf);
 	log_set_base(base);
 	spool_start(base);
+	recipient_set_prober(&lmtp_prober);
+	lmtp_prober.start(base);
 	sigterm = evsignal_new(base, SIGTERM, mxd_signal_cb, NULL);
 	sigint = evsignal_new(base, SIGINT, mxd_signal_cb, NULL);
 	sighup = evsignal_new(base, SIGHUP, mxd_reload_cb, NULL);
@@ -747,6 +848,7 @@ main(int argc, char **argv)
 	evsignal_add(sighup, NULL);
 	log_info("mxd %s ready: hostname=%s spool=%s", PACKAGE_VERSION,
 	    main_conf.hostname, main_conf.spool_dir);
+	mxd_log_table(&main_conf);
 	if (fg)
 		mxd_hello(&main_conf, conf_file);
 	if (ready_fd != -1)
@@ -758,6 +860,8 @@ main(int argc, char **argv)
 	spool_stop();
 	for (i = 0; i < NPROTOCOLS; i++)
 		mxd_protocols[i]->free_all();
+	lmtp_prober.free_all();
+	recipient_free_all();
 	conn_free_all();
 	listener_close_all();
 	event_free(sigterm);

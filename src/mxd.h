@@ -31,6 +31,7 @@
 
 struct bufferevent;
 struct evbuffer;
+struct rcpttable;
 struct event_base;
 
 /* RFC 5321 4.5.3.1.3: a path is at most 256 octets with the brackets. */
@@ -65,6 +66,7 @@ struct config {
 	long long	  data_min_rate;
 	int		  spool_sync;
 	int		  bare_lf_end;
+	int		  sink_faults;
 	char		 *syslog_facility;
 	char		 *syslog_ident;
 	struct strlist	  smtps_listen;
@@ -90,6 +92,18 @@ struct config {
 	long long	  shutdown_grace;
 	char		 *user;
 	char		 *group;
+	char		 *recipient_table;
+	char		 *recipient_delimiter;
+	struct rcpttable *rcpt_table;	/* recipient_table, loaded (not a setting) */
+	char		 *recipient_check;
+	char		 *recipient_lmtp;
+	long long	  recipient_cache_ttl;
+	long long	  recipient_cache_negative_ttl;
+	long long	  recipient_lmtp_timeout;
+	struct strlist	  pop3_listen;
+	struct strlist	  pop3s_listen;
+	long long	  pop3_timeout;
+	char		 *pop3_auth;
 };
 
 enum opt_type {
@@ -140,6 +154,7 @@ struct protocol {
 	} listeners[4];				/* ends at setting NULL */
 };
 extern const struct protocol smtp_protocol;
+extern const struct protocol pop3_protocol;
 
 /* line.c */
 enum line_status {
@@ -156,11 +171,84 @@ enum rcpt_verdict {
 	RCPT_OURS,		/* a listed domain */
 	RCPT_POSTMASTER,	/* RFC 5321 4.5.1, always taken */
 	RCPT_RELAY,		/* an authenticated client may relay */
+	RCPT_UNKNOWN,		/* a listed domain, not in recipient_table */
+	RCPT_ASK,		/* ask the mail store: recipient_ask() */
+	RCPT_TEMPFAIL,		/* the store cannot be asked now */
 };
+/* What the mail store said about a recipient (recipient_ask()). */
+struct rcpt_answer {
+	enum rcpt_verdict v;		/* RCPT_OURS, _UNKNOWN or _TEMPFAIL */
+	int		  code;		/* the store's reply, 0 if none */
+	char		  text[256];	/* its text, or why there is none */
+	int		  cached;	/* from the cache */
+};
+/*
+ * What asks the mail store (the LMTP client, deliver/lmtp.c): main()
+ * names it as it names smtp_protocol.  ask() never calls back before
+ * it returns; code 0 in the callback means the store could not be
+ * asked, and the text says why.
+ */
+struct rcpt_prober {
+	const char	*name;
+	int		(*check)(const struct config *, char **);
+	void		(*start)(struct event_base *);
+	void		(*ask)(const struct config *, const char *,
+			    void (*)(void *, int, const char *), void *);
+	void		(*free_all)(void);
+};
+extern const struct rcpt_prober lmtp_prober;
+void		 recipient_set_prober(const struct rcpt_prober *);
+int		 recipient_ask(const struct config *, const char *,
+		    void (*)(void *, const struct rcpt_answer *), void *,
+		    struct rcpt_answer *);
+void		 recipient_cache_flush(void);
+void		 recipient_free_all(void);
+enum rcpt_verdict recipient_explain_store(const struct rcpt_answer *, FILE *);
 enum rcpt_verdict recipient_check(const struct config *, const char *,
 		    int);
+enum rcpt_verdict recipient_explain(const struct config *, const char *,
+		    FILE *);
 int		 recipient_domain_ours(const struct config *, const char *);
 int		 recipient_is_postmaster(const char *, const char *);
+
+/* rcpttable.c: the recipient table (doc/recipients.md). */
+#define RCPTTABLE_DEPTH		20	/* aliases of aliases */
+#define RCPTTABLE_MAX_MAILBOXES	1000	/* one address's expansion */
+struct rcpt_entry {
+	char		 *key;		/* canonical: local@domain, @domain */
+	char		**to;		/* alias targets; none: a mailbox */
+	size_t		  nto;
+	unsigned	  line;
+};
+struct rcpttable {
+	char		 *file;
+	char		 *delim;	/* recipient_delimiter */
+	struct rcpt_entry *slots;	/* open addressing */
+	size_t		  cap, n;
+	size_t		  nusers, naliases, ncatchall;
+};
+enum rcpt_how {
+	RCPT_HOW_EXACT,		/* the address itself */
+	RCPT_HOW_UNTAGGED,	/* the address without its +tag */
+	RCPT_HOW_CATCHALL,	/* @domain */
+};
+struct rcpt_match {
+	const struct rcpt_entry	*e;
+	enum rcpt_how		 how;
+	char			 addr[SMTP_PATH_MAX + 1];	/* canonical */
+	char			 mailbox[SMTP_PATH_MAX + 1];	/* no +tag */
+	char			 tag[SMTP_PATH_MAX + 1];
+};
+int		 rcpttable_canon(const char *, char *, size_t);
+int		 rcpttable_load(const char *, const char *,
+		    const struct config *, struct rcpttable **, char **);
+int		 rcpttable_load_fp(FILE *, const char *, const char *,
+		    const struct config *, struct rcpttable **, char **);
+void		 rcpttable_free(struct rcpttable *);
+const struct rcpt_entry *rcpttable_lookup(const struct rcpttable *,
+		    const char *, struct rcpt_match *);
+int		 rcpttable_expand(const struct rcpttable *, const char *,
+		    struct strlist *, FILE *, char **);
 
 /* domain.c */
 enum domain_status {
@@ -247,6 +335,8 @@ int		 spool_write(struct spool_file *, struct evbuffer *);
 void		 spool_commit(struct spool_file *, struct evbuffer *, int,
 		    void (*)(void *, int), void *);
 void		 spool_abort(struct spool_file *);
+int		 spool_openat(const char *, const char *, int, mode_t);
+int		 spool_unlinkat(const char *, const char *);
 
 /* store/queue.c */
 int		 queue_list(const char *, FILE *);
@@ -256,6 +346,45 @@ int		 queue_delete(const char *, const char *);
 void		 queue_watch(void (*)(const char *, void *), void *);
 void		 queue_unwatch(void (*)(const char *, void *), void *);
 void		 queue_committed(const char *);
+
+/* store/rcptstate.c: per-recipient state, state/<QID> (doc/spool.md). */
+enum rcpt_status {
+	RCPT_S_NONE,		/* no transition yet: waiting in the queue */
+	RCPT_S_REMOVED,		/* taken out of its maildrop (POP3, API) */
+	RCPT_S_DELIVERED,	/* reserved for delivery */
+	RCPT_S_DEFERRED,	/* reserved for delivery */
+	RCPT_S_FAILED,		/* reserved for delivery */
+};
+int		 rcptstate_init(int, int);
+const char	*rcptstate_name(enum rcpt_status);
+int		 rcptstate_append(const char *, const char *, size_t,
+		    enum rcpt_status, const char *);
+int		 rcptstate_read(const char *, const char *, enum rcpt_status *,
+		    size_t);
+int		 rcptstate_done(const enum rcpt_status *, size_t);
+int		 rcptstate_remove(const char *, const char *);
+
+/* store/maildrop.c: one user's queued mail (doc/pop3.md). */
+#define MAILDROP_ALL	"*"	/* the special user: every message */
+struct maildrop_msg {
+	char		 qid[QID_LEN + 1];	/* also the UIDL */
+	off_t		 size;		/* octets from Received: on */
+	size_t		*rcpt;		/* the user's recipient numbers */
+	size_t		 nrcpt;
+	int		 deleted;	/* marked; maildrop_commit removes */
+};
+struct maildrop {
+	char			*spool_dir;
+	struct maildrop_msg	*msg;
+	size_t			 n;
+	off_t			 total;
+};
+int		 maildrop_match(const char *, const char *);
+int		 maildrop_open(struct maildrop *, const char *, const char *,
+		    int);
+FILE		*maildrop_msg_open(struct maildrop *, size_t);
+int		 maildrop_commit(struct maildrop *, size_t *);
+void		 maildrop_free(struct maildrop *);
 
 /* network.c */
 int		 network_list_check(const struct strlist *, const char *,
@@ -271,6 +400,7 @@ enum conn_event {
 	CONN_DELAY,		/* conn_delay()'s time is up */
 	CONN_GONE,		/* EOF, error, stall, TLS failure: c->why */
 	CONN_DONE,		/* conn_close_after_drain(): all is out */
+	CONN_CONNECTED,		/* conn_connect(): the connection is up */
 };
 
 struct conn {
@@ -295,6 +425,9 @@ struct conn {
 struct conn	*conn_new(struct event_base *, int, const struct sockaddr *,
 		    int, uint64_t, void (*)(struct conn *, enum conn_event,
 		    void *), void *);
+struct conn	*conn_connect(struct event_base *, const struct sockaddr *,
+		    socklen_t, const char *, uint64_t, void (*)(struct conn *,
+		    enum conn_event, void *), void *, const char **);
 void		 conn_write(struct conn *, const void *, size_t);
 size_t		 conn_unsent(struct conn *);
 struct evbuffer	*conn_input(struct conn *);
@@ -321,6 +454,36 @@ int		 listener_open(struct event_base *, const char *,
 		    const struct protocol *, int, const char **);
 const struct strlist *config_list(const struct config *, const char *);
 void		 listener_close_all(void);
+
+/* sasl.c: cyrus-sasl glue shared by every protocol's AUTH. */
+struct sasl_conn;
+enum sasl_glue_result {
+	SASL_G_OK,		/* authenticated */
+	SASL_G_CONTINUE,	/* send the challenge, read a response */
+	SASL_G_FAILED,		/* the client's failure: count, delay */
+	SASL_G_TRANSITION,	/* RFC 4954 6: log in once with PLAIN */
+	SASL_G_TOO_WEAK,	/* the mechanism is too weak */
+	SASL_G_NEED_TLS,	/* the mechanism needs TLS */
+	SASL_G_TEMP,		/* the server's trouble */
+};
+int		 sasl_glue_init(const struct config *, char **);
+int		 sasl_glue_on(void);
+int		 sasl_glue_loopback(const char *);
+int		 sasl_glue_plaintext_ok(const char *, int);
+struct sasl_conn *sasl_glue_new(const char *, const char *, int, int,
+		    const char **);
+void		 sasl_glue_free(struct sasl_conn **);
+int		 sasl_glue_allowed(const char *);
+void		 sasl_glue_mechs(struct sasl_conn *, char *, size_t);
+int		 sasl_glue_in_list(const char *, const char *);
+int		 sasl_glue_mech_exists(const char *);
+enum sasl_glue_result sasl_glue_outcome(int);
+const char	*sasl_glue_why(struct sasl_conn *, int);
+int		 sasl_glue_step(struct sasl_conn *, const char *, const char *,
+		    unsigned, const char **, unsigned *);
+const char	*sasl_glue_user(struct sasl_conn *);
+int		 sasl_glue_decode(const char *, char *, size_t, unsigned *);
+int		 sasl_glue_encode(const char *, unsigned, char *, size_t);
 
 /* tls.c */
 int		 tls_load(const struct config *, char **);

@@ -37,6 +37,9 @@ const struct option_entry options_table[] = {
 	  "minimum)", NULL, 0 },
 	{ "spool_sync", OPT_BOOL, OFF(spool_sync), "yes", 0, 1,
 	  "fsync every message before 250; 'no' is fast but not durable", NULL, OPT_F_RESTART },
+	{ "sink_faults", OPT_BOOL, OFF(sink_faults), "yes", 0, 1,
+	  "test sink: recipients x+fail-550@, x+fail-data-451@, x+delay-3s@, "
+	  "x+drop@ fail on purpose", NULL, 0 },
 	{ "bare_lf_end", OPT_BOOL, OFF(bare_lf_end), "no", 0, 1,
 	  "lab only, outside RFC 5321: <LF>.<LF> ends DATA for bare-LF clients", NULL, 0 },
 	{ "syslog_facility", OPT_STRING, OFF(syslog_facility), "mail", 1, 16,
@@ -103,5 +106,38 @@ const struct option_entry options_table[] = {
 	  "when started as root, the user to run as after binding", NULL, OPT_F_RESTART },
 	{ "group", OPT_STRING, OFF(group), "", 0, 64,
 	  "group to run as (empty: the user's primary group)", NULL, OPT_F_RESTART },
+	{ "recipient_table", OPT_STRING, OFF(recipient_table), "", 0, 1024,
+	  "file of users, aliases and catch-alls; others get 550 5.1.1 "
+	  "(empty: every local part of domains)", NULL, 0 },
+	{ "recipient_delimiter", OPT_STRING, OFF(recipient_delimiter), "", 0,
+	  8, "characters that start a +tag in a local part: bob+news@ is "
+	  "bob's (empty: none)", NULL, 0 },
+	{ "recipient_check", OPT_STRING, OFF(recipient_check), "table", 1, 8,
+	  "how RCPT knows a user: table (recipient_table, if set), lmtp "
+	  "(ask recipient_lmtp), none", "table|lmtp|none", 0 },
+	{ "recipient_lmtp", OPT_STRING, OFF(recipient_lmtp), "", 0, 1024,
+	  "the store asked when recipient_check = lmtp: lmtp:unix:/path or "
+	  "lmtp:inet:host:port", NULL, 0 },
+	{ "recipient_cache_ttl", OPT_TIME, OFF(recipient_cache_ttl), "1h", 0,
+	  86400 * 7, "how long the store's yes to a recipient is kept (0: "
+	  "ask each time)", NULL, 0 },
+	{ "recipient_cache_negative_ttl", OPT_TIME,
+	  OFF(recipient_cache_negative_ttl), "10m", 0, 86400 * 7,
+	  "how long the store's no (5xx) is kept (0: ask each time)", NULL, 0 },
+	{ "recipient_lmtp_timeout", OPT_TIME, OFF(recipient_lmtp_timeout),
+	  "10s", 1, 600, "longest wait for the store's answer; then 451 4.4.3",
+	  NULL, 0 },
+	{ "pop3_listen", OPT_LISTEN, OFF(pop3_listen), "", 0, 64,
+	  "addresses to serve POP3 on (RFC 1939; without -c: 127.0.0.1:1110 "
+	  "[::1]:1110)", NULL, OPT_F_RESTART },
+	{ "pop3s_listen", OPT_LISTEN, OFF(pop3s_listen), "", 0, 64,
+	  "implicit-TLS POP3 listeners (port 995); needs tls_cert", NULL,
+	  OPT_F_RESTART },
+	{ "pop3_timeout", OPT_TIME, OFF(pop3_timeout), "10m", 600, 86400,
+	  "RFC 1939 3: idle time before a POP3 session is closed (at least "
+	  "10m)", NULL, 0 },
+	{ "pop3_auth", OPT_STRING, OFF(pop3_auth), "sasl", 1, 8,
+	  "POP3 logins: sasl (checked like SMTP AUTH) or any (a lab sink: "
+	  "every name and password; without -c)", "sasl|any", OPT_F_RESTART },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0 }
 };

@@ -1,54 +1,20 @@
 /*
- * auth.c: SMTP AUTH (RFC 4954) through cyrus-sasl's server API, so any
- * mechanism and back end libsasl2 offers (sasldb, saslauthd, PAM) works.
- * libsasl2 reads <sasl_app>.conf from sasl_config_dir.  Plaintext
- * mechanisms are refused before TLS unless auth_plaintext allows them;
- * each failure delays the reply longer, and too many close the session.
+ * auth.c: SMTP AUTH (RFC 4954) through the cyrus-sasl glue every protocol
+ * shares (sasl.c), so any mechanism and back end libsasl2 offers (sasldb,
+ * saslauthd, PAM) works.  Here: the AUTH command and its exchange, and
+ * the SMTP replies.  Plaintext mechanisms are refused before TLS unless
+ * auth_plaintext allows them; each failure delays the reply longer, and
+ * too many close the session.
  */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <sasl/sasl.h>
-#include <sasl/saslutil.h>
-
-
 #include "smtp.h"
 
 /* RFC 4954 4: room for a decoded AUTH line, or a challenge to encode. */
 #define AUTH_BUF	SMTP_AUTH_LINE_MAX
-
-static int	 auth_on;
-static char	 auth_confdir[1024];
-
-/* libsasl2 asks where <app>.conf lives. */
-static int
-auth_getconfpath_cb(void *ctx, const char **path)
-{
-	*path = auth_confdir;
-	return (SASL_OK);
-}
-
-/* libsasl2's own messages go to our log. */
-static int
-auth_log_cb(void *ctx, int level, const char *msg)
-{
-	if (level <= SASL_LOG_WARN)
-		log_warnx("sasl: %s", msg);
-	else
-		log_debug("sasl: %s", msg);
-	return (SASL_OK);
-}
-
-/* sasl_callback_t holds every callback as int (*)(void). */
-#define AUTH_CB(f)	((int (*)(void))(void (*)(void))(f))
-
-static sasl_callback_t auth_callbacks[] = {
-	{ SASL_CB_LOG, AUTH_CB(auth_log_cb), NULL },
-	{ SASL_CB_GETCONFPATH, AUTH_CB(auth_getconfpath_cb), NULL },
-	{ SASL_CB_LIST_END, NULL, NULL },
-};
 
 /* Why AUTH is not offered, for HELP and the 502; NULL if it is. */
 const char *
@@ -59,152 +25,57 @@ auth_unavailable(void)
 	return (NULL);
 }
 
-/* Start libsasl2 if AUTH is configured; 0 or -1 with *cause. */
+/* Start libsasl2 (sasl.c) if AUTH is configured; 0 or -1 with *cause. */
 int
 auth_init(const struct config *c, char **cause)
 {
-	int	rc;
-
 	if (!c->auth)
 		return (0);
-	if (c->sasl_config_dir[0] != '\0')
-		snprintf(auth_confdir, sizeof(auth_confdir), "%s",
-		    c->sasl_config_dir);
-	else
-		auth_callbacks[1].id = SASL_CB_LIST_END;
-	if ((rc = sasl_server_init(auth_callbacks, c->sasl_app)) != SASL_OK) {
-		xasprintf(cause, "sasl_server_init: %s",
-		    sasl_errstring(rc, NULL, NULL));
-		return (-1);
-	}
-	auth_on = 1;
-	return (0);
+	return (sasl_glue_init(c, cause));
 }
 
 /* May plaintext mechanisms be used on this session now? */
 static int
 auth_plaintext_ok(const struct session *s)
 {
-	if (s->flags & SESSION_F_TLS)
-		return (1);
-	if (strcmp(cfg->auth_plaintext, "always") == 0)
-		return (1);
-	return (strcmp(cfg->auth_plaintext, "loopback") == 0 &&
-	    (strncmp(s->addr, "127.", 4) == 0 || strcmp(s->addr, "::1") == 0));
+	return (sasl_glue_plaintext_ok(s->addr, s->flags & SESSION_F_TLS));
 }
 
 /* The session's SASL context, made on first use; NULL on failure. */
-static sasl_conn_t *
+static struct sasl_conn *
 auth_conn(struct session *s)
 {
-	sasl_security_properties_t	 props;
-	sasl_conn_t			*conn;
-	sasl_ssf_t			 ssf = s->tls_bits;
-	char				 remote[INET6_ADDRSTRLEN + 8];
-	int				 rc;
+	const char	*why;
 
 	if (s->sasl != NULL)
 		return (s->sasl);
-	snprintf(remote, sizeof(remote), "%s;%d", s->addr, s->port);
-	if ((rc = sasl_server_new("smtp", cfg->hostname, NULL, NULL, remote,
-	    NULL, 0, &conn)) != SASL_OK) {
+	if ((s->sasl = sasl_glue_new("smtp", s->addr, s->port,
+	    (s->flags & SESSION_F_TLS) ? (s->tls_bits > 0 ? s->tls_bits : 1) :
+	    0, &why)) == NULL)
 		log_warnx("s=%08llx auth unavailable client=[%s] "
 		    "reason=\"sasl_server_new: %s\"", (unsigned long long)s->id,
-		    s->addr, sasl_errstring(rc, NULL, NULL));
-		return (NULL);
-	}
-	memset(&props, 0, sizeof(props));
-	props.max_ssf = 0;		/* no SASL security layers */
-	props.maxbufsize = 0;
-	props.security_flags = SASL_SEC_NOANONYMOUS;
-	if (!auth_plaintext_ok(s))
-		props.security_flags |= SASL_SEC_NOPLAINTEXT;
-	sasl_setprop(conn, SASL_SEC_PROPS, &props);
-	if (s->flags & SESSION_F_TLS)
-		sasl_setprop(conn, SASL_SSF_EXTERNAL, &ssf);
-	s->sasl = conn;
-	return (conn);
+		    s->addr, why);
+	return (s->sasl);
 }
 
 /* Forget the SASL context (at the end, or after STARTTLS). */
 void
 auth_session_free(struct session *s)
 {
-	if (s->sasl != NULL)
-		sasl_dispose((sasl_conn_t **)&s->sasl);
-	s->sasl = NULL;
-}
-
-/*
- * Is mech in auth_mechanisms?  libsasl2 offers every plugin installed,
- * NTLM and DIGEST-MD5 among them, unless its own mech_list says
- * otherwise; mxd offers only the mechanisms it was told to.
- */
-static int
-auth_allowed(const char *mech)
-{
-	size_t	i;
-
-	for (i = 0; i < cfg->auth_mechanisms.n; i++)
-		if (strcmp(cfg->auth_mechanisms.v[i], "*") == 0 ||
-		    strcasecmp(cfg->auth_mechanisms.v[i], mech) == 0)
-			return (1);
-	return (0);
+	sasl_glue_free((struct sasl_conn **)&s->sasl);
 }
 
 /* The mechanisms to advertise, space-separated; "" when none. */
 void
 auth_mechs(struct session *s, char *buf, size_t len)
 {
-	sasl_conn_t	*conn;
-	const char	*list;
-	char		*all, *p, *m;
-	unsigned	 n;
-	int		 count;
+	struct sasl_conn	*conn;
 
 	buf[0] = '\0';
-	if (!auth_on || (s->flags & SESSION_F_AUTH) ||
+	if (!sasl_glue_on() || (s->flags & SESSION_F_AUTH) ||
 	    (conn = auth_conn(s)) == NULL)
 		return;
-	if (sasl_listmech(conn, NULL, "", " ", "", &list, &n, &count) !=
-	    SASL_OK || count == 0)
-		return;
-	p = all = xstrdup(list);
-	while ((m = strsep(&p, " ")) != NULL)
-		if (*m != '\0' && auth_allowed(m))
-			snprintf(buf + strlen(buf), len - strlen(buf), "%s%s",
-			    buf[0] != '\0' ? " " : "", m);
-	free(all);
-}
-
-/* Is mech a whole word in the space-separated list? */
-static int
-auth_in_list(const char *list, const char *mech)
-{
-	size_t	n = strlen(mech);
-
-	while (*list != '\0') {
-		if (strncasecmp(list, mech, n) == 0 &&
-		    (list[n] == ' ' || list[n] == '\0'))
-			return (1);
-		list += strcspn(list, " ");
-		list += strspn(list, " ");
-	}
-	return (0);
-}
-
-/* Would mech be offered at all, with or without TLS? */
-static int
-auth_mech_exists(const char *mech)
-{
-	const char	**m;
-
-	if (!auth_allowed(mech))
-		return (0);
-	for (m = sasl_global_listmech(); m != NULL && *m != NULL; m++)
-		if (strcasecmp(*m, mech) == 0)
-			return (1);
-	return (0);
+	sasl_glue_mechs(conn, buf, len);
 }
 
 /*
@@ -274,58 +145,20 @@ auth_required_reply(struct session *s)
 }
 
 /*
- * Who is to blame when libsasl2 ends an exchange with rc, and the
- * reply.  The client's failures (RFC 4954 6: 535 5.7.8) are counted
- * toward auth_max_failures and delayed; a user that does not exist, or
- * has no secret for the mechanism, looks like a wrong password, so the
- * replies do not tell which users exist.  Anything not listed is the
- * server's trouble (a back end that cannot work: sasldb unreadable,
- * saslauthd down, a plugin missing): RFC 4954 6 454 4.7.0, not counted,
- * and a warning that says what broke.
+ * The reply for each way an exchange can end without success (sasl.c
+ * says whose fault it was).  The client's failures (RFC 4954 6: 535
+ * 5.7.8) are counted toward auth_max_failures and delayed; the server's
+ * trouble is RFC 4954 6 454 4.7.0, not counted, with a warning.
  */
-struct auth_outcome {
-	int		 rc;
-	enum reply_id	 reply;
-	int		 client;	/* the client's fault: count it */
-};
-
-static const struct auth_outcome auth_outcomes[] = {
-	{ SASL_BADAUTH, R_AUTH_FAILED, 1 },
-	{ SASL_NOUSER, R_AUTH_FAILED, 1 },
-	{ SASL_NOVERIFY, R_AUTH_FAILED, 1 },
-	{ SASL_NOAUTHZ, R_AUTH_FAILED, 1 },
-	{ SASL_BADPROT, R_AUTH_FAILED, 1 },
-	{ SASL_BADVERS, R_AUTH_FAILED, 1 },
-	{ SASL_EXPIRED, R_AUTH_FAILED, 1 },
-	{ SASL_DISABLED, R_AUTH_FAILED, 1 },
+static const enum reply_id auth_replies[] = {
+	[SASL_G_FAILED] = R_AUTH_FAILED,
 	/* RFC 4954 6: the user must first log in once with PLAIN. */
-	{ SASL_TRANS, R_AUTH_TRANSITION, 0 },
+	[SASL_G_TRANSITION] = R_AUTH_TRANSITION,
 	/* RFC 4954 6: 534 5.7.9 and 538 5.7.11. */
-	{ SASL_TOOWEAK, R_AUTH_TOO_WEAK, 0 },
-	{ SASL_ENCRYPT, R_AUTH_NEED_TLS, 0 },
-	/* The server's: listed to say so; unknown codes are the same. */
-	{ SASL_FAIL, R_AUTH_TEMP, 0 },
-	{ SASL_NOMEM, R_AUTH_TEMP, 0 },
-	{ SASL_BUFOVER, R_AUTH_TEMP, 0 },
-	{ SASL_NOMECH, R_AUTH_TEMP, 0 },
-	{ SASL_BADPARAM, R_AUTH_TEMP, 0 },
-	{ SASL_TRYAGAIN, R_AUTH_TEMP, 0 },
-	{ SASL_UNAVAIL, R_AUTH_TEMP, 0 },
-	{ SASL_NOTINIT, R_AUTH_TEMP, 0 },
+	[SASL_G_TOO_WEAK] = R_AUTH_TOO_WEAK,
+	[SASL_G_NEED_TLS] = R_AUTH_NEED_TLS,
+	[SASL_G_TEMP] = R_AUTH_TEMP,
 };
-
-/* The row of auth_outcomes for rc; the server's trouble if none. */
-static const struct auth_outcome *
-auth_outcome(int rc)
-{
-	static const struct auth_outcome	 other = { 0, R_AUTH_TEMP, 0 };
-	size_t					 i;
-
-	for (i = 0; i < sizeof(auth_outcomes) / sizeof(auth_outcomes[0]); i++)
-		if (auth_outcomes[i].rc == rc)
-			return (&auth_outcomes[i]);
-	return (&other);
-}
 
 /*
  * The exchange ended without success.  The client's failure is counted
@@ -335,33 +168,34 @@ auth_outcome(int rc)
 static void
 auth_failed(struct session *s, int rc)
 {
-	const struct auth_outcome	*o = auth_outcome(rc);
-	unsigned			 delay;
+	enum sasl_glue_result	 g = sasl_glue_outcome(rc);
+	unsigned		 delay;
 
+	if (g == SASL_G_OK || g == SASL_G_CONTINUE)
+		g = SASL_G_TEMP;	/* not a failure: a broken exchange */
 	s->flags &= ~SESSION_F_AUTH_CONT;
-	if (!o->client) {
-		if (o->reply == R_AUTH_TEMP)
+	if (g != SASL_G_FAILED) {
+		if (g == SASL_G_TEMP)
 			log_warnx("s=%08llx auth unavailable client=[%s] "
 			    "sasl_method=%s reason=\"%s\"",
 			    (unsigned long long)s->id, s->addr,
 			    s->auth_mech ? s->auth_mech : "",
-			    log_str(s->sasl != NULL ? sasl_errdetail(s->sasl) :
-			    sasl_errstring(rc, NULL, NULL)));
+			    log_str(sasl_glue_why(s->sasl, rc)));
 		else
 			log_info("s=%08llx auth refused client=[%s] "
 			    "sasl_method=%s reason=\"%s\"",
 			    (unsigned long long)s->id, s->addr,
 			    s->auth_mech ? s->auth_mech : "",
-			    sasl_errstring(rc, NULL, NULL));
+			    sasl_glue_why(NULL, rc));
 		auth_session_free(s);
-		auth_reply(s, o->reply, s->auth_mech);
+		auth_reply(s, auth_replies[g], s->auth_mech);
 		return;
 	}
 	s->auth_failures++;
 	log_info("s=%08llx auth failed client=[%s] sasl_method=%s "
 	    "failures=%u reason=\"%s\"", (unsigned long long)s->id, s->addr,
 	    s->auth_mech ? s->auth_mech : "", s->auth_failures,
-	    sasl_errstring(rc, NULL, NULL));
+	    sasl_glue_why(NULL, rc));
 	auth_session_free(s);
 	/* 1, 2, 4, 8 ... seconds, at most auth_delay_max. */
 	delay = s->auth_failures > 8 ? 256 : 1u << (s->auth_failures - 1);
@@ -376,48 +210,30 @@ auth_failed(struct session *s, int rc)
 static void
 auth_result(struct session *s, int rc, const char *out, unsigned outlen)
 {
-	char		 b64[AUTH_BUF];
-	const void	*user = NULL;
-	unsigned	 n;
+	char	b64[AUTH_BUF];
 
-	if (rc == SASL_CONTINUE) {
-		if (sasl_encode64(out, outlen, b64, sizeof(b64), &n) != SASL_OK) {
-			auth_failed(s, SASL_BUFOVER);
+	switch (sasl_glue_outcome(rc)) {
+	case SASL_G_CONTINUE:
+		if (sasl_glue_encode(out, outlen, b64, sizeof(b64)) != 0) {
+			auth_failed(s, -1);	/* the server's trouble */
 			return;
 		}
 		s->flags |= SESSION_F_AUTH_CONT;
 		reply(s, R_AUTH_CHALLENGE, b64);
 		return;
-	}
-	if (rc != SASL_OK) {
+	case SASL_G_OK:
+		break;
+	default:
 		auth_failed(s, rc);
 		return;
 	}
 	s->flags &= ~SESSION_F_AUTH_CONT;
-	if (sasl_getprop(s->sasl, SASL_USERNAME, &user) != SASL_OK ||
-	    user == NULL)
-		user = "";
 	s->flags |= SESSION_F_AUTH;
-	s->auth_user = xstrdup(user);
+	s->auth_user = xstrdup(sasl_glue_user(s->sasl));
 	log_info("s=%08llx auth ok client=[%s] sasl_method=%s "
 	    "sasl_username=%s", (unsigned long long)s->id, s->addr,
 	    s->auth_mech, log_str(s->auth_user));
 	reply(s, R_AUTH_OK);
-}
-
-/* Decode base64 from the client; "=" is an empty response. */
-static int
-auth_decode(const char *in, char *out, unsigned *len)
-{
-	if (strcmp(in, "=") == 0) {
-		*len = 0;
-		out[0] = '\0';
-		return (0);
-	}
-	if (sasl_decode64(in, (unsigned)strlen(in), out, AUTH_BUF, len) !=
-	    SASL_OK)
-		return (-1);
-	return (0);
 }
 
 /* AUTH mechanism [initial-response] (RFC 4954 4). */
@@ -427,10 +243,10 @@ auth_start(struct session *s, char *args)
 	char		 mechs[512], buf[AUTH_BUF], *mech, *ir, *p;
 	const char	*out = NULL;
 	unsigned	 outlen = 0, len = 0;
-	sasl_conn_t	*conn;
+	struct sasl_conn *conn;
 	int		 rc;
 
-	if (!auth_on) {
+	if (!sasl_glue_on()) {
 		/* auth = yes from a reload: libsasl2 starts only at start. */
 		reply(s, R_NOT_AVAILABLE, "AUTH", cfg->auth ?
 		    "restart mxd to start authentication" :
@@ -454,8 +270,8 @@ auth_start(struct session *s, char *args)
 		reply(s, R_AUTH_TEMP);
 		return;
 	}
-	if (!auth_in_list(mechs, mech)) {
-		if (auth_mech_exists(mech) && !auth_plaintext_ok(s)) {
+	if (!sasl_glue_in_list(mechs, mech)) {
+		if (sasl_glue_mech_exists(mech) && !auth_plaintext_ok(s)) {
 			for (p = mech; *p != '\0'; p++)
 				*p = (char)toupper((unsigned char)*p);
 			auth_reply(s, R_AUTH_NEED_TLS, mech);
@@ -463,7 +279,7 @@ auth_start(struct session *s, char *args)
 			reply(s, R_AUTH_UNKNOWN_MECH);
 		return;
 	}
-	if (ir != NULL && auth_decode(ir, buf, &len) != 0) {
+	if (ir != NULL && sasl_glue_decode(ir, buf, sizeof(buf), &len) != 0) {
 		reply(s, R_AUTH_BAD_BASE64);
 		return;
 	}
@@ -472,7 +288,7 @@ auth_start(struct session *s, char *args)
 	for (p = s->auth_mech; *p != '\0'; p++)
 		*p = (char)toupper((unsigned char)*p);
 	/* No initial response is NULL; "=" is an empty one. */
-	rc = sasl_server_start(conn, s->auth_mech, ir != NULL ? buf : NULL,
+	rc = sasl_glue_step(conn, s->auth_mech, ir != NULL ? buf : NULL,
 	    len, &out, &outlen);
 	auth_result(s, rc, out, outlen);
 }
@@ -506,11 +322,11 @@ auth_continue(struct session *s, const char *line)
 		reply(s, R_AUTH_CANCELLED);
 		return;
 	}
-	if (auth_decode(line, buf, &len) != 0) {
+	if (sasl_glue_decode(line, buf, sizeof(buf), &len) != 0) {
 		auth_session_free(s);
 		reply(s, R_AUTH_BAD_BASE64);
 		return;
 	}
-	rc = sasl_server_step(s->sasl, buf, len, &out, &outlen);
+	rc = sasl_glue_step(s->sasl, NULL, buf, len, &out, &outlen);
 	auth_result(s, rc, out, outlen);
 }

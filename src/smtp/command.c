@@ -458,15 +458,106 @@ cmd_mail(struct session *s, char *args)
 	reply(s, R_SENDER_OK, tx->sender);
 }
 
+/* Take a recipient: the transaction has one more. */
+static void
+cmd_rcpt_take(struct session *s, const char *addr)
+{
+	struct tx	*tx = s->tx;
+
+	tx->rcpt = xreallocarray(tx->rcpt, tx->nrcpt + 1, sizeof(*tx->rcpt));
+	tx->rcpt[tx->nrcpt++] = xstrdup(addr);
+	session_enter_state(s, STATE_RCPT);
+	reply(s, R_RCPT_OK, addr);
+}
+
 /*
- * Is this recipient ours?  Never relay (RFC 5321 3.6, 7.1) for strangers;
- * an authenticated client may send anywhere: that is submission.
+ * The mail store's answer about addr (recipient_check = lmtp).  Its 5xx
+ * text goes into ours, without its enhanced code (RFC 3463): ours
+ * comes first.
+ */
+static void
+cmd_rcpt_answer(struct session *s, const char *addr,
+    const struct rcpt_answer *a)
+{
+	char		 esc[SMTP_PATH_MAX * 4 + 1];
+	char		 text[sizeof(a->text) * 4 + 1];
+	const char	*why = text;
+	size_t		 n;
+
+	log_escape(addr, strlen(addr), esc, sizeof(esc));
+	log_escape(a->text, strlen(a->text), text, sizeof(text));
+	log_info("s=%08llx rcpt-check to=<%s> store=%s answer=\"%d %s\"%s",
+	    (unsigned long long)s->id, esc, cfg->recipient_lmtp, a->code, text,
+	    a->cached ? " cached" : "");
+	if (a->v == RCPT_OURS)
+		cmd_rcpt_take(s, addr);
+	else if (a->v == RCPT_UNKNOWN) {
+		/* Skip "5.1.1 ": a digit, '.', digits, '.', digits, ' '. */
+		n = strspn(text, "0123456789.");
+		if (n >= 5 && text[1] == '.' && text[n] == ' ')
+			why = text + n + 1;
+		reply(s, R_NO_SUCH_USER_STORE, esc, why);
+	} else
+		reply(s, R_RCPT_TEMPFAIL, esc);
+}
+
+/* The store answered a parked RCPT: reply, then go on with the input. */
+static void
+cmd_rcpt_asked_cb(void *arg, const struct rcpt_answer *a)
+{
+	struct session	*s = arg;
+	char		*addr;
+
+	if (session_unpark(s) != 0)
+		return;
+	addr = s->tx->asking;
+	s->tx->asking = NULL;
+	/* A 421 (shutdown, timeout) while it waited was the last word. */
+	if (s->state != STATE_QUIT)
+		cmd_rcpt_answer(s, addr, a);
+	free(addr);
+	session_resume(s);
+}
+
+/*
+ * Ask the mail store whether addr is a mailbox: from the cache at once,
+ * or park the session (it reads nothing more) until the answer.
+ */
+static void
+cmd_rcpt_ask(struct session *s, const char *addr)
+{
+	struct rcpt_answer	a;
+
+	if (recipient_ask(cfg, addr, cmd_rcpt_asked_cb, s, &a) == 0) {
+		cmd_rcpt_answer(s, addr, &a);
+		return;
+	}
+	s->tx->asking = xstrdup(addr);
+	session_park(s);
+}
+
+/*
+ * sink_faults: a recipient that asks to be refused is (return 1); one
+ * that asks for a failure after the data marks the transaction, unless
+ * an earlier recipient already did.
  */
 static int
-cmd_rcpt_allowed(const struct session *s, const char *addr)
+cmd_rcpt_fault(struct session *s, const char *addr)
 {
-	return (recipient_check(cfg, addr, s->flags & SESSION_F_AUTH) !=
-	    RCPT_NOT_OURS);
+	struct fault	f;
+
+	if (!cfg->sink_faults || !fault_parse(addr, &f))
+		return (0);
+	if (f.kind == FAULT_RCPT) {
+		log_info("s=%08llx qid=%s fault rcpt=<%s> reply=%d",
+		    (unsigned long long)s->id, s->tx->qid, log_str(addr),
+		    reply_row(f.reply)->code);
+		reply(s, f.reply, addr);
+		return (1);
+	}
+	if (s->tx->fault.kind == FAULT_NONE)
+		s->tx->fault = f;
+	return (0);
 }
 
 /* RCPT TO: add a recipient in one of our domains. */
@@ -503,15 +594,32 @@ cmd_rcpt(struct session *s, char *args)
 			reply_count_error(s);
 		return;
 	}
-	if (!cmd_rcpt_allowed(s, p.addr)) {
-		log_escape(p.addr, strlen(p.addr), esc, sizeof(esc));
+	/*
+	 * Never relay (RFC 5321 3.6, 7.1) for strangers; an authenticated
+	 * client may send anywhere: that is submission.  A listed domain's
+	 * unknown user is refused now, since mxd never sends a bounce.
+	 */
+	log_escape(p.addr, strlen(p.addr), esc, sizeof(esc));
+	switch (recipient_check(cfg, p.addr, s->flags & SESSION_F_AUTH)) {
+	case RCPT_NOT_OURS:
 		reply(s, R_RELAY_DENIED, esc);
-		return;
+		break;
+	case RCPT_UNKNOWN:
+		reply(s, R_NO_SUCH_USER, esc);
+		break;
+	case RCPT_ASK:
+		cmd_rcpt_ask(s, p.addr);
+		break;
+	case RCPT_TEMPFAIL:
+		reply(s, R_RCPT_TEMPFAIL, esc);
+		break;
+	case RCPT_OURS:
+	case RCPT_POSTMASTER:
+	case RCPT_RELAY:
+		if (!cmd_rcpt_fault(s, p.addr))
+			cmd_rcpt_take(s, p.addr);
+		break;
 	}
-	tx->rcpt = xreallocarray(tx->rcpt, tx->nrcpt + 1, sizeof(*tx->rcpt));
-	tx->rcpt[tx->nrcpt++] = xstrdup(p.addr);
-	session_enter_state(s, STATE_RCPT);
-	reply(s, R_RCPT_OK, p.addr);
 }
 
 /* DATA: open the spool file and ask for the message. */

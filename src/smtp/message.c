@@ -237,8 +237,41 @@ message_committed_cb(void *arg, int err)
 		log_warn("s=%08llx qid=%s commit failed",
 		    (unsigned long long)s->id, tx->qid);
 	}
+	if (err == 0 && tx->fault.kind == FAULT_DELAY &&
+	    !(s->flags & SESSION_F_GONE)) {
+		log_info("s=%08llx qid=%s fault delay=%us",
+		    (unsigned long long)s->id, tx->qid, tx->fault.delay);
+		session_fault_delay(s, tx->fault.delay);
+		return;
+	}
 	session_data_done(s, err == 0 ? R_QUEUED : err == ENOSPC ||
 	    err == EDQUOT ? R_SPOOL_FULL : R_SPOOL_ERROR);
+}
+
+/*
+ * sink_faults: a recipient asked for this message to fail after its
+ * data.  Nothing is stored; the client hears the reply asked for, or,
+ * for +drop, nothing: the connection closes.
+ */
+static void
+message_fault(struct session *s)
+{
+	struct tx	*tx = s->tx;
+
+	spool_abort(tx->sf);
+	tx->sf = NULL;
+	if (tx->fault.kind == FAULT_DROP) {
+		log_info("s=%08llx qid=%s fault drop size=%zu; nothing kept",
+		    (unsigned long long)s->id, tx->qid, tx->size);
+		session_tx_free(s);
+		s->quit_reason = "fault-drop";
+		session_enter_state(s, STATE_QUIT);
+		return;
+	}
+	log_info("s=%08llx qid=%s fault data reply=%d size=%zu; nothing kept",
+	    (unsigned long long)s->id, tx->qid, reply_row(tx->fault.reply)->code,
+	    tx->size);
+	session_data_done(s, tx->fault.reply);
 }
 
 /*
@@ -259,6 +292,10 @@ message_end(struct session *s)
 		session_data_done(s, tx->toobig ? R_MSG_TOO_BIG :
 		    (tx->ioerr == ENOSPC || tx->ioerr == EDQUOT) ?
 		    R_SPOOL_FULL : R_SPOOL_ERROR);
+		return;
+	}
+	if (tx->fault.kind == FAULT_DATA || tx->fault.kind == FAULT_DROP) {
+		message_fault(s);
 		return;
 	}
 	session_park(s);

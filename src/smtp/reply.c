@@ -209,6 +209,43 @@ static const struct reply_row replies[R_MAX] = {
 	    .text = "%s Line far too long: no line end "
 	    "%zu octets past the limit; closing connection",
 	    .closes = "line-flood" },
+	[R_FAULT_450] = { .code = 450, .esc = "4.2.1",
+	    .text = "<%s> refused on purpose: +fail-450 asks for it (sink_faults)" },
+	[R_FAULT_451] = { .code = 451, .esc = "4.3.0",
+	    .text = "<%s> refused on purpose: +fail-451 asks for it (sink_faults)" },
+	[R_FAULT_452] = { .code = 452, .esc = "4.2.2",
+	    .text = "<%s> refused on purpose: +fail-452 asks for it (sink_faults)" },
+	[R_FAULT_550] = { .code = 550, .esc = "5.1.1",
+	    .text = "<%s> refused on purpose: +fail-550 asks for it (sink_faults)" },
+	[R_FAULT_551] = { .code = 551, .esc = "5.1.6",
+	    .text = "<%s> refused on purpose: +fail-551 asks for it (sink_faults)" },
+	[R_FAULT_552] = { .code = 552, .esc = "5.2.2",
+	    .text = "<%s> refused on purpose: +fail-552 asks for it (sink_faults)" },
+	[R_FAULT_553] = { .code = 553, .esc = "5.1.3",
+	    .text = "<%s> refused on purpose: +fail-553 asks for it (sink_faults)" },
+	[R_FAULT_554] = { .code = 554, .esc = "5.7.1",
+	    .text = "<%s> refused on purpose: +fail-554 asks for it (sink_faults)" },
+	[R_FAULT_DATA_451] = { .code = 451, .esc = "4.3.0",
+	    .text = "Not stored, on purpose: "
+	    "+fail-data-451 asks for it (sink_faults)" },
+	[R_FAULT_DATA_452] = { .code = 452, .esc = "4.3.1",
+	    .text = "Not stored, on purpose: "
+	    "+fail-data-452 asks for it (sink_faults)" },
+	[R_FAULT_DATA_552] = { .code = 552, .esc = "5.3.4",
+	    .text = "Not stored, on purpose: "
+	    "+fail-data-552 asks for it (sink_faults)" },
+	[R_FAULT_DATA_554] = { .code = 554, .esc = "5.6.0",
+	    .text = "Not stored, on purpose: "
+	    "+fail-data-554 asks for it (sink_faults)" },
+	[R_NO_SUCH_USER] = { .code = 550, .esc = "5.1.1",
+	    .text = "No such user here: <%s> is not a mailbox of this "
+	    "server; check the spelling of the address" },
+	[R_NO_SUCH_USER_STORE] = { .code = 550, .esc = "5.1.1",
+	    .text = "No such user here: <%s> is not a mailbox of this "
+	    "server (the mail store says: %s)" },
+	[R_RCPT_TEMPFAIL] = { .code = 451, .esc = "4.4.3",
+	    .text = "Cannot check <%s> with the mail store now; "
+	    "try again later" },
 };
 
 /* The table's row for id, or NULL if it has none (for the unit test). */

@@ -78,6 +78,7 @@ session_tx_free(struct session *s)
 	for (i = 0; i < tx->nrcpt; i++)
 		free(tx->rcpt[i]);
 	free(tx->rcpt);
+	free(tx->asking);
 	if (tx->body != NULL)
 		evbuffer_free(tx->body);
 	free(tx);
@@ -106,6 +107,31 @@ session_park(struct session *s)
 {
 	s->flags |= SESSION_F_WAIT;
 	conn_hold(s->conn);
+}
+
+/*
+ * A parked session's answer came (from the store, not the spool): 0 to
+ * go on, or -1 if the client left meanwhile and the session is freed.
+ */
+int
+session_unpark(struct session *s)
+{
+	s->flags &= ~SESSION_F_WAIT;
+	if (s->flags & SESSION_F_GONE) {
+		session_free(s);
+		return (-1);
+	}
+	return (0);
+}
+
+/* After session_unpark(): end the hold, and run what was pipelined. */
+void
+session_resume(struct session *s)
+{
+	if (s->state == STATE_QUIT)
+		return;
+	conn_release(s->conn);
+	session_process(s);
 }
 
 /*
@@ -396,6 +422,28 @@ session_tarpit_done(struct session *s)
 	session_process(s);
 }
 
+/*
+ * sink_faults: the message is queued, but its 250 waits secs seconds
+ * (CONN_DELAY ends the wait).  The session stays parked, so it acts on
+ * no input, but it reads, so that a client who leaves is seen leaving.
+ */
+void
+session_fault_delay(struct session *s, unsigned secs)
+{
+	s->flags |= SESSION_F_FAULT_DELAY;
+	conn_delay(s->conn, secs);
+	conn_release(s->conn);
+}
+
+/* The held-back 250 goes now (its time is up, or mxd is stopping). */
+static void
+session_fault_delay_done(struct session *s)
+{
+	s->flags &= ~SESSION_F_FAULT_DELAY;
+	conn_delay_cancel(s->conn);
+	session_data_done(s, R_QUEUED);
+}
+
 /* Answer id after secs seconds, reading nothing meanwhile. */
 void
 session_tarpit(struct session *s, unsigned secs, enum reply_id id)
@@ -433,7 +481,10 @@ session_conn_cb(struct conn *c, enum conn_event ev, void *arg)
 		session_timeout(s);
 		break;
 	case CONN_DELAY:
-		session_tarpit_done(s);
+		if (s->flags & SESSION_F_FAULT_DELAY)
+			session_fault_delay_done(s);
+		else
+			session_tarpit_done(s);
 		break;
 	case CONN_GONE:
 		/* conn.c frees c when this returns. */
@@ -444,6 +495,9 @@ session_conn_cb(struct conn *c, enum conn_event ev, void *arg)
 		/* The last reply is out; c lingers on its own. */
 		s->conn = NULL;
 		session_close(s, s->quit_reason);
+		break;
+	case CONN_CONNECTED:
+		/* Only outbound connections say this. */
 		break;
 	}
 }
@@ -483,6 +537,9 @@ session_close(struct session *s, const char *why)
 	s->conn = NULL;
 	if (c != NULL)
 		conn_close(c);
+	if (s->flags & SESSION_F_FAULT_DELAY)
+		/* Queued already; only the held-back 250 is lost. */
+		s->flags &= ~(SESSION_F_FAULT_DELAY | SESSION_F_WAIT);
 	if (s->flags & SESSION_F_WAIT) {
 		/* The spool still holds this session; it frees it. */
 		s->flags |= SESSION_F_GONE;
@@ -616,6 +673,8 @@ session_shutdown_all(void)
 		    (s->flags & SESSION_F_SHUTDOWN))
 			continue;
 		s->flags |= SESSION_F_SHUTDOWN;
+		if (s->flags & SESSION_F_FAULT_DELAY)
+			session_fault_delay_done(s);
 		if (s->state == STATE_DATA)
 			continue;
 		conn_pause_read(s->conn);

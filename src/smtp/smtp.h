@@ -109,6 +109,7 @@ enum session_state {
 #define SESSION_F_BARE_LF_TOLD	0x8000	/* the bare-LF note was sent */
 #define SESSION_F_TRUSTED	0x10000	/* client in trusted_networks */
 #define SESSION_F_PIPELINED_LAST 0x20000 /* improper pipelining logged */
+#define SESSION_F_FAULT_DELAY	0x40000	/* queued; 250 held back (fault.c) */
 
 /* What kind of listener accepted the connection. */
 enum listen_kind {
@@ -198,8 +199,39 @@ enum reply_id {
 	R_PREGREET,
 	R_NOT_SMTP,
 	R_LINE_FLOOD,
+	R_FAULT_450,		/* fault.c: refusals asked for by address */
+	R_FAULT_451,
+	R_FAULT_452,
+	R_FAULT_550,
+	R_FAULT_551,
+	R_FAULT_552,
+	R_FAULT_553,
+	R_FAULT_554,
+	R_FAULT_DATA_451,
+	R_FAULT_DATA_452,
+	R_FAULT_DATA_552,
+	R_FAULT_DATA_554,
+	R_NO_SUCH_USER,
+	R_NO_SUCH_USER_STORE,
+	R_RCPT_TEMPFAIL,
 	R_MAX
 };
+
+/* fault.c: a failure a recipient address asks for (sink_faults). */
+#define FAULT_DELAY_MAX		300	/* seconds */
+enum fault_kind {
+	FAULT_NONE,
+	FAULT_RCPT,		/* refuse this RCPT with reply */
+	FAULT_DATA,		/* after the data: reply, store nothing */
+	FAULT_DELAY,		/* store, then 250 after delay seconds */
+	FAULT_DROP,		/* after the data: close, store nothing */
+};
+struct fault {
+	enum fault_kind		 kind;
+	enum reply_id		 reply;
+	unsigned		 delay;
+};
+int		 fault_parse(const char *, struct fault *);
 
 /* One mail transaction: MAIL, RCPTs, the message. */
 struct tx {
@@ -217,6 +249,8 @@ struct tx {
 	unsigned		 nover;		/* recipients past the limit */
 	time_t			 deadline;	/* for data_min_rate */
 	size_t			 credit;	/* octets not yet in deadline */
+	struct fault		 fault;		/* the first data-stage fault */
+	char			*asking;	/* RCPT waiting for the store */
 };
 
 /* One SMTP connection. */
@@ -322,7 +356,10 @@ void		 session_close(struct session *, const char *);
 void		 session_tx_free(struct session *);
 void		 session_queued(struct session *, const char *);
 void		 session_park(struct session *);
+int		 session_unpark(struct session *);
+void		 session_resume(struct session *);
 void		 session_data_done(struct session *, enum reply_id);
+void		 session_fault_delay(struct session *, unsigned);
 void		 session_free_all(void);
 unsigned	 session_count(void);
 size_t		 session_input_pending(struct session *);

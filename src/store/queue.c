@@ -37,21 +37,17 @@ queue_id_valid(const char *id)
 }
 
 /*
- * The path of queue/<qid>.eml under spool_dir into buf; 0, or -1 with
- * errno EINVAL for a malformed ID, ENAMETOOLONG if it does not fit.
+ * The name of queue/<qid>.eml in the spool into buf; 0, or -1 with errno
+ * EINVAL for a malformed ID.
  */
 static int
-queue_path(const char *spool_dir, const char *qid, char *buf, size_t len)
+queue_path(const char *qid, char *buf, size_t len)
 {
 	if (!queue_id_valid(qid)) {
 		errno = EINVAL;
 		return (-1);
 	}
-	if ((size_t)snprintf(buf, len, "%s/queue/%s.eml", spool_dir, qid) >=
-	    len) {
-		errno = ENAMETOOLONG;
-		return (-1);
-	}
+	snprintf(buf, len, "queue/%s.eml", qid);
 	return (0);
 }
 
@@ -65,12 +61,17 @@ queue_path(const char *spool_dir, const char *qid, char *buf, size_t len)
 FILE *
 queue_open(const char *spool_dir, const char *qid, struct envelope *e)
 {
-	char	 path[PATH_MAX];
+	char	 path[QID_LEN + 16];
 	FILE	*f;
+	int	 fd;
 
-	if (queue_path(spool_dir, qid, path, sizeof(path)) != 0 ||
-	    (f = fopen(path, "re")) == NULL)
+	if (queue_path(qid, path, sizeof(path)) != 0 ||
+	    (fd = spool_openat(spool_dir, path, O_RDONLY, 0)) == -1)
 		return (NULL);
+	if ((f = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return (NULL);
+	}
 	if (envelope_read(f, e) != 0) {
 		fclose(f);
 		errno = EBADMSG;
@@ -79,15 +80,23 @@ queue_open(const char *spool_dir, const char *qid, struct envelope *e)
 	return (f);
 }
 
-/* Remove queue/<qid>.eml; 0, or -1 with errno as for queue_open. */
+/*
+ * Remove queue/<qid>.eml, then its per-recipient state (state/<qid>):
+ * a state file left without its message by a crash between the two is
+ * an orphan, removed at start (rcptstate_init).  0, or -1 with errno as
+ * for queue_open.
+ */
 int
 queue_delete(const char *spool_dir, const char *qid)
 {
-	char	path[PATH_MAX];
+	char	path[QID_LEN + 16];
 
-	if (queue_path(spool_dir, qid, path, sizeof(path)) != 0)
+	if (queue_path(qid, path, sizeof(path)) != 0 ||
+	    spool_unlinkat(spool_dir, path) != 0)
 		return (-1);
-	return (unlink(path));
+	if (rcptstate_remove(spool_dir, qid) != 0)
+		log_warn("spool: cannot remove state/%s", qid);
+	return (0);
 }
 
 /* Call cb(qid, arg) on the loop for every message committed from now. */

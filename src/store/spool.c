@@ -68,6 +68,8 @@ struct spool_file {
 static int		 spool_dirfd = -1;	/* the spool directory */
 static int		 spool_poolfd = -1;	/* pool/ */
 static int		 spool_queuefd = -1;	/* queue/ */
+static int		 spool_statefd = -1;	/* state/ (rcptstate.c) */
+static char		*spool_path;		/* spool_init's dir */
 static int		 spool_lockfd = -1;	/* holds the flock on lock */
 static int		 spool_sync = 1;
 static unsigned		 spool_tag;
@@ -420,12 +422,18 @@ spool_init(const char *dir, int sync, const char **cause)
 	}
 	if (spool_lock_take(cause) != 0)
 		return (-1);
+	free(spool_path);
+	spool_path = xstrdup(dir);
 	if ((spool_poolfd = spool_subdir("pool")) == -1 ||
 	    (spool_queuefd = spool_subdir("queue")) == -1) {
 		*cause = "cannot open the spool directory";
 		return (-1);
 	}
 	spool_sync = sync;
+	if ((spool_statefd = rcptstate_init(spool_dirfd, sync)) == -1) {
+		*cause = "cannot open the spool's state/ directory";
+		return (-1);
+	}
 	/* At most 1/16 of the descriptors, so sessions keep the rest. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    rl.rlim_cur / 16 < SPOOL_SPARES)
@@ -437,6 +445,44 @@ spool_init(const char *dir, int sync, const char **cause)
 	return (0);
 }
 
+/*
+ * Open rel (such as "queue/<QID>.eml") under the spool dir.  For the
+ * spool this process owns, relative to the descriptor spool_init
+ * opened, so that it works after mxd gave up root even where a parent
+ * directory is closed to the user it runs as; for another (mxd -q, a
+ * test), by path.  As openat(2).
+ */
+int
+spool_openat(const char *dir, const char *rel, int flags, mode_t mode)
+{
+	char	path[PATH_MAX];
+
+	if (spool_path != NULL && strcmp(dir, spool_path) == 0)
+		return (openat(spool_dirfd, rel, flags | O_CLOEXEC, mode));
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, rel) >=
+	    sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	return (open(path, flags | O_CLOEXEC, mode));
+}
+
+/* Remove rel under the spool dir, as spool_openat finds it; unlink(2). */
+int
+spool_unlinkat(const char *dir, const char *rel)
+{
+	char	path[PATH_MAX];
+
+	if (spool_path != NULL && strcmp(dir, spool_path) == 0)
+		return (unlinkat(spool_dirfd, rel, 0));
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, rel) >=
+	    sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	return (unlink(path));
+}
+
 /* Give the spool directories to the user mxd runs as. */
 void
 spool_chown(uid_t uid, gid_t gid)
@@ -444,6 +490,7 @@ spool_chown(uid_t uid, gid_t gid)
 	if (fchown(spool_dirfd, uid, gid) == -1 ||
 	    fchown(spool_poolfd, uid, gid) == -1 ||
 	    fchown(spool_queuefd, uid, gid) == -1 ||
+	    fchown(spool_statefd, uid, gid) == -1 ||
 	    fchown(spool_lockfd, uid, gid) == -1)
 		fatal("spool: chown to uid %ld", (long)uid);
 }

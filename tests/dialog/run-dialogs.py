@@ -1,18 +1,25 @@
 #!/usr/bin/env python3
 """
 run-dialogs.py: byte-exact dialogues against the real mxd, one scenario
-per file (tests/dialog/*.smtp), as TAP: one test per file.
+per file (tests/dialog/*.smtp and *.pop3), as TAP: one test per file.
 
 A dialogue file is what a person sees in a terminal:
 
     # a comment (the first one is the scenario's description)
     ! name=value      an mxd setting for this dialogue (-o), before any
-                      exchange; the server is mx.test, domains = *
+                      exchange; the server is mx.test, domains = *;
+                      $DIALOG_DIR in the value is this directory
     > text            the client sends text and CRLF, one write per line
     >| text           the same, ended in a bare LF (a plain `nc` user)
     < text            the next line mxd sends must be text; `*` matches
                       any run of characters (a queue ID, a port)
     = closed          mxd closes the connection now, with nothing more
+    @ smtp, @ pop3    open a new connection to mxd's SMTP or POP3 port
+                      (after the last one said all it had to)
+
+A *.smtp file starts on the SMTP port, a *.pop3 file on the POP3 port
+(or where its first `@` line says): so one file can send a message
+over SMTP and read it back over POP3, as the lab tutorial does.
 
 Every line of every reply must be matched, in order: nothing mxd says
 goes unchecked until the file ends, and then it must have said nothing
@@ -61,8 +68,8 @@ def parse(path):
                 text = ""           # an empty line of the message
             if op == "!":
                 k, _, v = text.partition("=")
-                opts[k.strip()] = v.strip()
-            elif op in (">", ">|", "<", "="):
+                opts[k.strip()] = v.strip().replace("$DIALOG_DIR", HERE)
+            elif op in (">", ">|", "<", "=", "@"):
                 steps.append((n, op, text))
             else:
                 raise AssertionError("%s:%d: unknown line %r" %
@@ -120,12 +127,22 @@ class Conn:
 def play(path):
     desc, opts, steps = parse(path)
     name = os.path.basename(path)
-    with Server(**opts) as srv:
-        c = Conn(srv.port)
+    pop3 = path.endswith(".pop3") or any(op == "@" for _, op, _ in steps)
+    with Server(pop3=pop3, **opts) as srv:
+        ports = {"smtp": srv.port, "pop3": srv.pop3_port}
+        c = None
+        if not steps or steps[0][1] != "@":
+            c = Conn(srv.pop3_port if path.endswith(".pop3") else srv.port)
         try:
             for n, op, text in steps:
                 where = "%s:%d" % (name, n)
-                if op == ">":
+                if op == "@":
+                    if c is not None:
+                        if not c.eof:
+                            c.quiet(where)
+                        c.sock.close()
+                    c = Conn(ports[text])
+                elif op == ">":
                     c.sock.sendall(text.encode("utf-8") + b"\r\n")
                 elif op == ">|":
                     c.sock.sendall(text.encode("utf-8") + b"\n")
@@ -141,7 +158,8 @@ def play(path):
             if not c.eof:
                 c.quiet("%s:end" % name)
         finally:
-            c.sock.close()
+            if c is not None:
+                c.sock.close()
 
 
 def make_test(path):
@@ -152,9 +170,11 @@ def make_test(path):
 
 
 if __name__ == "__main__":
-    files = sorted(f for f in os.listdir(HERE) if f.endswith(".smtp"))
+    files = sorted(f for f in os.listdir(HERE)
+                   if f.endswith(".smtp") or f.endswith(".pop3"))
     tests = {}
     for f in files:
-        tests["test_" + f[:-5].replace("-", "_")] = \
+        tests["test_" + f[:-5].replace("-", "_") +
+              ("_pop3" if f.endswith(".pop3") else "")] = \
             make_test(os.path.join(HERE, f))
     run(tests)

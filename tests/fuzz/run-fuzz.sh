@@ -9,7 +9,7 @@ src=$(cd "$(dirname "$0")" && pwd)
 bin=${FUZZ_BIN:-tests/fuzz}
 n=0
 fail=0
-for t in addr data line session envelope; do
+for t in addr data line session envelope rcpttable lmtp pop3; do
 	n=$((n + 1))
 	work=$(mktemp -d "${TMPDIR:-/tmp}/mxd-fuzz-$t.XXXXXX")
 	if [ ! -x "$bin/fuzz_$t" ]; then
@@ -25,6 +25,16 @@ for t in addr data line session envelope; do
 		for d in "$src"/../dialog/*.smtp; do
 			sed -n 's/^>|\{0,1\} \{0,1\}//p' "$d" | sed 's/$/\r/' \
 			    >"$work.dialogs/$(basename "$d")"
+		done
+	fi
+	if [ "$t" = pop3 ]; then
+		# The client lines of the POP3 parts of the dialogues.
+		seeds="$seeds $work.dialogs"
+		mkdir -p "$work.dialogs"
+		for d in "$src"/../dialog/*.pop3; do
+			awk 'BEGIN { m = "pop3" } /^@ / { m = $2; next }
+			    m == "pop3" && /^>/ { sub(/^>\|? ?/, ""); print $0 "\r" }' \
+			    "$d" >"$work.dialogs/$(basename "$d")"
 		done
 	fi
 	# shellcheck disable=SC2086

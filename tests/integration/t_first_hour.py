@@ -79,6 +79,7 @@ def test_default_listens_on_both_loopbacks():
     srv.command = lambda p: [mxd_path(), "-f",
                              "-o", "listen=127.0.0.1:%d [::1]:%d" % (p, p),
                              "-o", "spool_dir=%s" % srv.spool,
+                             "-o", "pop3_listen=",
                              "-o", "hostname=mx.test"]
     with srv:
         s = socket.create_connection(("::1", srv.port), timeout=5)
@@ -141,6 +142,12 @@ def test_disconnect_reasons_documented():
             reasons |= set(re.findall(r'"([a-z-]+)"', call))
     with open(os.path.join(SRC, "conn.c")) as f:
         for call in re.findall(r"conn_gone\([^;]*\);", f.read()):
+            reasons |= set(re.findall(r'"([a-z-]+)"', call))
+    with open(os.path.join(SRC, "pop3", "reply.c")) as f:
+        reasons |= set(re.findall(r'\{ [01], [^{}]*?"([a-z0-9-]+)" \},',
+                                  f.read(), re.S))
+    with open(os.path.join(SRC, "pop3", "session.c")) as f:
+        for call in re.findall(r"pop3_session_close\([^;]*\);", f.read()):
             reasons |= set(re.findall(r'"([a-z-]+)"', call))
     assert len(reasons) >= 14, reasons
     man8 = read(built_file("doc/mxd.8"))

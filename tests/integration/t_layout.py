@@ -97,13 +97,15 @@ def test_bufferevent_users():
 
 
 def test_dialogs_distributed():
-    """every tests/dialog/*.smtp is listed in Makefile.am (DIALOG_FILES),
+    """every tests/dialog/*.smtp and *.pop3 is listed in Makefile.am
+    (DIALOG_FILES),
     so the release tarball runs the same dialogues"""
     top = os.path.join(SRC, "..")
     am = open(os.path.join(top, "Makefile.am")).read()
     missing = [f for f in sorted(os.listdir(os.path.join(top, "tests",
                                                          "dialog")))
-               if f.endswith(".smtp") and "tests/dialog/" + f not in am]
+               if f.endswith((".smtp", ".pop3")) and
+               "tests/dialog/" + f not in am]
     assert_eq(missing, [], "dialogue files missing from DIALOG_FILES")
 
 

@@ -16,8 +16,8 @@ import time
 
 from .eml import Eml
 from .smtp import Client, ProtocolError
-from .tap import (SANITIZER_RE, START_TIMEOUT, STOP_TIMEOUT, TIMEOUT,
-                  Skip)
+from .tap import (LOG_TIMEOUT, SANITIZER_RE, START_TIMEOUT, STOP_TIMEOUT,
+                  TIMEOUT, Skip)
 
 def pool_files(spool):
     """{name: os.stat} of the files in spool/pool/ (pool/DDDDDD/NN)."""
@@ -129,11 +129,19 @@ class Server:
     spool_dir and hostname, so they can override those too); args are
     extra command-line arguments put before the -o options (e.g. ["-c",
     file]).  The spool is a fresh temporary directory unless spool= is
-    given.  The port is a free loopback port; binding is retried.
+    given.  The port is a free loopback port; binding is retried.  With
+    pop3=True (pop3s=True) a POP3 (POP3S) listener gets a free port of
+    its own, pop3_port (pop3s_port); without, POP3 is off, so that test
+    servers never fight over the embedded sink's port 1110.
     """
 
-    def __init__(self, args=(), spool=None, hostname="mx.test", **opts):
+    def __init__(self, args=(), spool=None, hostname="mx.test", pop3=False,
+                 pop3s=False, **opts):
         self.args = list(args)
+        self.pop3 = pop3
+        self.pop3s = pop3s
+        self.pop3_port = None
+        self.pop3s_port = None
         self.opts = opts
         self.hostname = hostname
         self.tmpdir = tempfile.mkdtemp(prefix="mxdtest.")
@@ -155,6 +163,10 @@ class Server:
             "-o", "spool_dir=%s" % self.spool]
         if self.hostname is not None:
             cmd += ["-o", "hostname=%s" % self.hostname]
+        cmd += ["-o", "pop3_listen=%s" % ("127.0.0.1:%d" % self.pop3_port
+                                          if self.pop3 else "")]
+        if self.pop3s:
+            cmd += ["-o", "pop3s_listen=127.0.0.1:%d" % self.pop3s_port]
         for k, v in self.opts.items():
             cmd += ["-o", "%s=%s" % (k, v)]
         return cmd
@@ -165,6 +177,10 @@ class Server:
         why = ""
         for attempt in range(5):
             port = free_port()
+            if self.pop3:
+                self.pop3_port = free_port()
+            if self.pop3s:
+                self.pop3s_port = free_port()
             log = open(self.logfile, "ab")
             self._log_start = log.tell()    # this attempt's part of the log
             try:
@@ -257,6 +273,12 @@ class Server:
     def client(self, **kw):
         return Client(self.port, **kw)
 
+    def pop3_client(self, **kw):
+        """A poplib.POP3 on this server's POP3 port."""
+        import poplib
+        return poplib.POP3("127.0.0.1", self.pop3_port,
+                           timeout=kw.get("timeout", TIMEOUT))
+
     def log_text_bytes(self):
         try:
             with open(self.logfile, "rb") as f:
@@ -268,7 +290,7 @@ class Server:
         """Everything mxd wrote to stderr so far."""
         return self.log_text_bytes().decode("utf-8", "replace")
 
-    def wait_log(self, pattern, timeout=TIMEOUT):
+    def wait_log(self, pattern, timeout=LOG_TIMEOUT):
         """Wait until a log line matches the regex; return the match."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout

@@ -14,6 +14,7 @@ import traceback
 
 TIMEOUT = 5.0           # every socket operation
 START_TIMEOUT = 10.0    # a server must accept connections within this
+LOG_TIMEOUT = 15.0      # a log line that is due now must appear within this (a bound for a loaded machine)
 STOP_TIMEOUT = 10.0     # SIGTERM, then SIGKILL after this
 
 QID_RE = re.compile(rb"^[0-9A-F]{16}$")

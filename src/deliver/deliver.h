@@ -1,0 +1,45 @@
+/*
+ * deliver.h: the delivery folder's own types, inside src/deliver/ only:
+ * LMTP targets (lmtp:unix:/path, lmtp:inet:host:port) and the LMTP reply
+ * reader.  The core reaches the folder only through lmtp_prober (the
+ * RCPT check of recipient_check = lmtp); delivery itself comes later.
+ */
+#ifndef DELIVER_H
+#define DELIVER_H
+
+#include <sys/socket.h>
+
+#include "mxd.h"
+
+/* Connections to the store at once, for RCPT checks. */
+#define LMTP_POOL_MAX		4
+/* The longest reply line read from the store (RFC 5321 4.5.3.1.5: 512). */
+#define LMTP_LINE_MAX		2048
+/* Lines in one reply (LHLO lists its extensions). */
+#define LMTP_LINES_MAX		100
+
+/* Where the store listens. */
+struct lmtp_target {
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	char			 name[128];	/* for the log */
+};
+
+/* One reply from the store, read line by line. */
+struct lmtp_reply {
+	int		 code;
+	int		 nlines;
+	char		 text[LMTP_LINE_MAX];	/* the last line's text */
+};
+
+enum lmtp_read {
+	LMTP_READ_MORE,		/* need more input */
+	LMTP_READ_DONE,		/* a whole reply is in the lmtp_reply */
+	LMTP_READ_BAD,		/* not an SMTP/LMTP reply */
+};
+
+/* lmtp.c */
+int		 lmtp_target_parse(const char *, struct lmtp_target *, char **);
+enum lmtp_read	 lmtp_reply_read(struct evbuffer *, struct lmtp_reply *);
+
+#endif
