@@ -429,6 +429,7 @@ struct conn {
 	int			 tls_bits;
 	char			 tls_info[128];	/* version and cipher */
 	const char		*why;		/* CONN_GONE: eof, error, ... */
+	short			 held_events;	/* read events in a hold */
 	time_t			 linger_since;
 	LIST_ENTRY(conn)	 entry;		/* lingering */
 };
@@ -444,6 +445,8 @@ size_t		 conn_unsent(struct conn *);
 struct evbuffer	*conn_input(struct conn *);
 void		 conn_pause_read(struct conn *);
 void		 conn_resume_read(struct conn *);
+void		 conn_hold(struct conn *);
+void		 conn_release(struct conn *);
 void		 conn_wait_drain(struct conn *);
 void		 conn_set_timeout(struct conn *, long);
 void		 conn_delay(struct conn *, unsigned);
