@@ -4,6 +4,7 @@
  * or escape sequence from the network cannot forge or garble a log line.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,15 @@ int		 log_verbose;
 static char		 log_buf[16384];
 static size_t		 log_len;
 static struct event	*log_flush_ev;
+/*
+ * The spool's I/O thread and the index thread log too: the buffer (and
+ * the prefix's cached time) are shared under this lock, and a line from
+ * any thread but the loop's is written at once (event_active is for the
+ * loop's own thread).
+ */
+static pthread_mutex_t	 log_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t	 log_loop_thread;
+static void		 log_flush_locked(void);
 
 static const struct {
 	const char	*name;
@@ -125,25 +135,39 @@ log_vwrite(int pri, const char *fmt, va_list ap)
 		syslog(pri, "%s", buf);
 		return;
 	}
+	pthread_mutex_lock(&log_lock);
 	if (log_len + LOG_PREFIX_MAX + LOG_MSG_MAX > sizeof(log_buf))
-		log_flush();
+		log_flush_locked();
 	start = log_len;
 	n = log_prefix(log_buf + start);
 	m = vsnprintf(log_buf + start + n, LOG_MSG_MAX, fmt, ap);
-	if (m < 0)
+	if (m < 0) {
+		pthread_mutex_unlock(&log_lock);
 		return;
+	}
 	n += (size_t)m < LOG_MSG_MAX ? (size_t)m : LOG_MSG_MAX - 1;
 	log_buf[start + n++] = '\n';
 	log_len += n;
-	if (log_flush_ev == NULL || pri <= LOG_WARNING)
-		log_flush();
+	if (log_flush_ev == NULL || pri <= LOG_WARNING ||
+	    !pthread_equal(pthread_self(), log_loop_thread))
+		log_flush_locked();
 	else if (log_len == n)
 		event_active(log_flush_ev, EV_TIMEOUT, 0);
+	pthread_mutex_unlock(&log_lock);
 }
 
 /* Write out what is buffered for stderr. */
 void
 log_flush(void)
+{
+	pthread_mutex_lock(&log_lock);
+	log_flush_locked();
+	pthread_mutex_unlock(&log_lock);
+}
+
+/* log_flush() with log_lock held. */
+static void
+log_flush_locked(void)
 {
 	size_t	off = 0;
 	ssize_t	n;
@@ -177,6 +201,7 @@ log_set_base(struct event_base *base)
 	if (base != NULL && (log_flush_ev = event_new(base, -1, 0,
 	    log_flush_cb, NULL)) == NULL)
 		fatalx("log: event_new failed");
+	log_loop_thread = pthread_self();
 }
 
 /* Log an event at info level. */
