@@ -384,6 +384,7 @@ struct maildrop_msg {
 	size_t		*rcpt;		/* the user's recipient numbers */
 	size_t		 nrcpt;
 	int		 deleted;	/* marked; maildrop_commit removes */
+	int		 unlinked;	/* maildrop_commit removed the file */
 };
 struct maildrop {
 	char			*spool_dir;
@@ -397,6 +398,14 @@ int		 maildrop_open(struct maildrop *, const char *, const char *,
 FILE		*maildrop_msg_open(struct maildrop *, size_t);
 int		 maildrop_commit(struct maildrop *, size_t *);
 void		 maildrop_free(struct maildrop *);
+struct maildrop_job;
+typedef void	(*maildrop_job_cb)(struct maildrop *, int, size_t, void *);
+struct maildrop_job *maildrop_job_open(struct event_base *, const char *,
+		    const char *, int, maildrop_job_cb, void *);
+struct maildrop_job *maildrop_job_commit(struct event_base *,
+		    struct maildrop *, maildrop_job_cb, void *);
+void		 maildrop_job_cancel(struct maildrop_job *);
+void		 maildrop_stop(void);
 
 /* network.c */
 int		 network_list_check(const struct strlist *, const char *,

@@ -47,6 +47,7 @@ enum pop3_listen_kind {
 #define POP3_F_TRUSTED		0x40	/* client in trusted_networks */
 #define POP3_F_STREAM		0x80	/* sending a message (RETR, TOP) */
 #define POP3_F_LOCKED		0x100	/* holds the maildrop of auth_user */
+#define POP3_F_BUSY		0x200	/* a maildrop job runs; reading paused */
 
 /* reply.c: every reply the POP3 server can send. */
 enum pop3_reply_id {
@@ -136,6 +137,7 @@ struct pop3_session {
 	unsigned		 auth_failures;
 	unsigned		 nerr;
 	struct maildrop		 md;
+	struct maildrop_job	*job;		/* reading or committing md */
 	struct pop3_stream	 st;
 	char			 line[POP3_CMD_MAX + 1];
 	char			*auth_line;	/* AUTH lines, while read */

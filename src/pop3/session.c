@@ -6,7 +6,10 @@
  * with its maildrop lock (RFC 1939 8: one session per maildrop; another
  * gets -ERR [IN-USE]), RETR and TOP streamed from the spool file with
  * flow control, the UPDATE state at QUIT, and the disconnect line.
- * Every byte goes through conn.c; the mail comes from store/maildrop.c.
+ * Every byte goes through conn.c; the mail comes from store/maildrop.c,
+ * whose thread reads the maildrop at login and commits it at QUIT: the
+ * session waits for it (POP3_F_BUSY, reading nothing) and the loop goes
+ * on serving everyone else.
  */
 #include <sys/socket.h>
 
@@ -24,6 +27,7 @@
 static LIST_HEAD(, pop3_session) pop3_sessions =
     LIST_HEAD_INITIALIZER(pop3_sessions);
 static unsigned		 pop3_session_n;
+static struct event_base	*pop3_session_base;	/* for maildrop jobs */
 static uint64_t		 pop3_session_next_id;
 
 static const char *const pop3_state_names[] = {
@@ -93,17 +97,94 @@ pop3_session_locked(const char *user)
 	return (0);
 }
 
+/* Wait for a maildrop job: read nothing until it answers. */
+static void
+pop3_session_park(struct pop3_session *s, struct maildrop_job *job)
+{
+	s->job = job;
+	s->flags |= POP3_F_BUSY;
+	conn_pause_read(s->conn);
+}
+
 /*
- * Authenticated as user with mech: lock the maildrop (RFC 1939 8), read
- * it, and enter TRANSACTION.  A maildrop in use, or one that cannot be
+ * The job answered: read again, and run what the client pipelined.  0,
+ * or -1 if the session is closing anyway (the answer is dropped).
+ */
+static int
+pop3_session_unpark(struct pop3_session *s)
+{
+	s->job = NULL;
+	s->flags &= ~POP3_F_BUSY;
+	if (s->conn == NULL || s->state == POP3_CLOSING)
+		return (-1);
+	return (0);
+}
+
+/* Go on reading after a job's reply, unless that reply closes. */
+static void
+pop3_session_resume(struct pop3_session *s)
+{
+	if (s->state == POP3_CLOSING || s->conn == NULL)
+		return;
+	conn_resume_read(s->conn);
+	pop3_session_process(s);
+}
+
+/* A login failed after the lock was taken: give it back, say why. */
+static void
+pop3_session_login_failed(struct pop3_session *s, int err)
+{
+	log_warnx("s=%08llx pop3 maildrop of %s: %s", (unsigned long long)
+	    s->id, log_str(s->auth_user), strerror(err));
+	s->flags &= ~POP3_F_LOCKED;
+	free(s->auth_user);
+	s->auth_user = NULL;
+	pop3_reply(s, P_MAILDROP_ERROR, strerror(err));
+	pop3_auth_free(s);
+}
+
+/* The maildrop is read (maildrop_job_open): enter TRANSACTION. */
+static void
+pop3_session_login_done(struct maildrop *md, int rc, size_t unused,
+    void *arg)
+{
+	struct pop3_session	*s = arg;
+	int			 err = errno;
+
+	(void)unused;
+	if (pop3_session_unpark(s) != 0)
+		return;
+	if (rc != 0) {
+		pop3_session_login_failed(s, err);
+		pop3_session_resume(s);
+		return;
+	}
+	s->md = *md;
+	memset(md, 0, sizeof(*md));
+	log_info("s=%08llx pop3 login client=[%s]:%d user=%s method=%s "
+	    "messages=%zu octets=%lld", (unsigned long long)s->id, s->addr,
+	    s->port, log_str(s->auth_user), s->auth_mech != NULL ?
+	    s->auth_mech : "", s->md.n, (long long)s->md.total);
+	pop3_session_enter_state(s, POP3_TRANSACTION);
+	pop3_reply(s, P_LOGGED_IN, s->auth_user, s->md.n,
+	    s->md.n == 1 ? "" : "s", (long long)s->md.total);
+	pop3_session_resume(s);
+}
+
+/*
+ * Authenticated as user with mech: lock the maildrop (RFC 1939 8), have
+ * the maildrop thread read it, and enter TRANSACTION when it is read
+ * (pop3_session_login_done).  A maildrop in use, or one that cannot be
  * read, leaves the session in AUTHORIZATION with an -ERR.
  */
 void
 pop3_session_login(struct pop3_session *s, const char *user,
     const char *mech)
 {
-	int	all = pop3_auth_any() && strcmp(user, MAILDROP_ALL) == 0;
+	struct maildrop_job	*job;
+	int			 all;
 
+	all = pop3_auth_any() && strcmp(user, MAILDROP_ALL) == 0;
 	if (pop3_session_locked(user)) {
 		log_info("s=%08llx pop3 in-use client=[%s]:%d user=%s",
 		    (unsigned long long)s->id, s->addr, s->port, log_str(user));
@@ -111,42 +192,70 @@ pop3_session_login(struct pop3_session *s, const char *user,
 		pop3_auth_free(s);
 		return;
 	}
-	if (maildrop_open(&s->md, cfg->spool_dir, user, all) != 0) {
-		log_warn("s=%08llx pop3 maildrop of %s", (unsigned long long)
-		    s->id, log_str(user));
-		pop3_reply(s, P_MAILDROP_ERROR, strerror(errno));
-		pop3_auth_free(s);
-		return;
-	}
 	free(s->auth_user);
 	s->auth_user = xstrdup(user);
 	s->flags |= POP3_F_LOCKED;
-	log_info("s=%08llx pop3 login client=[%s]:%d user=%s method=%s "
-	    "messages=%zu octets=%lld", (unsigned long long)s->id, s->addr,
-	    s->port, log_str(user), mech, s->md.n, (long long)s->md.total);
-	pop3_session_enter_state(s, POP3_TRANSACTION);
-	pop3_reply(s, P_LOGGED_IN, user, s->md.n, s->md.n == 1 ? "" : "s",
-	    (long long)s->md.total);
+	if (mech != s->auth_mech) {
+		free(s->auth_mech);
+		s->auth_mech = xstrdup(mech);
+	}
+	if ((job = maildrop_job_open(pop3_session_base, cfg->spool_dir, user,
+	    all, pop3_session_login_done, s)) == NULL) {
+		pop3_session_login_failed(s, errno);
+		return;
+	}
+	pop3_session_park(s, job);
+}
+
+/* The removals are on disk (maildrop_job_commit): answer QUIT. */
+static void
+pop3_session_update_done(struct maildrop *md, int rc, size_t removed,
+    void *arg)
+{
+	struct pop3_session	*s = arg;
+	size_t			 i, marked = 0;
+
+	s->md = *md;
+	memset(md, 0, sizeof(*md));
+	s->ndeleted = removed;
+	if (pop3_session_unpark(s) != 0)
+		return;
+	for (i = 0; i < s->md.n; i++)
+		marked += s->md.msg[i].deleted != 0;
+	if (rc != 0)
+		pop3_reply(s, P_UPDATE_FAILED, marked - removed);
+	else
+		pop3_reply(s, P_QUIT_UPDATE, cfg->hostname, removed,
+		    s->md.n - removed);
+	pop3_session_resume(s);
 }
 
 /*
  * QUIT in TRANSACTION (RFC 1939 6): UPDATE removes the messages marked
- * deleted, then the session ends.  If some could not be removed, -ERR.
+ * deleted, on the maildrop thread (each state line is fdatasync'ed),
+ * and the +OK goes once they are on disk; then the session ends.  If
+ * some could not be removed, -ERR.
  */
 void
 pop3_session_update(struct pop3_session *s)
 {
-	size_t	i, marked = 0, left;
+	struct maildrop_job	*job;
+	size_t			 i, marked = 0;
 
 	pop3_session_enter_state(s, POP3_UPDATE);
 	for (i = 0; i < s->md.n; i++)
 		marked += s->md.msg[i].deleted != 0;
-	if (maildrop_commit(&s->md, &s->ndeleted) != 0) {
-		pop3_reply(s, P_UPDATE_FAILED, marked - s->ndeleted);
+	if (marked == 0) {
+		pop3_reply(s, P_QUIT_UPDATE, cfg->hostname, (size_t)0, s->md.n);
 		return;
 	}
-	left = s->md.n - s->ndeleted;
-	pop3_reply(s, P_QUIT_UPDATE, cfg->hostname, s->ndeleted, left);
+	if ((job = maildrop_job_commit(pop3_session_base, &s->md,
+	    pop3_session_update_done, s)) == NULL) {
+		log_warn("s=%08llx pop3 update", (unsigned long long)s->id);
+		pop3_reply(s, P_UPDATE_FAILED, marked);
+		return;
+	}
+	pop3_session_park(s, job);
 }
 
 /*
@@ -451,7 +560,7 @@ pop3_session_process(struct pop3_session *s)
 	for (;;) {
 		if ((s->flags & POP3_F_STREAM) && !pop3_stream_run(s))
 			return;
-		if ((s->flags & (POP3_F_TARPIT | POP3_F_STLS)) ||
+		if ((s->flags & (POP3_F_TARPIT | POP3_F_STLS | POP3_F_BUSY)) ||
 		    s->state == POP3_CLOSING || s->conn == NULL ||
 		    evbuffer_get_length(in) == 0)
 			return;
@@ -546,6 +655,8 @@ pop3_session_close(struct pop3_session *s, const char *why)
 		limit_disconnect(s->addr);
 	if (s->conn != NULL)
 		conn_close(s->conn);
+	if (s->job != NULL)
+		maildrop_job_cancel(s->job);
 	if (s->st.f != NULL)
 		fclose(s->st.f);
 	LIST_REMOVE(s, entry);
@@ -574,6 +685,7 @@ pop3_session_accept(struct event_base *base, int fd, struct sockaddr *sa,
 		pop3_session_next_id = ((uint64_t)getpid() << 20) ^
 		    ((uint64_t)time(NULL) << 4);
 	id = ++pop3_session_next_id & 0xffffffffULL;
+	pop3_session_base = base;
 	s = xcalloc(1, sizeof(*s));
 	if ((c = conn_new(base, fd, sa, kind == LISTEN_POP3S, id,
 	    pop3_session_conn_cb, s)) == NULL) {
@@ -651,6 +763,7 @@ pop3_session_free_all(void)
 
 	while ((s = LIST_FIRST(&pop3_sessions)) != NULL)
 		pop3_session_close(s, "shutdown");
+	maildrop_stop();
 }
 
 /* The POP3 server, as the core sees it (mxd.h, struct protocol). */

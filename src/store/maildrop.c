@@ -12,19 +12,54 @@
  * index may later answer the same questions faster behind the same
  * functions.  The special user MAILDROP_ALL, where the caller allows it,
  * matches every recipient.
+ *
+ * Reading 20 000 envelopes, or writing state lines with fdatasync, takes
+ * far longer than an event loop may stop, so the loop does neither: it
+ * hands the work (maildrop_job_open, maildrop_job_commit) to a thread of
+ * this file, started at the first job, and gets the result back through
+ * a pipe, in a callback on the loop.  The thread runs one job at a time,
+ * in order.
  */
 #include <sys/stat.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "mxd.h"
+
+/* A job for the thread, and its answer. */
+struct maildrop_job {
+	int			 commit;	/* else open */
+	struct maildrop		 md;		/* the job's own */
+	char			*spool_dir;
+	char			*user;
+	int			 all;
+	int			 rc;		/* 0, or -1 and err */
+	int			 err;
+	size_t			 removed;
+	maildrop_job_cb		 cb;		/* NULL: cancelled */
+	void			*arg;
+	struct maildrop_job	*next;
+};
+
+/* The thread's queues (under maildrop_lock) and the loop's end of it. */
+static pthread_mutex_t		 maildrop_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t		 maildrop_cond = PTHREAD_COND_INITIALIZER;
+static struct maildrop_job	*maildrop_todo, *maildrop_done;
+static struct maildrop_job	**maildrop_todo_tail = &maildrop_todo;
+static int			 maildrop_stopping, maildrop_running;
+static pthread_t		 maildrop_thread;
+static int			 maildrop_pipe[2] = { -1, -1 };
+static struct event		*maildrop_ev;
 
 /* The local part and domain of addr: lengths up to the last '@'. */
 static const char *
@@ -233,10 +268,13 @@ maildrop_remove(struct maildrop *md, struct maildrop_msg *m)
 	rs = xreallocarray(NULL, e.nrcpt, sizeof(*rs));
 	if (rc == 0 &&
 	    rcptstate_read(md->spool_dir, m->qid, rs, e.nrcpt) == 0 &&
-	    rcptstate_done(rs, e.nrcpt) &&
-	    queue_delete(md->spool_dir, m->qid) != 0 && errno != ENOENT) {
-		log_warn("spool: qid=%s cannot remove it", m->qid);
-		rc = -1;
+	    rcptstate_done(rs, e.nrcpt)) {
+		if (queue_unlink(md->spool_dir, m->qid) == 0)
+			m->unlinked = 1;
+		else if (errno != ENOENT) {
+			log_warn("spool: qid=%s cannot remove it", m->qid);
+			rc = -1;
+		}
 	}
 	free(rs);
 	envelope_free(&e);
@@ -246,7 +284,9 @@ maildrop_remove(struct maildrop *md, struct maildrop_msg *m)
 /*
  * Commit the deletions marked in md (RFC 1939 6, the UPDATE state):
  * *removed counts the messages removed from the maildrop.  0, or -1 if
- * some could not be removed (they stay, for another try).
+ * some could not be removed (they stay, for another try).  From any
+ * thread: the files it removed are marked unlinked, and the loop tells
+ * the queue's watchers (maildrop_job_done_cb).
  */
 int
 maildrop_commit(struct maildrop *md, size_t *removed)
@@ -277,4 +317,202 @@ maildrop_free(struct maildrop *md)
 	free(md->msg);
 	free(md->spool_dir);
 	memset(md, 0, sizeof(*md));
+}
+
+/* The thread: run each job in turn, and hand it back through the pipe. */
+static void *
+maildrop_main(void *unused)
+{
+	struct maildrop_job	*j;
+
+	(void)unused;
+	pthread_mutex_lock(&maildrop_lock);
+	for (;;) {
+		while (maildrop_todo == NULL && !maildrop_stopping)
+			pthread_cond_wait(&maildrop_cond, &maildrop_lock);
+		if (maildrop_todo == NULL)
+			break;
+		j = maildrop_todo;
+		if ((maildrop_todo = j->next) == NULL)
+			maildrop_todo_tail = &maildrop_todo;
+		pthread_mutex_unlock(&maildrop_lock);
+		if (j->commit)
+			j->rc = maildrop_commit(&j->md, &j->removed);
+		else
+			j->rc = maildrop_open(&j->md, j->spool_dir, j->user,
+			    j->all);
+		j->err = j->rc != 0 ? errno : 0;
+		pthread_mutex_lock(&maildrop_lock);
+		j->next = maildrop_done;
+		maildrop_done = j;
+		(void)!write(maildrop_pipe[1], "", 1);
+	}
+	pthread_mutex_unlock(&maildrop_lock);
+	return (NULL);
+}
+
+/* Free a job and what it holds. */
+static void
+maildrop_job_free(struct maildrop_job *j)
+{
+	maildrop_free(&j->md);
+	free(j->spool_dir);
+	free(j->user);
+	free(j);
+}
+
+/* Run the answer of j on the loop: the queue's watchers, then its cb. */
+static void
+maildrop_job_answer(struct maildrop_job *j)
+{
+	size_t	i;
+
+	for (i = 0; j->commit && i < j->md.n; i++)
+		if (j->md.msg[i].unlinked)
+			queue_removed(j->md.msg[i].qid);
+	if (j->cb != NULL) {
+		errno = j->err;
+		j->cb(&j->md, j->rc, j->removed, j->arg);
+	}
+	maildrop_job_free(j);
+}
+
+/* The pipe says jobs are done: answer them, oldest first. */
+static void
+maildrop_job_done_cb(evutil_socket_t fd, short events, void *unused)
+{
+	struct maildrop_job	*list, *rev = NULL, *j;
+	char			 buf[64];
+
+	(void)events;
+	(void)unused;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&maildrop_lock);
+	list = maildrop_done;
+	maildrop_done = NULL;
+	pthread_mutex_unlock(&maildrop_lock);
+	while ((j = list) != NULL) {
+		list = j->next;
+		j->next = rev;
+		rev = j;
+	}
+	while ((j = rev) != NULL) {
+		rev = j->next;
+		maildrop_job_answer(j);
+	}
+}
+
+/* Start the thread on base if it is not running; 0, or -1 with errno. */
+static int
+maildrop_start(struct event_base *base)
+{
+	if (maildrop_running)
+		return (0);
+	if (pipe2(maildrop_pipe, O_NONBLOCK | O_CLOEXEC) == -1)
+		return (-1);
+	maildrop_ev = event_new(base, maildrop_pipe[0], EV_READ | EV_PERSIST,
+	    maildrop_job_done_cb, NULL);
+	maildrop_stopping = 0;
+	if (maildrop_ev == NULL || event_add(maildrop_ev, NULL) == -1 ||
+	    (errno = pthread_create(&maildrop_thread, NULL, maildrop_main,
+	    NULL)) != 0) {
+		if (maildrop_ev != NULL)
+			event_free(maildrop_ev);
+		close(maildrop_pipe[0]);
+		close(maildrop_pipe[1]);
+		return (-1);
+	}
+	maildrop_running = 1;
+	return (0);
+}
+
+/* Queue j for the thread; j, or NULL with errno (j is freed). */
+static struct maildrop_job *
+maildrop_job_post(struct event_base *base, struct maildrop_job *j)
+{
+	if (maildrop_start(base) != 0) {
+		maildrop_job_free(j);
+		return (NULL);
+	}
+	pthread_mutex_lock(&maildrop_lock);
+	j->next = NULL;
+	*maildrop_todo_tail = j;
+	maildrop_todo_tail = &j->next;
+	pthread_cond_signal(&maildrop_cond);
+	pthread_mutex_unlock(&maildrop_lock);
+	return (j);
+}
+
+/*
+ * maildrop_open off the loop: cb(md, rc, 0, arg) on the loop when it is
+ * read; the callback may take *md (copy it and zero it).  The job, for
+ * maildrop_job_cancel, or NULL with errno.
+ */
+struct maildrop_job *
+maildrop_job_open(struct event_base *base, const char *spool_dir,
+    const char *user, int all, maildrop_job_cb cb, void *arg)
+{
+	struct maildrop_job	*j = xcalloc(1, sizeof(*j));
+
+	j->spool_dir = xstrdup(spool_dir);
+	j->user = xstrdup(user);
+	j->all = all;
+	j->cb = cb;
+	j->arg = arg;
+	return (maildrop_job_post(base, j));
+}
+
+/*
+ * maildrop_commit of *md off the loop: the job takes *md (zeroed here)
+ * and gives it back in cb(md, rc, removed, arg), after the removals are
+ * on disk.  The job, or NULL with errno (*md is then freed).
+ */
+struct maildrop_job *
+maildrop_job_commit(struct event_base *base, struct maildrop *md,
+    maildrop_job_cb cb, void *arg)
+{
+	struct maildrop_job	*j = xcalloc(1, sizeof(*j));
+
+	j->commit = 1;
+	j->md = *md;
+	memset(md, 0, sizeof(*md));
+	j->cb = cb;
+	j->arg = arg;
+	return (maildrop_job_post(base, j));
+}
+
+/*
+ * The caller is going away: no callback for j.  The job still runs (a
+ * commit still removes what QUIT asked for) and is freed when done.
+ */
+void
+maildrop_job_cancel(struct maildrop_job *j)
+{
+	j->cb = NULL;
+}
+
+/* At exit: let the thread finish what it has, and free everything. */
+void
+maildrop_stop(void)
+{
+	struct maildrop_job	*j;
+
+	if (!maildrop_running)
+		return;
+	pthread_mutex_lock(&maildrop_lock);
+	maildrop_stopping = 1;
+	pthread_cond_signal(&maildrop_cond);
+	pthread_mutex_unlock(&maildrop_lock);
+	pthread_join(maildrop_thread, NULL);
+	maildrop_job_done_cb(maildrop_pipe[0], EV_READ, NULL);
+	event_free(maildrop_ev);
+	close(maildrop_pipe[0]);
+	close(maildrop_pipe[1]);
+	while ((j = maildrop_todo) != NULL) {
+		maildrop_todo = j->next;
+		maildrop_job_free(j);
+	}
+	maildrop_todo_tail = &maildrop_todo;
+	maildrop_running = 0;
 }
