@@ -407,6 +407,9 @@ config_read_file(struct config *c, const char *file, char **cause)
  * The embedded local sink (no configuration file) differs from the
  * table's defaults, which are those of a configuration file, here.
  */
+/* RFC 1939 3: the least idle time for POP3 users (seconds). */
+#define CONFIG_POP3_TIMEOUT_MIN	600
+
 static const struct {
 	const char	*name;
 	const char	*value;
@@ -414,6 +417,23 @@ static const struct {
 	{ "pop3_listen", "127.0.0.1:1110 [::1]:1110" },
 	{ "pop3_auth", "any" },
 };
+
+/*
+ * RFC 1939 3: a POP3 server's idle timer is at least 10 minutes.  The
+ * lab sink (pop3_auth = any) may set less, so that a test can see the
+ * timer fire; a server with real users may not.  0, or -1 and *cause.
+ */
+static int
+config_check_pop3_timeout(const struct config *c, char **cause)
+{
+	if (c->pop3_timeout >= CONFIG_POP3_TIMEOUT_MIN ||
+	    strcmp(c->pop3_auth, "any") == 0)
+		return (0);
+	xasprintf(cause, "pop3_timeout %llds is below the 10 minutes of RFC "
+	    "1939 section 3; only the lab sink (pop3_auth = any) may set "
+	    "less", c->pop3_timeout);
+	return (-1);
+}
 
 /*
  * Build a configuration: the table's defaults, the embedded sink's
@@ -454,7 +474,7 @@ config_load(struct config *c, const char *file, char **over, size_t nover,
 		}
 		free(name);
 	}
-	return (0);
+	return (config_check_pop3_timeout(c, cause));
 }
 
 /* Free everything a configuration holds. */

@@ -133,9 +133,9 @@ const struct option_entry options_table[] = {
 	{ "pop3s_listen", OPT_LISTEN, OFF(pop3s_listen), "", 0, 64,
 	  "implicit-TLS POP3 listeners (port 995); needs tls_cert", NULL,
 	  OPT_F_RESTART },
-	{ "pop3_timeout", OPT_TIME, OFF(pop3_timeout), "10m", 600, 86400,
+	{ "pop3_timeout", OPT_TIME, OFF(pop3_timeout), "10m", 1, 86400,
 	  "RFC 1939 3: idle time before a POP3 session is closed (at least "
-	  "10m)", NULL, 0 },
+	  "10m; less only with pop3_auth = any, the lab sink)", NULL, 0 },
 	{ "pop3_auth", OPT_STRING, OFF(pop3_auth), "sasl", 1, 8,
 	  "POP3 logins: sasl (checked like SMTP AUTH) or any (a lab sink: "
 	  "every name and password; without -c)", "sasl|any", OPT_F_RESTART },

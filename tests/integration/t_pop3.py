@@ -14,6 +14,7 @@ a connection dropped in the middle of a large RETR) leaves it healthy.
 
 import os
 import poplib
+import select
 import socket
 import struct
 import time
@@ -378,6 +379,143 @@ def test_dropped_mid_retr():
         resp, lines, octets = p.retr(1)
         assert_eq(len(joined(lines)), size, "a whole RETR still works")
         p.quit()
+
+
+class Lines:
+    """A socket read line by line, that can tell whether anything has
+    come that was not read yet (no buffer hidden in a file object)."""
+
+    def __init__(self, sock):
+        self.s = sock
+        self.buf = b""
+
+    def readline(self):
+        while b"\n" not in self.buf:
+            got = self.s.recv(65536)
+            assert got, "closed; got %r" % self.buf[-200:]
+            self.buf += got
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line + b"\n"
+
+    def pending(self):
+        if self.buf:
+            return True
+        r, _, _ = select.select([self.s], [], [], 0)
+        return bool(r)
+
+
+SPOOL_BODY = b"Subject: filler\r\n\r\nline one\r\n.dot line\r\n"
+
+
+def fill_spool(spool, n):
+    """n messages for <u@example.org> written straight into queue/, in
+    the spool's format (doc/spool.md), as mxd would have; their total
+    size as POP3 counts it (from the Received: field on)."""
+    queue = os.path.join(spool, "queue")
+    os.makedirs(queue)
+    start = int(time.time() * 1e6) - n - 1000
+    total = 0
+    for i in range(n):
+        qid = "%013X%03X" % (start + i, 0xA5C)
+        msg = (b"Received: from client.test ([127.0.0.1])\r\n"
+               b"\tby mx.test (mxd) with ESMTP id " + qid.encode() +
+               b"\r\n\tfor <u@example.org>;\r\n"
+               b"\tSun, 29 Nov 2026 15:44:33 +0000\r\n" + SPOOL_BODY)
+        env = (b"X-Mxd-Queue-Id: " + qid.encode() + b"\r\n"
+               b"X-Mxd-Arrival: 2026-11-29T15:44:33Z\r\n"
+               b"X-Mxd-Client: [127.0.0.1]:42394\r\n"
+               b"X-Mxd-Helo: client.test\r\n"
+               b"X-Mxd-Sender: <a@example.org>\r\n"
+               b"X-Mxd-Recipient: <u@example.org>\r\n")
+        with open(os.path.join(queue, qid + ".eml"), "wb") as f:
+            f.write(env + msg)
+        total += len(msg)
+    return total
+
+
+def smtp_round_trips(c, n):
+    """n NOOPs, one at a time, each answered 250."""
+    for _ in range(n):
+        c.expect("NOOP", 250)
+
+
+BIG_SPOOL = 20000
+
+
+def test_login_and_quit_off_the_loop():
+    """a login as * to a spool of 20 000 messages, and its QUIT that
+    removes them all, do not stop the event loop: while the maildrop is
+    read (and then committed), an SMTP client gets 20 NOOP replies one
+    after another before the POP3 +OK comes; then STAT and LIST are
+    right, UIDL is the queue ID, and after QUIT the queue is empty"""
+    srv = Server(pop3=True, spool_sync="no")
+    total = fill_spool(srv.spool, BIG_SPOOL)
+    with srv:
+        c = srv.client()
+        c.expect("EHLO client.test", 250)
+        s = socket.create_connection(("127.0.0.1", srv.pop3_port),
+                                     timeout=60)
+        p = Lines(s)
+        try:
+            assert p.readline().startswith(b"+OK"), "greeting"
+            s.sendall(b"USER *\r\nPASS x\r\n")
+            assert p.readline().startswith(b"+OK"), "USER"
+            smtp_round_trips(c, 20)
+            assert not p.pending(), \
+                "the login answered before 20 SMTP round trips"
+            line = p.readline()
+            assert_eq(line, b"+OK Logged in as *; maildrop has %d messages "
+                      b"(%d octets)\r\n" % (BIG_SPOOL, total), "login")
+            s.sendall(b"STAT\r\nLIST %d\r\nUIDL 1\r\n" % BIG_SPOOL)
+            assert_eq(p.readline(), b"+OK %d %d\r\n" % (BIG_SPOOL, total),
+                      "STAT")
+            assert_eq(p.readline(), b"+OK %d %d\r\n" %
+                      (BIG_SPOOL, total // BIG_SPOOL), "LIST n")
+            uidl = p.readline().split()[2].decode()
+            assert_eq(uidl + ".eml", srv.queue_names()[0], "UIDL 1")
+            s.sendall(b"".join(b"DELE %d\r\n" % (i + 1)
+                               for i in range(BIG_SPOOL)))
+            for i in range(BIG_SPOOL):
+                assert p.readline().startswith(b"+OK"), "DELE %d" % i
+            s.sendall(b"QUIT\r\n")
+            smtp_round_trips(c, 20)
+            assert not p.pending(), \
+                "QUIT answered before 20 SMTP round trips"
+            assert_eq(p.readline(), b"+OK mx.test POP3 server signing off "
+                      b"(%d deleted, 0 left)\r\n" % BIG_SPOOL, "QUIT")
+            assert_eq(srv.queue_names(), [], "queue/ after QUIT")
+            assert_eq(os.listdir(os.path.join(srv.spool, "state")), [],
+                      "state/ after QUIT")
+        finally:
+            s.close()
+            c.close()
+
+
+def test_timeout_fires():
+    """pop3_timeout: an idle session in TRANSACTION is told -ERR and
+    closed, deleting nothing; the lab sink may set it under RFC 1939's
+    10 minutes (so that this test can wait for it), a server with real
+    users (pop3_auth = sasl) may not: mxd refuses to start"""
+    with Server(pop3=True, spool_sync="no", pop3_timeout="2s") as srv:
+        send(srv, ["u@x.example"], simple_message("stays"))
+        p = login(srv, "u")
+        p.dele(1)
+        t0 = time.monotonic()
+        assert_eq(p.file.readline(), b"-ERR Idle for too long; closing, "
+                  b"nothing deleted\r\n", "after the timeout")
+        waited = time.monotonic() - t0
+        assert_eq(p.file.readline(), b"", "closed")
+        assert waited >= 1.5, "closed after %.2fs, want 2s" % waited
+        srv.wait_log(r"pop3 disconnect .* reason=timeout")
+        assert_eq(len(srv.queue_names()), 1, "nothing deleted")
+    rc, out, err = run_mxd(["-o", "pop3_auth=sasl", "-o",
+                            "pop3_timeout=5m", "-d"])
+    assert_eq(rc, 1, "exit status of -d with pop3_timeout=5m, sasl")
+    assert_in("pop3_timeout 300s is below the 10 minutes of RFC 1939 "
+              "section 3", err, "why")
+    rc, out, err = run_mxd(["-o", "pop3_auth=sasl", "-o",
+                            "pop3_timeout=10m", "-d"])
+    assert_eq(rc, 0, "10m with sasl: %s" % err)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import time
 
 from mxdtest import (assert_eq, assert_in, need_tool, run, simple_message,
                      TIMEOUT)
@@ -164,8 +165,9 @@ def test_fetchmail():
 
 
 def sasl_server(**kw):
+    kw.setdefault("auth_delay_max", "0")
     return TlsServer(pop3=True, sasl=True, pop3_auth="sasl",
-                     auth_delay_max="0", spool_sync="no", **kw)
+                     spool_sync="no", **kw)
 
 
 def test_sasl_no_password_before_tls():
@@ -247,6 +249,31 @@ def test_sasl_auth_mechanisms():
         p._putcmd(cram_md5_response(line[2:].decode()))
         assert_in(b"maildrop has 1 message", p._getresp(), "CRAM-MD5")
         p.quit()
+
+
+def test_sasl_failure_delay():
+    """auth_delay_max=2, auth_max_failures=3: the 1st -ERR [AUTH] comes
+    no sooner than 1 s after the wrong PASS, the 2nd no sooner than 2 s,
+    the 3rd (2 s: the cap of the delay) closes the session"""
+    with sasl_server(auth_delay_max="2", auth_max_failures="3") as srv:
+        p = srv.pop3_client(timeout=30)
+        p.stls(context=ctx())
+        waited = []
+        for n in (1, 2, 3):
+            p.user(USER)
+            p._putcmd("PASS wrong%d" % n)
+            t0 = time.monotonic()
+            line, _ = p._getline()
+            waited.append(time.monotonic() - t0)
+            want = (b"-ERR [AUTH] Authentication failed" if n < 3 else
+                    b"-ERR [AUTH] Too many failed logins; closing")
+            assert_eq(line, want, "failure %d" % n)
+        assert_eq(p.file.readline(), b"", "closed after the cap")
+        for n, (got, least) in enumerate(zip(waited, (1, 2, 2))):
+            assert got >= least - 0.1, \
+                "failure %d answered after %.2fs, want %ds" % (n + 1, got,
+                                                              least)
+        srv.wait_log(r"pop3 disconnect .* reason=auth-failures")
 
 
 if __name__ == "__main__":
