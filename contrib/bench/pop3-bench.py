@@ -2,7 +2,8 @@
 """pop3-bench.py: mxd's POP3 beside Dovecot's, in one run (stdlib only).
 
     contrib/bench/pop3-bench.py [--mxd build/src/mxd] [--small N]
-        [--large N] [--idle N] [--json FILE]
+        [--large N] [--idle N] [--login N,N...] [--login-only]
+        [--json FILE]
 
 Starts a private mxd (a temporary spool, POP3 on a free loopback port)
 and a private Dovecot POP3 server (Debian dovecot-pop3d; a throw-away
@@ -16,12 +17,21 @@ mxd; as Maildir files for Dovecot), then measures with one client:
   idle     RSS of the server (every process of it, proportional set
            size) per logged-in idle POP3 session, over N sessions
 
-and prints a Markdown table.  Needs root only for Dovecot (it drops to
-its own users); install it with `apt-get install dovecot-pop3d`.
+and prints a Markdown table ready to paste, under a line that names the
+machine and its load.  With --login, mxd alone: a spool of N messages
+(written into queue/ directly, in the spool's format), a login as the
+special user `*` (the whole spool) five times, and meanwhile an SMTP
+client sending NOOP after NOOP: the login's time (PASS to +OK, median)
+and the longest NOOP wait, which is the time the event loop was not
+serving others (run it with an older --mxd for a before/after).  Needs
+root only for Dovecot (it drops to its own users); install it with
+`apt-get install dovecot-pop3d`.
 """
 import argparse
 import json
 import os
+import platform
+import select
 import shutil
 import signal
 import smtplib
@@ -66,17 +76,42 @@ def message(n, size):
 
 # ------------------------------------------------------------ the servers
 
+def fill_spool(spool, n):
+    """n small messages for <u@example.org> in spool/queue/, as mxd
+    writes them (doc/spool.md): envelope block, Received:, message."""
+    queue = os.path.join(spool, "queue")
+    os.makedirs(queue)
+    start = int(time.time() * 1e6) - n - 1000
+    for i in range(n):
+        qid = ("%013X%03X" % (start + i, 0xBE0)).encode()
+        with open(os.path.join(queue, qid.decode() + ".eml"), "wb") as f:
+            f.write(b"X-Mxd-Queue-Id: " + qid + b"\r\n"
+                    b"X-Mxd-Arrival: 2026-11-29T15:44:33Z\r\n"
+                    b"X-Mxd-Client: [127.0.0.1]:42394\r\n"
+                    b"X-Mxd-Helo: client.test\r\n"
+                    b"X-Mxd-Sender: <a@example.org>\r\n"
+                    b"X-Mxd-Recipient: <u@example.org>\r\n"
+                    b"Received: from client.test ([127.0.0.1])\r\n"
+                    b"\tby mx.test (mxd) with ESMTP id " + qid + b"\r\n"
+                    b"\tfor <u@example.org>;\r\n"
+                    b"\tSun, 29 Nov 2026 15:44:33 +0000\r\n" +
+                    message(i, 1024))
+
+
 class Mxd:
     name = "mxd"
 
-    def __init__(self, binary, tmp):
-        self.dir = os.path.join(tmp, "mxd")
+    def __init__(self, binary, tmp, sub="mxd", prefill=0):
+        self.dir = os.path.join(tmp, sub)
         os.makedirs(self.dir)
+        if prefill:
+            fill_spool(os.path.join(self.dir, "spool"), prefill)
         self.smtp, self.port = free_port(), free_port()
         self.proc = subprocess.Popen(
             [binary, "-f", "-o", "listen=127.0.0.1:%d" % self.smtp,
              "-o", "pop3_listen=127.0.0.1:%d" % self.port,
              "-o", "spool_dir=%s" % os.path.join(self.dir, "spool"),
+             "-o", "http_listen=",
              "-o", "spool_sync=no", "-o", "max_message_size=64M",
              "-o", "max_connections=5000", "-o", "user=%s" % "nobody"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -287,6 +322,100 @@ def bench(server, args):
     return row
 
 
+class Smtp:
+    """A raw SMTP connection for NOOP round trips; mxd closes one after
+    many NOOPs (a client that only idles), so it reconnects."""
+
+    def __init__(self, port):
+        self.port = port
+        self.connect()
+
+    def connect(self):
+        self.s = socket.create_connection(("127.0.0.1", self.port),
+                                          timeout=300)
+        self.buf = b""
+        self.reply()
+
+    def reply(self):
+        while b"\r\n" not in self.buf:
+            data = self.s.recv(4096)
+            if not data:
+                return None
+            self.buf += data
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        return line
+
+    def noop(self):
+        """One NOOP round trip; its seconds."""
+        t0 = time.monotonic()
+        self.s.sendall(b"NOOP\r\n")
+        line = self.reply()
+        dt = time.monotonic() - t0
+        if line is None or not line.startswith(b"250"):
+            self.s.close()
+            self.connect()
+        return dt
+
+
+def login_round(port, smtp):
+    """Log in as *: (seconds from PASS to +OK, longest NOOP meanwhile)."""
+    p = socket.create_connection(("127.0.0.1", port), timeout=300)
+    f = p.makefile("rb")
+    f.readline()
+    t0 = time.monotonic()
+    p.sendall(b"USER *\r\nPASS x\r\n")
+    f.readline()
+    worst = 0.0
+    while not select.select([p], [], [], 0)[0]:
+        worst = max(worst, smtp.noop())
+    line = f.readline()
+    dt = time.monotonic() - t0
+    if not line.startswith(b"+OK"):
+        raise RuntimeError(line)
+    p.sendall(b"QUIT\r\n")
+    f.readline()
+    p.close()
+    return dt, worst, line
+
+
+def login_bench(binary, tmp, n, rounds=5):
+    """Login time for * on a spool of n messages, and the loop's stall."""
+    server = Mxd(binary, tmp, "login%d" % n, prefill=n)
+    try:
+        smtp = Smtp(server.smtp)
+        times, worst = [], 0.0
+        for _ in range(rounds):
+            dt, w, line = login_round(server.port, smtp)
+            times.append(dt)
+            worst = max(worst, w)
+        smtp.s.close()
+    finally:
+        server.stop()
+    times.sort()
+    return {"messages": n, "login_ms": times[len(times) // 2] * 1e3,
+            "noop_max_ms": worst * 1e3, "reply": line.decode().strip()}
+
+
+def machine_line():
+    """What ran the benchmark: date, CPU, cores, load, mxd's commit."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    rev = subprocess.run(["git", "-C", TOP, "rev-parse", "--short", "HEAD"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         text=True).stdout.strip() or "?"
+    return ("%s UTC; %s, %d CPUs, load %s; %s; mxd git %s" % (
+        time.strftime("%Y-%m-%d %H:%M", time.gmtime()), cpu,
+        os.cpu_count(), " ".join("%.2f" % x for x in os.getloadavg()),
+        platform.platform(terse=True), rev))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mxd", default=os.path.join(TOP, "build", "src",
@@ -294,8 +423,17 @@ def main():
     ap.add_argument("--small", type=int, default=1000)
     ap.add_argument("--large", type=int, default=25)
     ap.add_argument("--idle", type=int, default=200)
+    ap.add_argument("--login", default="",
+                    help="spool sizes for the login bench, e.g. 1000,20000")
+    ap.add_argument("--login-only", action="store_true")
     ap.add_argument("--json")
     args = ap.parse_args()
+    print(machine_line())
+    print()
+    if args.login:
+        login_main(args)
+    if args.login_only:
+        return
     if shutil.which("dovecot") is None and \
             not os.path.exists("/usr/sbin/dovecot"):
         sys.exit("dovecot is not installed: apt-get install dovecot-pop3d")
@@ -315,14 +453,38 @@ def main():
                 server.stop()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("| server | RETR msgs/s (%d x 10 KiB) | RETR MB/s (%d x 4 MiB) "
+    print("| server  | RETR msgs/s (%d x 10 KiB) | RETR MB/s (%d x 4 MiB) "
           "| idle KiB per session (%d) |" % (args.small, args.large,
                                              args.idle))
-    print("|---|---:|---:|---:|")
+    print("|---------|----------------------------:|-----------------------:"
+          "|---------------------------:|")
     for r in rows:
-        print("| %s | %.0f | %.0f | %.1f |" % (
-            r["server"], r["msgs_per_s"], r["mb_per_s"],
-            r["idle_kib_per_session"]))
+        print("| %-7s | %27.0f | %22.0f | %26.1f |" % (
+            {"mxd": "mxd", "dovecot": "Dovecot"}[r["server"]],
+            r["msgs_per_s"], r["mb_per_s"], r["idle_kib_per_session"]))
+    if args.json:
+        with open(args.json, "a") as f:
+            for r in rows:
+                f.write(json.dumps(r, sort_keys=True) + "\n")
+
+
+def login_main(args):
+    """The --login table: one row per spool size."""
+    tmp = tempfile.mkdtemp(prefix="pop3-bench.")
+    rows = []
+    try:
+        for n in [int(x) for x in args.login.split(",") if x]:
+            rows.append(login_bench(args.mxd, tmp, n))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("| messages in the spool | login as `*` (ms, median of 5) "
+          "| longest SMTP NOOP wait meanwhile (ms) |")
+    print("|----------------------:|-------------------------------:"
+          "|--------------------------------------:|")
+    for r in rows:
+        print("| %21d | %30.0f | %37.1f |" % (r["messages"], r["login_ms"],
+                                             r["noop_max_ms"]))
+    print()
     if args.json:
         with open(args.json, "a") as f:
             for r in rows:
