@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""
+t_deliver_lmtp.py: delivery = lmtp:... to Dovecot's real LMTP server (a
+private instance, mxdtest/dovecot.py).  Messages reach the mailboxes
+over the unix socket and the loopback port, byte for byte from mxd's
+Received: on, with Delivered-To prepended (Return-Path from Dovecot);
+bob+tag@ goes to bob; an alias to two users, and duplicates after
+expansion, are delivered once each; a Bcc recipient is never in another
+recipient's copy; the spool file and its state go once all are
+delivered; one unwritable mailbox defers only that recipient, which is
+retried; Dovecot stopped -> deferred, started + mxd -Q -> delivered;
+mxd -q shows the per-recipient state; mxd -R removes a message; mxd -t
+prints the pipeline.
+"""
+
+import os
+import re
+import subprocess
+import tempfile
+
+from mxdtest import (Server, check, run_mxd, assert_eq, assert_in,
+                     wait_until, run)
+from mxdtest.dovecot import Dovecot
+
+DOMAIN = "example.test"
+
+
+def body(subject, extra=b""):
+    return (b"From: a@sender.test\r\nTo: list@example.test\r\n"
+            b"Message-ID: <" + subject.encode() + b"@sender.test>\r\n"
+            b"Subject: " + subject.encode() + b"\r\n\r\nhello\r\n"
+            b"..a line that began with a dot\r\n" + extra)
+
+
+def after_received(msg):
+    return msg[msg.index(b"Received: from client.test"):]
+
+
+def headers_before(msg):
+    return msg[:msg.index(b"Received: from client.test")]
+
+
+def send(srv, rcpts, data):
+    with srv.client() as c:
+        c.expect("EHLO client.test", 250)
+        return c.mail_tx("a@sender.test", rcpts, data)
+
+
+def table(tmp, text):
+    path = os.path.join(tmp, "recipients")
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o644)
+    return path
+
+
+def test_unix_and_inet():
+    """both targets: the copy equals the spool file from Received: on,
+    Delivered-To is the mailbox, Return-Path the sender; the queue file
+    and its state are removed; the log has a Postfix-style line"""
+    with Dovecot() as dc:
+        dc.add_user("bob@example.test")
+        for target in (dc.lmtp_unix, dc.lmtp_inet):
+            with Server(domains=DOMAIN, delivery=target,
+                        spool_sync="yes") as srv:
+                before = len(dc.messages("bob@example.test"))
+                data = body("t-" + target[5:9])
+                qid = send(srv, ["bob@example.test"], data)
+                wait_until(lambda: len(dc.messages("bob@example.test")) >
+                           before, what="delivery via %s" % target)
+                got = dc.messages("bob@example.test")[-1]
+                # Dovecot's Maildir keeps LF line ends; the rest is byte
+                # for byte: mxd's Received: (4 lines), then the message
+                # as the client sent it, dot-stuffing undone.
+                tail = after_received(got).replace(b"\n", b"\r\n")
+                rec = b"".join(tail.split(b"\r\n", 4)[:4])
+                assert_in(b"id " + qid.encode(), rec, "QID in Received")
+                assert_eq(tail.split(b"\r\n", 4)[4],
+                          data.replace(b"\r\n..", b"\r\n."),
+                          "byte for byte after mxd's Received:")
+                assert_in(b"\n.a line that began with a dot\n", got,
+                          "mxd's dot-stuffing undone by the store")
+                hdr = headers_before(got)
+                # mxd's own, right above its Received: (Dovecot adds
+                # another above its own Received: unless told not to).
+                assert_eq(hdr.endswith(b"\nDelivered-To: bob@example.test\n"),
+                          True, "Delivered-To prepended by mxd: %r" % hdr)
+                assert_in(b"Return-Path: <a@sender.test>", hdr,
+                          "Return-Path")
+                assert_eq(b"X-Mxd-" in got, False, "no envelope block")
+                srv.wait_log(r"qid=%s to=<bob@example.test> relay=%s "
+                             r"delay=\d+ dsn=2\.0\.0 status=sent" %
+                             (qid, re.escape(target)))
+                wait_until(lambda: not os.path.exists(os.path.join(
+                    srv.spool, "queue", qid + ".eml")), what="queue file "
+                    "removed")
+                assert_eq(os.path.exists(os.path.join(srv.spool, "state",
+                                                      qid)), False,
+                          "state file removed")
+
+
+def test_alias_tag_bcc_duplicates():
+    """an alias to bob and carol plus bob himself and bob+tag: bob gets
+    ONE copy (duplicates after expansion), carol one; neither copy names
+    the other recipients (Bcc: no envelope block)"""
+    tmp = tempfile.mkdtemp(prefix="mxdtest.")
+    os.chmod(tmp, 0o755)        # mxd runs as nobody when started as root
+    t = table(tmp, "bob@example.test\ncarol@example.test\n"
+              "list@example.test bob, carol\n")
+    with Dovecot() as dc:
+        dc.add_user("bob@example.test")
+        dc.add_user("carol@example.test")
+        with Server(domains=DOMAIN, delivery=dc.lmtp_unix,
+                    recipient_table=t, recipient_delimiter="+") as srv:
+            qid = send(srv, ["list@example.test", "bob@example.test",
+                             "bob+tag@example.test"], body("alias"))
+            wait_until(lambda: not os.path.exists(os.path.join(
+                srv.spool, "queue", qid + ".eml")), what="all delivered")
+            bob = dc.messages("bob@example.test")
+            carol = dc.messages("carol@example.test")
+            assert_eq((len(bob), len(carol)), (1, 1), "one copy each")
+            assert_in(b"Delivered-To: carol@example.test", carol[0],
+                      "carol's Delivered-To")
+            for m in bob + carol:
+                assert_eq(b"bob+tag" in m, False, "Bcc bob+tag not shown")
+            assert_eq(b"carol" in bob[0], False, "carol not in bob's copy")
+            srv.wait_log(r"qid=%s to=<carol@example.test> "
+                         r"orig_to=<list@example.test> " % qid)
+
+
+def test_bcc_single():
+    """to: alice, Bcc: bob (envelope only): alice's copy never names bob"""
+    with Dovecot() as dc:
+        dc.add_user("alice@example.test")
+        dc.add_user("bob@example.test")
+        with Server(domains=DOMAIN, delivery=dc.lmtp_inet) as srv:
+            data = (b"From: a@sender.test\r\nTo: alice@example.test\r\n"
+                    b"Subject: bcc\r\n\r\nhi\r\n")
+            send(srv, ["alice@example.test", "bob@example.test"], data)
+            wait_until(lambda: dc.messages("alice@example.test") and
+                       dc.messages("bob@example.test"), what="both")
+            a = dc.messages("alice@example.test")[0]
+            assert_eq(b"bob@" in a, False, "bob not in alice's copy")
+            b = dc.messages("bob@example.test")[0]
+            assert_eq(b"Delivered-To: bob@example.test" in b, True, "bob")
+
+
+def test_unwritable_mailbox_deferred():
+    """carol's Maildir unwritable: Dovecot says 4xx for her only; bob is
+    delivered once; mxd -q shows carol deferred with the reason; carol
+    made writable + mxd -Q: delivered, bob still has one copy"""
+    with Dovecot() as dc:
+        dc.add_user("bob@example.test")
+        home = dc.add_user("carol@example.test")
+        os.makedirs(home, exist_ok=True)
+        os.chown(home, dc.uid, dc.gid)
+        md = os.path.join(home, "Maildir")
+        os.makedirs(md)
+        os.chmod(md, 0o500)
+        if os.geteuid() == 0:
+            os.chown(md, dc.uid, dc.gid)
+        with Server(domains=DOMAIN, delivery=dc.lmtp_unix,
+                    delivery_retry_min="1h") as srv:
+            qid = send(srv, ["bob@example.test", "carol@example.test"],
+                       body("defer"))
+            srv.wait_log(r"qid=%s to=<carol@example.test> .*"
+                         r"status=deferred" % qid)
+            srv.wait_log(r"qid=%s to=<bob@example.test> .*status=sent"
+                         % qid)
+            assert_eq(len(dc.messages("bob@example.test")), 1, "bob once")
+            rc, out, err = run_mxd(["-q", "-o", "spool_dir=" + srv.spool])
+            assert_eq(rc, 0, "mxd -q")
+            assert_in("delivered", out, "bob delivered in -q")
+            assert_in("deferred", out, "carol deferred in -q")
+            os.chmod(md, 0o700)
+            rc, out, err = run_mxd(["-Q", "-o", "spool_dir=" + srv.spool])
+            assert_eq(rc, 0, "mxd -Q: " + err)
+            wait_until(lambda: dc.messages("carol@example.test"),
+                       what="carol after mxd -Q")
+            wait_until(lambda: not os.path.exists(os.path.join(
+                srv.spool, "queue", qid + ".eml")), what="queue file gone")
+            assert_eq(len(dc.messages("bob@example.test")), 1,
+                      "bob still once")
+
+
+def test_store_down_then_up():
+    """Dovecot stopped: deferred, the message stays; started + mxd -Q:
+    delivered"""
+    dc = Dovecot()
+    try:
+        dc.add_user("bob@example.test")
+        dc.start()
+        dc.stop()
+        with Server(domains=DOMAIN, delivery=dc.lmtp_inet,
+                    delivery_retry_min="1h") as srv:
+            qid = send(srv, ["bob@example.test"], body("down"))
+            srv.wait_log(r"qid=%s to=<bob@example.test> .*dsn=4\.4\.2 "
+                         r"status=deferred" % qid)
+            assert_eq(os.path.exists(os.path.join(srv.spool, "queue",
+                                                  qid + ".eml")), True,
+                      "waits in the queue")
+            dc.start()
+            rc, out, err = run_mxd(["-Q", "-o", "spool_dir=" + srv.spool])
+            assert_eq(rc, 0, "mxd -Q")
+            wait_until(lambda: dc.messages("bob@example.test"),
+                       what="delivered after -Q")
+    finally:
+        dc.cleanup()
+
+
+def test_remove_and_pipeline():
+    """mxd -R removes a deferred message and its state; mxd -t prints the
+    pipeline with the delivery target; a bad target is refused"""
+    with Server(domains=DOMAIN, delivery="lmtp:inet:127.0.0.1:1",
+                delivery_retry_min="1h") as srv:
+        qid = send(srv, ["bob@example.test"], body("rm"))
+        srv.wait_log(r"qid=%s .*status=deferred" % qid)
+        rc, out, err = run_mxd(["-R", qid, "-o", "spool_dir=" + srv.spool])
+        assert_eq(rc, 0, "mxd -R: " + err)
+        assert_eq(os.path.exists(os.path.join(srv.spool, "queue",
+                                              qid + ".eml")), False, "gone")
+        assert_eq(os.path.exists(os.path.join(srv.spool, "state", qid)),
+                  False, "state gone")
+    rc, out, err = run_mxd(["-t", "-o", "delivery=lmtp:unix:/run/x"])
+    assert_eq(rc, 0, "mxd -t")
+    assert_in("delivery: lmtp:unix:/run/x", out, "pipeline")
+    rc, out, err = run_mxd(["-t", "-o", "delivery=smtp:x"])
+    assert_eq(rc, 1, "bad target refused")
+    assert_in("bad delivery target", err, "why")
+
+
+if __name__ == "__main__":
+    run(globals())
