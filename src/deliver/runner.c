@@ -354,6 +354,26 @@ dl_was_done(const struct dl_rstate *r, const char *addr)
 	return (0);
 }
 
+/*
+ * addr without its +tag (recipient_delimiter), as the recipient table
+ * would name the mailbox: bob+news@ is bob@ (doc/recipients.md).
+ */
+static void
+dl_untag(const char *addr, char *out, size_t len)
+{
+	const char	*at = strrchr(addr, '@'), *p;
+	const char	*delim = cfg->recipient_delimiter;
+
+	snprintf(out, len, "%s", addr);
+	if (at == NULL || delim[0] == '\0' || addr[0] == '"')
+		return;
+	for (p = addr + 1; p < at; p++)
+		if (strchr(delim, *p) != NULL) {
+			snprintf(out, len, "%.*s%s", (int)(p - addr), addr, at);
+			return;
+		}
+}
+
 /* Plan recipient i of j: its mailboxes (aliases expanded) and targets. */
 static void
 dl_plan_rcpt(struct dl_job *j, size_t i)
@@ -374,8 +394,9 @@ dl_plan_rcpt(struct dl_job *j, size_t i)
 		for (k = 0; k < out.n; k++)
 			free(out.v[k]);
 		free(out.v);
+		dl_untag(addr, pm, sizeof(pm));
 		out.v = xcalloc(1, sizeof(char *));
-		out.v[0] = xstrdup(addr);
+		out.v[0] = xstrdup(pm);
 		out.n = 1;
 	}
 	for (k = 0; k < out.n; k++) {

@@ -68,7 +68,10 @@ def test_unix_and_inet():
                 qid = send(srv, ["bob@example.test"], data)
                 wait_until(lambda: len(dc.messages("bob@example.test")) >
                            before, what="delivery via %s" % target)
-                got = dc.messages("bob@example.test")[-1]
+                got = [m for m in dc.messages("bob@example.test")
+                       if qid.encode() in m]
+                assert_eq(len(got), 1, "one copy of %s" % qid)
+                got = got[0]
                 # Dovecot's Maildir keeps LF line ends; the rest is byte
                 # for byte: mxd's Received: (4 lines), then the message
                 # as the client sent it, dot-stuffing undone.
