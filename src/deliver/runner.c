@@ -533,16 +533,20 @@ dl_status(const struct dl_box *b)
 static void
 dl_dead(struct dl_job *j)
 {
-	char	from[PATH_MAX], to[PATH_MAX];
+	char	from[QID_LEN + 16], to[QID_LEN + 16];
+	int	fd;
 
-	snprintf(to, sizeof(to), "%s/dead", j->spool_dir);
-	(void)mkdir(to, 0700);
-	snprintf(from, sizeof(from), "%s/queue/%s.eml", j->spool_dir,
-	    j->m.qid);
-	snprintf(to, sizeof(to), "%s/dead/%s.eml", j->spool_dir, j->m.qid);
-	if (link(from, to) == -1 && errno != EEXIST)
+	snprintf(from, sizeof(from), "queue/%s.eml", j->m.qid);
+	snprintf(to, sizeof(to), "dead/%s.eml", j->m.qid);
+	/* By the spool's descriptor: mxd may no longer reach it by path. */
+	if ((fd = spool_openat(j->spool_dir, ".", O_RDONLY | O_DIRECTORY,
+	    0)) == -1 || (mkdirat(fd, "dead", 0700) == -1 &&
+	    errno != EEXIST) || (linkat(fd, from, fd, to, 0) == -1 &&
+	    errno != EEXIST))
 		dl_log(j, "deliver: qid=%s: cannot link into dead/: %s",
 		    j->m.qid, strerror(errno));
+	if (fd != -1)
+		close(fd);
 }
 
 /* Write one state line; a failure is logged (the copy may be sent again). */
@@ -853,12 +857,17 @@ static void
 dl_scan_queue(void)
 {
 	struct dirent	*de;
-	char		 path[PATH_MAX], qid[QID_LEN + 1];
+	char		 qid[QID_LEN + 1];
 	DIR		*d;
+	int		 fd;
 
-	snprintf(path, sizeof(path), "%s/queue", cfg->spool_dir);
-	if ((d = opendir(path)) == NULL)
+	if ((fd = spool_openat(cfg->spool_dir, "queue", O_RDONLY |
+	    O_DIRECTORY, 0)) == -1 || (d = fdopendir(fd)) == NULL) {
+		log_warn("deliver: cannot read %s/queue", cfg->spool_dir);
+		if (fd != -1)
+			close(fd);
 		return;
+	}
 	while ((de = readdir(d)) != NULL) {
 		if (strlen(de->d_name) != QID_LEN + 4 ||
 		    strcmp(de->d_name + QID_LEN, ".eml") != 0)
