@@ -65,6 +65,9 @@ struct dl_job {
 	char			*spool_dir, *hostname, *delim;
 	long long		 retry_min, retry_max, lifetime, timeout;
 	struct strlist		 log;		/* lines for the loop */
+	struct strlist		 failed;	/* `<addr>: reason`, notice */
+	char			 pm_addr[SMTP_PATH_MAX + 1];
+	char			 pm_target[1024];
 	time_t			 next;		/* out: 0 nothing pending */
 	TAILQ_ENTRY(dl_job)	 entry;
 };
@@ -410,6 +413,30 @@ dl_plan_rcpt(struct dl_job *j, size_t i)
 	free(out.v);
 }
 
+/*
+ * Where notices of failed deliveries go: postmaster@hostname, through
+ * the recipient table and the targets like any recipient.
+ */
+static void
+dl_plan_postmaster(struct dl_job *j)
+{
+	struct strlist	 out = { NULL, 0 };
+	char		*why = NULL;
+	size_t		 k;
+
+	snprintf(j->pm_addr, sizeof(j->pm_addr), "postmaster@%s",
+	    cfg->hostname);
+	if (cfg->rcpt_table != NULL && rcpttable_expand(cfg->rcpt_table,
+	    j->pm_addr, &out, NULL, &why) == 0 && out.n > 0)
+		snprintf(j->pm_addr, sizeof(j->pm_addr), "%s", out.v[0]);
+	free(why);
+	for (k = 0; k < out.n; k++)
+		free(out.v[k]);
+	free(out.v);
+	snprintf(j->pm_target, sizeof(j->pm_target), "%s",
+	    dl_route(j->pm_addr));
+}
+
 /* Free a job (on the loop). */
 static void
 dl_job_free(struct dl_job *j)
@@ -424,6 +451,9 @@ dl_job_free(struct dl_job *j)
 	for (i = 0; i < j->log.n; i++)
 		free(j->log.v[i]);
 	free(j->log.v);
+	for (i = 0; i < j->failed.n; i++)
+		free(j->failed.v[i]);
+	free(j->failed.v);
 	if (j->f != NULL)
 		fclose(j->f);
 	envelope_free(&j->env);
@@ -489,6 +519,7 @@ dl_plan(struct dl_entry *e, time_t now)
 	j->lifetime = cfg->delivery_lifetime;
 	j->timeout = cfg->delivery_timeout;
 	j->arrival = dl_arrival(e->qid);
+	dl_plan_postmaster(j);
 	return (j);
 }
 
@@ -570,6 +601,149 @@ dl_has_idx(const size_t *idx, size_t n, size_t i)
 	return (0);
 }
 
+/* Note a failed recipient for the postmaster's notice. */
+static void
+dl_failed(struct dl_job *j, const char *addr, const char *reason)
+{
+	char	*s;
+
+	xasprintf(&s, "<%s>: %s", addr, reason);
+	j->failed.v = xreallocarray(j->failed.v, j->failed.n + 1,
+	    sizeof(char *));
+	j->failed.v[j->failed.n++] = s;
+}
+
+/* Write all of buf to fd; 0, or -1. */
+static int
+dl_write(int fd, const char *buf, size_t len)
+{
+	ssize_t	n;
+
+	while (len > 0) {
+		if ((n = write(fd, buf, len)) <= 0) {
+			if (n == -1 && errno == EINTR)
+				continue;
+			return (-1);
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return (0);
+}
+
+/*
+ * Write the postmaster's notice to fd: a multipart/mixed message (RFC
+ * 2046 5.1) with the reasons, then the original as message/rfc822 (from
+ * mxd's Received: on, without the envelope); fsync.  0, or -1.
+ */
+static int
+dl_notice_write(struct dl_job *j, int fd)
+{
+	char		 date[64], head[2048], buf[65536];
+	struct tm	 tm;
+	time_t		 now = time(NULL);
+	off_t		 off = j->m.off;
+	ssize_t		 n;
+	size_t		 i;
+	int		 len;
+
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	len = snprintf(head, sizeof(head),
+	    "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n"
+	    "To: <%s>\r\n"
+	    "Subject: Undelivered mail %s\r\n"
+	    "Date: %s\r\n"
+	    "Message-ID: <%s.%lld.notice@%s>\r\n"
+	    "Auto-Submitted: auto-generated\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=\"=_mxd-%s-%lld\"\r\n"
+	    "\r\n--=_mxd-%s-%lld\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+	    "mxd accepted message %s from <%s> and then could not deliver "
+	    "it to:\r\n\r\n", j->hostname, j->pm_addr, j->m.qid, date,
+	    j->m.qid, (long long)now, j->hostname, j->m.qid, (long long)now,
+	    j->m.qid, (long long)now, j->m.qid, j->m.sender);
+	if (len < 0 || (size_t)len >= sizeof(head) ||
+	    dl_write(fd, head, (size_t)len) != 0)
+		return (-1);
+	for (i = 0; i < j->failed.n; i++)
+		if (dl_write(fd, "  ", 2) != 0 || dl_write(fd, j->failed.v[i],
+		    strlen(j->failed.v[i])) != 0 || dl_write(fd, "\r\n", 2) != 0)
+			return (-1);
+	len = snprintf(head, sizeof(head), "\r\nThe message is kept in "
+	    "spool_dir/dead/%s.eml and follows.\r\n\r\n--=_mxd-%s-%lld\r\n"
+	    "Content-Type: message/rfc822\r\n"
+	    "Content-Disposition: attachment\r\n\r\n", j->m.qid, j->m.qid,
+	    (long long)now);
+	if (dl_write(fd, head, (size_t)len) != 0)
+		return (-1);
+	while ((n = pread(j->m.fd, buf, sizeof(buf), off)) > 0) {
+		off += n;
+		if (dl_write(fd, buf, (size_t)n) != 0)
+			return (-1);
+	}
+	len = snprintf(head, sizeof(head), "\r\n--=_mxd-%s-%lld--\r\n",
+	    j->m.qid, (long long)now);
+	if (n == -1 || dl_write(fd, head, (size_t)len) != 0)
+		return (-1);
+	return (fsync(fd));
+}
+
+static void	dl_deliver_box(struct dl_job *, struct dl_box *,
+		    struct lmtp_session *);
+
+/*
+ * Tell the postmaster: dead/<QID>.notice is written, then delivered to
+ * the postmaster's mailbox like any message (never sent out); once
+ * delivered it goes, and dead/<QID>.eml stays.  A notice that cannot be
+ * delivered stays in dead/ and is logged.
+ */
+static void
+dl_notice(struct dl_job *j, struct lmtp_session *ls)
+{
+	struct dl_msg	 nm = j->m, keep = j->m;
+	struct dl_box	 b;
+	struct stat	 st;
+	char		 path[QID_LEN + 16];
+	int		 dfd, fd;
+
+	snprintf(path, sizeof(path), "dead/%s.notice", j->m.qid);
+	if ((dfd = spool_openat(j->spool_dir, ".", O_RDONLY | O_DIRECTORY,
+	    0)) == -1)
+		return;
+	if ((fd = openat(dfd, path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1 || dl_notice_write(j, fd) != 0 ||
+	    fstat(fd, &st) == -1) {
+		dl_log(j, "deliver: qid=%s: cannot write %s: %s", j->m.qid,
+		    path, strerror(errno));
+		goto out;
+	}
+	memset(&b, 0, sizeof(b));
+	snprintf(b.addr, sizeof(b.addr), "%s", j->pm_addr);
+	snprintf(b.target, sizeof(b.target), "%s", j->pm_target);
+	if (strcmp(b.target, "keep") == 0) {
+		dl_log(j, "qid=%s notice to <%s> kept in %s (the postmaster's "
+		    "delivery is keep)", j->m.qid, b.addr, path);
+		goto out;
+	}
+	nm.sender = "";
+	nm.fd = fd;
+	nm.off = 0;
+	nm.size = st.st_size;
+	j->m = nm;
+	dl_deliver_box(j, &b, ls);
+	j->m = keep;
+	dl_log(j, "qid=%s notice to=<%s> relay=%s dsn=%s status=%s (%s)",
+	    j->m.qid, b.addr, b.target, b.dsn, dl_status(&b), b.reason);
+	if (b.code >= 200 && b.code < 300)
+		(void)unlinkat(dfd, path, 0);
+out:
+	if (fd != -1)
+		close(fd);
+	close(dfd);
+}
+
 /* Write what became of recipient i after this job's tries. */
 static void
 dl_settle(struct dl_job *j, size_t i, time_t now)
@@ -593,7 +767,7 @@ dl_settle(struct dl_job *j, size_t i, time_t now)
 	}
 	if (temp == NULL && !j->keep[i]) {
 		if (perm != NULL || j->rs[i].bounced) {
-			dl_dead(j);
+			/* dl_work() linked it into dead/ already. */
 			dl_state(j, i, RCPT_S_FAILED, perm != NULL ?
 			    perm->reason : "a mailbox of an alias failed");
 		} else
@@ -616,6 +790,7 @@ dl_settle(struct dl_job *j, size_t i, time_t now)
 		dl_dead(j);
 		snprintf(detail, sizeof(detail), "delivery_lifetime over: %s",
 		    temp->reason);
+		dl_failed(j, j->env.rcpt[i], detail);
 		dl_state(j, i, RCPT_S_FAILED, detail);
 		dl_log(j, "qid=%s to=<%s> status=expired (%s)", j->m.qid,
 		    j->env.rcpt[i], detail);
@@ -678,6 +853,11 @@ dl_work(struct dl_job *j, struct lmtp_session *ls)
 		    " orig_to=<" : "", b->orig, b->orig[0] ? ">" : "",
 		    b->target, (long long)(now - j->arrival), b->dsn,
 		    dl_status(b), b->reason);
+		if (b->code >= 500) {
+			/* Into dead/ before any state says failed. */
+			dl_dead(j);
+			dl_failed(j, b->addr, b->reason);
+		}
 	}
 	now = time(NULL);
 	for (i = 0; i < j->env.nrcpt; i++) {
@@ -689,6 +869,8 @@ dl_work(struct dl_job *j, struct lmtp_session *ls)
 		if (k < j->nbox)
 			dl_settle(j, i, now);
 	}
+	if (j->failed.n > 0)
+		dl_notice(j, ls);
 	st = xcalloc(j->env.nrcpt + 1, sizeof(*st));
 	if (rcptstate_read(j->spool_dir, j->m.qid, st, j->env.nrcpt) == 0 &&
 	    rcptstate_done(st, j->env.nrcpt)) {

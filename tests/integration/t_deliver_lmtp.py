@@ -9,14 +9,17 @@ expansion, are delivered once each; a Bcc recipient is never in another
 recipient's copy; the spool file and its state go once all are
 delivered; one unwritable mailbox defers only that recipient, which is
 retried; Dovecot stopped -> deferred, started + mxd -Q -> delivered;
+a 5xx after the data -> dead/ and a notice to the postmaster;
 mxd -q shows the per-recipient state; mxd -R removes a message; mxd -t
 prints the pipeline.
 """
 
+import email
 import os
 import re
-import subprocess
+import socket
 import tempfile
+import threading
 
 from mxdtest import (Server, check, run_mxd, assert_eq, assert_in,
                      wait_until, run)
@@ -230,6 +233,118 @@ def test_remove_and_pipeline():
     rc, out, err = run_mxd(["-t", "-o", "delivery=smtp:x"])
     assert_eq(rc, 1, "bad target refused")
     assert_in("bad delivery target", err, "why")
+
+
+class FakeStore:
+    """A scripted LMTP server: every RCPT 250, and after the data 550
+    5.2.2 for full@, 250 for the others (RFC 2033 4.2: one reply per
+    accepted recipient, in order)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.data = []
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.session, args=(c,),
+                             daemon=True).start()
+
+    def session(self, c):
+        f = c.makefile("rb")
+        c.sendall(b"220 fake LMTP\r\n")
+        rcpts = []
+        while True:
+            line = f.readline()
+            if not line:
+                return
+            verb = line[:4].upper()
+            if verb == b"LHLO":
+                c.sendall(b"250-fake\r\n250 8BITMIME\r\n")
+            elif verb == b"RCPT":
+                rcpts.append(line)
+                c.sendall(b"250 2.1.5 ok\r\n")
+            elif verb == b"DATA":
+                c.sendall(b"354 go\r\n")
+                body = b""
+                while True:
+                    l = f.readline()
+                    if l in (b".\r\n", b""):
+                        break
+                    body += l
+                self.data.append(body)
+                for r in rcpts:
+                    c.sendall(b"550 5.2.2 mailbox full\r\n"
+                              if b"full@" in r else b"250 2.0.0 ok\r\n")
+                rcpts = []
+            elif verb == b"QUIT":
+                c.sendall(b"221 bye\r\n")
+                return
+            else:
+                rcpts = [] if verb == b"RSET" else rcpts
+                c.sendall(b"250 ok\r\n")
+
+    def close(self):
+        self.sock.close()
+
+
+def test_permanent_after_250():
+    """the store says 5xx after the data: the message goes to dead/, the
+    recipient is failed (status=bounced), the postmaster gets a notice
+    with the original attached (message/rfc822) in its Maildir; the
+    other recipient is delivered; the queue file goes"""
+    fake = FakeStore()
+    tmp = tempfile.mkdtemp(prefix="mxdtest.")
+    os.chmod(tmp, 0o777)
+    mp = os.path.join(tmp, "map")
+    with open(mp, "w") as f:
+        f.write("postmaster@mx.test maildir:%s/pm\n" % tmp)
+    os.chmod(mp, 0o644)
+    try:
+        with Server(domains=DOMAIN, delivery="lmtp:inet:127.0.0.1:%d" %
+                    fake.port, delivery_map=mp) as srv:
+            qid = send(srv, ["full@example.test", "ok@example.test"],
+                       body("perm"))
+            srv.wait_log(r"qid=%s to=<full@example.test> .*dsn=5\.2\.2 "
+                         r"status=bounced \(550 5\.2\.2 mailbox full\)"
+                         % qid)
+            srv.wait_log(r"qid=%s notice to=<postmaster@mx.test> "
+                         r"relay=maildir:\S+ dsn=2\.0\.0 status=sent" % qid)
+            wait_until(lambda: not os.path.exists(os.path.join(
+                srv.spool, "queue", qid + ".eml")), what="queue file gone")
+            dead = open(os.path.join(srv.spool, "dead", qid + ".eml"),
+                        "rb").read()
+            assert_in(b"X-Mxd-Queue-Id: " + qid.encode(), dead,
+                      "the spool file in dead/")
+            new = os.path.join(tmp, "pm", "new")
+            notes = [open(os.path.join(new, n), "rb").read()
+                     for n in os.listdir(new)]
+            assert_eq(len(notes), 1, "one notice")
+            m = email.message_from_bytes(notes[0])
+            assert_eq(m["Return-Path"], "<>", "null sender")
+            assert_in(qid, m["Subject"], "subject names the message")
+            parts = m.get_payload()
+            assert_in("<full@example.test>: 550 5.2.2 mailbox full",
+                      parts[0].get_payload(), "reason")
+            assert_eq(parts[1].get_content_type(), "message/rfc822",
+                      "original attached")
+            orig = parts[1].get_payload()[0]
+            assert_eq(orig["Subject"], "perm", "the original")
+            assert_eq(orig["X-Mxd-Recipient"], None, "no envelope")
+            # One transaction per mailbox: each copy has its own
+            # Delivered-To.
+            assert_eq(sorted(d.split(b"\r\n", 1)[0] for d in fake.data),
+                      [b"Delivered-To: full@example.test",
+                       b"Delivered-To: ok@example.test"], "two copies")
+    finally:
+        fake.close()
 
 
 if __name__ == "__main__":
