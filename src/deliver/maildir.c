@@ -3,8 +3,9 @@
  * and Courier read it).  In: a message (a header to prepend, then the
  * spool file from Received: on) and a target `maildir:/path/%d/%u`.
  * Out: the message in <dir>/new/, or a temporary failure with why.  The
- * steps: create tmp/ new/ cur/ if missing (0700); write the message to
- * a new file in tmp/ (O_CREAT|O_EXCL), fsync it; link(2) it into new/
+ * steps: create tmp/ new/ cur/ if missing (0700); write the message,
+ * with LF line ends as Maildir readers expect, to a new file in tmp/
+ * (O_CREAT|O_EXCL), fsync it; link(2) it into new/
  * (which never replaces a file: EEXIST means another name); fsync new/;
  * unlink the tmp/ name.  cur/ is never touched.  A crash before the
  * link leaves only a file in tmp/, which Maildir readers ignore (and
@@ -139,9 +140,9 @@ maildir_make(const char *dir)
 	return (0);
 }
 
-/* A unique name: time.M<usec>P<pid>Q<n>.<host>,S=<size>. */
+/* A unique name: time.M<usec>P<pid>Q<n>.<host> (,S=<size> in new/). */
 static void
-maildir_name(char *buf, size_t len, const char *host, off_t size)
+maildir_name(char *buf, size_t len, const char *host)
 {
 	struct timeval	tv;
 	char		h[256];
@@ -152,32 +153,72 @@ maildir_name(char *buf, size_t len, const char *host, off_t size)
 	for (i = 0; host[i] != '\0' && i < sizeof(h) - 1; i++)
 		h[i] = host[i] == '/' || host[i] == ':' ? '_' : host[i];
 	h[i] = '\0';
-	snprintf(buf, len, "%lld.M%06ldP%ldQ%u.%s,S=%lld",
-	    (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(),
-	    __atomic_add_fetch(&maildir_seq, 1, __ATOMIC_RELAXED), h,
-	    (long long)size);
+	snprintf(buf, len, "%lld.M%06ldP%ldQ%u.%s", (long long)tv.tv_sec,
+	    (long)tv.tv_usec, (long)getpid(),
+	    __atomic_add_fetch(&maildir_seq, 1, __ATOMIC_RELAXED), h);
 }
 
-/* Write hdr and the message to fd, then fsync; 0, or -1 with errno. */
+/*
+ * Copy len octets of in to out with each CRLF made LF, as Maildir
+ * readers expect (Postfix and Dovecot store LF); *cr carries a CR that
+ * ended the previous piece.  The length written to out.
+ */
+static size_t
+maildir_lf(const char *in, size_t len, char *out, int *cr)
+{
+	size_t	i, o = 0;
+
+	for (i = 0; i < len; i++) {
+		if (*cr && in[i] != '\n')
+			out[o++] = '\r';
+		*cr = in[i] == '\r';
+		if (!*cr)
+			out[o++] = in[i];
+	}
+	return (o);
+}
+
+/* Write all of buf to fd; 0, or -1 with errno. */
+static int
+maildir_write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t	n;
+
+	while (len > 0) {
+		if ((n = write(fd, buf, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return (0);
+}
+
+/*
+ * Write hdr and the message to fd with LF line ends, then fsync; 0, or
+ * -1 with errno.
+ */
 static int
 maildir_write(int fd, const struct dl_msg *m, const char *hdr)
 {
-	char	 buf[65536];
+	char	 buf[65536], out[65536 + 1];
 	off_t	 off = m->off;
-	size_t	 len = strlen(hdr);
-	ssize_t	 n, w;
+	size_t	 o;
+	ssize_t	 n;
+	int	 cr = 0;
 
-	if (write(fd, hdr, len) != (ssize_t)len)
+	o = maildir_lf(hdr, strlen(hdr), out, &cr);
+	if (maildir_write_all(fd, out, o) != 0)
 		return (-1);
 	while ((n = pread(m->fd, buf, sizeof(buf), off)) > 0) {
 		off += n;
-		if ((w = write(fd, buf, (size_t)n)) != n) {
-			if (w >= 0)
-				errno = EIO;
+		o = maildir_lf(buf, (size_t)n, out, &cr);
+		if (maildir_write_all(fd, out, o) != 0)
 			return (-1);
-		}
 	}
-	if (n == -1)
+	if (n == -1 || (cr && maildir_write_all(fd, "\r", 1) != 0))
 		return (-1);
 	return (fsync(fd));
 }
@@ -213,30 +254,32 @@ void
 maildir_deliver(const char *dir, const struct dl_msg *m, const char *hdr,
     struct dl_box *b)
 {
-	char	name[512], tmp[PATH_MAX], new[PATH_MAX];
-	off_t	size = m->size + (off_t)strlen(hdr);
-	int	fd, tries;
+	struct stat	st;
+	char		name[512], tmp[PATH_MAX], new[PATH_MAX];
+	int		fd, tries;
 
 	if (maildir_make(dir) != 0) {
 		maildir_fail(b, "cannot create", dir);
 		return;
 	}
-	maildir_name(name, sizeof(name), m->hostname, size);
+	maildir_name(name, sizeof(name), m->hostname);
 	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, name);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 	    0600)) == -1) {
 		maildir_fail(b, "cannot create", tmp);
 		return;
 	}
-	if (maildir_write(fd, m, hdr) != 0) {
+	if (maildir_write(fd, m, hdr) != 0 || fstat(fd, &st) != 0) {
 		maildir_fail(b, "cannot write", tmp);
 		close(fd);
 		unlink(tmp);
 		return;
 	}
 	close(fd);
+	/* ,S=<size>: Dovecot reads the size from the name. */
 	for (tries = 0; ; tries++) {
-		snprintf(new, sizeof(new), "%s/new/%s", dir, name);
+		snprintf(new, sizeof(new), "%s/new/%s,S=%lld", dir, name,
+		    (long long)st.st_size);
 		if (link(tmp, new) == 0)
 			break;
 		if (errno != EEXIST || tries == 10) {
@@ -244,7 +287,7 @@ maildir_deliver(const char *dir, const struct dl_msg *m, const char *hdr,
 			unlink(tmp);
 			return;
 		}
-		maildir_name(name, sizeof(name), m->hostname, size);
+		maildir_name(name, sizeof(name), m->hostname);
 	}
 	snprintf(new, sizeof(new), "%s/new", dir);
 	if (maildir_sync_dir(new) != 0) {

@@ -2,8 +2,9 @@
 """
 t_deliver_maildir.py: delivery = maildir:/path/%d/%u.  Messages land in
 new/ (tmp/ left empty, cur/ untouched), read back with Python's
-mailbox.Maildir byte for byte: Return-Path and Delivered-To, then the
-spool file from mxd's Received: on; bob+tag goes to bob's Maildir; a
+mailbox.Maildir byte for byte (LF line ends, as Maildir readers
+expect): Return-Path and Delivered-To, then the spool file from mxd's
+Received: on; bob+tag goes to bob's Maildir; a
 local part with `/` or a leading `.` never leaves its domain's
 directory; a delivery_map line sends one domain to another Maildir and
 another to keep (it stays in the spool for POP3); Dovecot itself reads
@@ -59,13 +60,17 @@ def test_maildir_bytes():
         keys = box.keys()
         assert_eq(len(keys), 1, "bob and Bob+news are one mailbox, once")
         raw = box.get_bytes(keys[0])
-        want_head = (b"Return-Path: <a@sender.test>\r\n"
-                     b"Delivered-To: bob@example.test\r\n"
-                     b"Received: from client.test ([127.0.0.1])\r\n")
+        # Maildir files have LF line ends (as Postfix and Dovecot write
+        # them); otherwise the octets are the client's.
+        want_head = (b"Return-Path: <a@sender.test>\n"
+                     b"Delivered-To: bob@example.test\n"
+                     b"Received: from client.test ([127.0.0.1])\n")
         assert_eq(raw[:len(want_head)], want_head, "prepended headers")
         assert_in(b"id " + qid.encode(), raw, "queue ID in Received:")
-        assert_eq(raw.endswith(b"\r\n" + data.replace(b"\r\n..",
-                                                         b"\r\n.")), True,
+        assert_eq(raw.endswith(b"\n" + data.replace(b"\r\n..",
+                                                      b"\r\n.").replace(
+                                                          b"\r\n", b"\n")),
+                  True,
                   "the message as sent: %r" % raw)
         assert_eq(os.listdir(os.path.join(md, "tmp")), [], "tmp/ empty")
         assert_eq(os.listdir(os.path.join(md, "cur")), [], "cur/ empty")
@@ -146,7 +151,8 @@ def test_dovecot_reads_it():
             assert_eq((typ, data[0]), ("OK", b"1"), "one message")
             typ, data = im.fetch("1", "(BODY.PEEK[])")
             assert_eq(typ, "OK", "fetch")
-            assert_eq(data[0][1], ondisk[0], "IMAP gives mxd's octets")
+            assert_eq(data[0][1], ondisk[0].replace(b"\n", b"\r\n"),
+                      "IMAP gives mxd's octets (CRLF on the wire)")
         finally:
             im.logout()
 
