@@ -579,6 +579,7 @@ mxd_reload_cb(evutil_socket_t sig, short events, void *arg)
 	mxd_config_free(cfg);
 	cfg = next;
 	recipient_cache_flush();
+	deliver_runner.start(base);
 	log_info("reloaded configuration%s%s", conf_file ? " from " : "",
 	    conf_file ? conf_file : "");
 	mxd_log_table(cfg);

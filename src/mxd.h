@@ -206,8 +206,10 @@ struct rcpt_prober {
 extern const struct rcpt_prober lmtp_prober;
 /*
  * The delivery runner (deliver/runner.c): main() names it as it names
- * lmtp_prober.  start() scans the queue and listens for commits;
- * retry_now() is SIGUSR1 (mxd -Q); stop() joins its threads.
+ * lmtp_prober.  start() scans the queue and listens for commits (again
+ * after SIGHUP: it then rereads delivery_map, or starts if the new
+ * configuration delivers); retry_now() is SIGUSR1 (mxd -Q); stop()
+ * joins its threads.
  */
 struct deliverer {
 	const char	*name;

@@ -750,6 +750,7 @@ lmtp_deliver(struct lmtp_session *s, const struct dl_msg *m,
 	size_t			 i, accepted = 0;
 	int			 utf8 = !lmtp_ascii(m->sender);
 
+	errno = 0;
 	if (s->fd != -1 && strcmp(s->target, box[0]->target) != 0)
 		lmtp_session_close(s);
 	if (s->fd != -1 && (lmtp_sync_cmd(s, "RSET\r\n") != 0 ||

@@ -1062,12 +1062,21 @@ dl_scan_queue(void)
 	closedir(d);
 }
 
-/* The event loop exists: start the workers and look at the queue. */
+/*
+ * The event loop exists (or the configuration was reloaded): start the
+ * workers and look at the queue; when running, reread delivery_map.
+ */
 static void
 dl_start(struct event_base *base)
 {
 	size_t	i;
 
+	if (dl_threads != NULL) {
+		free(dl_routes_file);
+		dl_routes_file = NULL;
+		dl_kick();
+		return;
+	}
 	if (!dl_active(cfg))
 		return;
 	if (pipe2(dl_pipe, O_CLOEXEC | O_NONBLOCK) == -1)

@@ -7,13 +7,15 @@ expect): Return-Path and Delivered-To, then the spool file from mxd's
 Received: on; bob+tag goes to bob's Maildir; a
 local part with `/` or a leading `.` never leaves its domain's
 directory; a delivery_map line sends one domain to another Maildir and
-another to keep (it stays in the spool for POP3); Dovecot itself reads
+another to keep (it stays in the spool for POP3); SIGHUP from keep to
+a Maildir starts delivery; Dovecot itself reads
 the Maildir mxd wrote, over IMAP.
 """
 
 import imaplib
 import mailbox
 import os
+import signal
 import tempfile
 
 from mxdtest import Server, check, run_mxd, assert_eq, assert_in, \
@@ -155,6 +157,33 @@ def test_dovecot_reads_it():
                       "IMAP gives mxd's octets (CRLF on the wire)")
         finally:
             im.logout()
+
+
+def test_reload_starts_delivery():
+    """started with delivery = keep, mail stays in the spool; the file
+    changed to a Maildir and SIGHUP: the queued message and a new one
+    are delivered"""
+    d = tmpdir()
+    conf = os.path.join(d, "mxd.conf")
+
+    def write(delivery):
+        with open(conf, "w") as f:
+            f.write("domains = example.test\ndelivery = %s\n" % delivery)
+        os.chmod(conf, 0o644)
+
+    write("keep")
+    with Server(args=["-c", conf]) as srv:
+        q1 = send(srv, ["bob@example.test"], msg("before"))
+        srv.wait_log(r"qid=%s .*queued" % q1)
+        assert_eq(gone(srv, q1), False, "kept")
+        write("maildir:%s/%%d/%%u" % d)
+        srv.proc.send_signal(signal.SIGHUP)
+        srv.wait_log(r"reloaded configuration")
+        q2 = send(srv, ["bob@example.test"], msg("after"))
+        wait_until(lambda: gone(srv, q1) and gone(srv, q2),
+                   what="both delivered after SIGHUP")
+        new = os.path.join(d, "example.test", "bob", "new")
+        assert_eq(len(os.listdir(new)), 2, "two in bob's Maildir")
 
 
 if __name__ == "__main__":
