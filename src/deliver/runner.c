@@ -227,8 +227,12 @@ dl_routes_refresh(void)
 	}
 }
 
-/* The target for a mailbox: delivery_map's address, its @domain, else
- * delivery. */
+/*
+ * The target for a mailbox: delivery_map's address, then its @domain;
+ * else delivery for the domains mxd takes mail for (and the postmaster
+ * of hostname); else keep: mail an authenticated client relays through
+ * mxd is not a local mailbox's, and stays for an outbound consumer.
+ */
 static const char *
 dl_route(const char *addr)
 {
@@ -241,6 +245,9 @@ dl_route(const char *addr)
 	for (i = 0; at != NULL && i < dl_nroutes; i++)
 		if (strcasecmp(dl_routes[i].key, at) == 0)
 			return (dl_routes[i].target);
+	if (at == NULL || (!recipient_domain_ours(cfg, at + 1) &&
+	    strcasecmp(at + 1, cfg->hostname) != 0))
+		return ("keep");
 	return (cfg->delivery);
 }
 

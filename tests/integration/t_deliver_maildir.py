@@ -186,5 +186,31 @@ def test_reload_starts_delivery():
         assert_eq(len(os.listdir(new)), 2, "two in bob's Maildir")
 
 
+def test_relayed_mail_stays():
+    """an authenticated client's mail for another domain is not ours to
+    deliver: that recipient stays in the spool (keep) while the local
+    one is delivered"""
+    from tlstest import TlsServer
+    from mxdtest.smtp import Client
+    import base64
+    d = tmpdir()
+    with TlsServer(tls=False, sasl=True, auth_plaintext="loopback",
+                   domains=DOMAIN,
+                   delivery="maildir:%s/%%d/%%u" % d) as srv:
+        with Client(srv.port) as c:
+            c.expect("EHLO client.test", 250)
+            ir = base64.b64encode(b"\0alice@mx.test\0secret").decode()
+            c.expect("AUTH PLAIN " + ir, 235, "2.7.0")
+            qid = c.mail_tx("alice@mx.test", ["bob@example.test",
+                                             "far@elsewhere.test"],
+                            msg("relay"))
+        wait_until(lambda: os.path.isdir(os.path.join(
+            d, "example.test", "bob", "new")) and os.listdir(os.path.join(
+                d, "example.test", "bob", "new")), what="bob delivered")
+        srv.wait_log(r"qid=%s to=<bob@example.test> .*status=sent" % qid)
+        assert_eq(gone(srv, qid), False, "kept for far@elsewhere.test")
+        assert_eq(os.listdir(d), ["example.test"], "nothing for elsewhere")
+
+
 if __name__ == "__main__":
     run(globals())
