@@ -9,7 +9,8 @@
  * (which never replaces a file: EEXIST means another name); fsync new/;
  * unlink the tmp/ name.  cur/ is never touched.  A crash before the
  * link leaves only a file in tmp/, which Maildir readers ignore (and
- * clean after 36 hours).  Runs on runner.c's worker threads, never on
+ * clean after 36 hours).  A pattern ending in a Maildir++ folder,
+ * maildir:/var/mail/%d/%u/.Lists, delivers into that folder.  Runs on runner.c's worker threads, never on
  * the event loop (fsync).
  */
 #include <sys/stat.h>
@@ -122,13 +123,19 @@ maildir_mkdirs(const char *dir)
 	return (0);
 }
 
-/* Make dir and its tmp/ new/ cur/; 0, or -1 with errno. */
+/*
+ * Make dir and its tmp/ new/ cur/; a Maildir++ folder (a last component
+ * such as .Lists) also gets its `maildirfolder` file.  0, or -1 with
+ * errno.
+ */
 static int
 maildir_make(const char *dir)
 {
 	static const char *const subs[] = { "tmp", "new", "cur" };
+	const char		*base = strrchr(dir, '/');
 	char			 path[PATH_MAX];
 	size_t			 i;
+	int			 fd;
 
 	if (maildir_mkdirs(dir) != 0)
 		return (-1);
@@ -136,6 +143,13 @@ maildir_make(const char *dir)
 		snprintf(path, sizeof(path), "%s/%s", dir, subs[i]);
 		if (mkdir(path, 0700) == -1 && errno != EEXIST)
 			return (-1);
+	}
+	if (base != NULL && base[1] == '.') {
+		snprintf(path, sizeof(path), "%s/maildirfolder", dir);
+		if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) ==
+		    -1)
+			return (-1);
+		close(fd);
 	}
 	return (0);
 }

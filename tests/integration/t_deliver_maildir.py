@@ -103,18 +103,22 @@ def test_maildir_escape():
 
 def test_delivery_map():
     """delivery_map: @other.test to its own Maildir, carol@ kept in the
-    spool (keep: POP3's); the rest by delivery"""
+    spool (keep: POP3's), lists@ into bob's Maildir++ folder .Lists;
+    the rest by delivery"""
     d = tmpdir()
     mp = os.path.join(d, "map")
     with open(mp, "w") as f:
         f.write("# overrides\n@other.test maildir:%s/other/%%u\n"
-                "carol@example.test keep\n" % d)
+                "carol@example.test keep\n"
+                "lists@example.test maildir:%s/main/example.test/bob/"
+                ".Lists\n" % (d, d))
     os.chmod(mp, 0o644)
     with Server(domains="example.test other.test",
                 delivery="maildir:%s/main/%%d/%%u" % d,
                 delivery_map=mp) as srv:
         qid = send(srv, ["bob@example.test", "zed@other.test",
-                         "carol@example.test"], msg("map"))
+                         "carol@example.test", "lists@example.test"],
+                   msg("map"))
         wait_until(lambda: os.path.isdir(os.path.join(d, "other", "zed",
                                                       "new")) and
                    os.listdir(os.path.join(d, "other", "zed", "new")),
@@ -125,6 +129,15 @@ def test_delivery_map():
             what="bob delivered")
         srv.wait_log(r"qid=%s to=<zed@other.test> .*status=sent" % qid)
         assert_eq(gone(srv, qid), False, "kept for carol (keep)")
+        srv.wait_log(r"qid=%s to=<lists@example.test> .*status=sent" % qid)
+        bob = mailbox.Maildir(os.path.join(d, "main", "example.test",
+                                           "bob"), factory=None,
+                              create=False)
+        assert_eq(bob.list_folders(), ["Lists"], "a Maildir++ folder")
+        assert_eq(len(bob.get_folder("Lists")), 1, "lists@ in .Lists")
+        assert_eq(os.path.exists(os.path.join(
+            d, "main", "example.test", "bob", ".Lists", "maildirfolder")),
+            True, "maildirfolder file")
         assert_eq(os.path.exists(os.path.join(d, "main", "example.test",
                                               "carol")), False,
                   "carol not delivered")
