@@ -73,6 +73,59 @@ struct lmtp_session {
 	struct evbuffer	*in;
 };
 
+/* One queued message the runner knows of (on the loop). */
+struct dl_entry {
+	char			 qid[QID_LEN + 1];
+	time_t			 due;		/* next look */
+	int			 busy;		/* a worker has it */
+	int			 force;		/* mxd -Q: ignore next-try */
+	TAILQ_ENTRY(dl_entry)	 entry;
+};
+TAILQ_HEAD(dl_entries, dl_entry);
+
+/* What the state file says of one recipient. */
+struct dl_rstate {
+	enum rcpt_status	 st;
+	time_t			 next;		/* deferred: next try */
+	unsigned		 ndeferred;
+	int			 bounced;	/* a mailbox of it failed */
+	struct strlist		 done;		/* sent/bounced mailboxes */
+};
+
+/* A message handed to a worker, and what became of it. */
+struct dl_job {
+	struct dl_entry		*e;
+	struct envelope		 env;
+	FILE			*f;
+	struct dl_msg		 m;
+	struct dl_box		*box;
+	size_t			 nbox;
+	struct dl_rstate	*rs;		/* env.nrcpt */
+	int			*keep;		/* env.nrcpt: has keep boxes */
+	time_t			 arrival;
+	char			*spool_dir, *hostname, *delim;
+	long long		 retry_min, retry_max, lifetime, timeout;
+	struct strlist		 log;		/* lines for the loop */
+	struct strlist		 failed;	/* `<addr>: reason`, notice */
+	char			 pm_addr[SMTP_PATH_MAX + 1];
+	char			 pm_target[1024];
+	time_t			 next;		/* out: 0 nothing pending */
+	TAILQ_ENTRY(dl_job)	 entry;
+};
+TAILQ_HEAD(dl_jobs, dl_job);
+
+/* plan.c: on the loop. */
+int		 plan_check(const struct config *, char **);
+int		 plan_active(const struct config *);
+void		 plan_routes_refresh(int);
+void		 plan_routes_clear(void);
+void		 plan_explain(const struct config *, FILE *);
+struct dl_job	*plan_message(struct dl_entry *, time_t);
+void		 plan_job_free(struct dl_job *);
+
+/* worker.c: on a worker thread. */
+void		 worker_run(struct dl_job *, struct lmtp_session *);
+
 /* lmtp.c */
 int		 lmtp_target_parse(const char *, struct lmtp_target *, char **);
 enum lmtp_read	 lmtp_reply_read(struct evbuffer *, struct lmtp_reply *);
