@@ -1,8 +1,11 @@
 /*
  * deliver.h: the delivery folder's own types, inside src/deliver/ only:
- * LMTP targets (lmtp:unix:/path, lmtp:inet:host:port) and the LMTP reply
- * reader.  The core reaches the folder only through lmtp_prober (the
- * RCPT check of recipient_check = lmtp); delivery itself comes later.
+ * LMTP targets (lmtp:unix:/path, lmtp:inet:host:port), the LMTP reply
+ * reader and delivery session, the Maildir writer, and the delivery
+ * runner's jobs (runner.c queues them, plan.c makes them on the loop,
+ * worker.c does them on a thread).  The core reaches the folder only
+ * through lmtp_prober (the RCPT check of recipient_check = lmtp) and
+ * deliver_runner (mxd.h).
  */
 #ifndef DELIVER_H
 #define DELIVER_H
