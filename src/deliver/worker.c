@@ -246,9 +246,21 @@ out:
 	close(dfd);
 }
 
-/* Write what became of recipient i after this job's tries. */
+/* Is box b done for good (the store took it, or refused it: 5xx)? */
+static int
+worker_box_done(const struct dl_box *b)
+{
+	return (b->code >= 500 || (b->code >= 200 && b->code < 300));
+}
+
+/*
+ * Write what became of recipient i once box last, its last box of this
+ * job, was tried (the boxes before it wrote their `sent`/`bounced`
+ * lines as they finished).
+ */
 static void
-worker_settle(struct dl_job *j, size_t i, time_t now)
+worker_settle(struct dl_job *j, size_t i, const struct dl_box *last,
+    time_t now)
 {
 	struct dl_box	*b, *temp = NULL, *perm = NULL;
 	char		 detail[400];
@@ -276,16 +288,10 @@ worker_settle(struct dl_job *j, size_t i, time_t now)
 			worker_state(j, i, RCPT_S_DELIVERED, NULL);
 		return;
 	}
-	/* Not final: remember the mailboxes that are done. */
-	for (k = 0; k < j->nbox; k++) {
-		b = &j->box[k];
-		for (n = 0; n < b->nidx && b->idx[n] != i; n++)
-			;
-		if (n < b->nidx && b->code >= 200 && b->code != -1 &&
-		    (b->code < 300 || b->code >= 500))
-			worker_state(j, i, b->code < 300 ? RCPT_S_SENT :
-			    RCPT_S_BOUNCED, b->addr);
-	}
+	/* Not final: remember that the last mailbox is done. */
+	if (worker_box_done(last))
+		worker_state(j, i, last->code < 300 ? RCPT_S_SENT :
+		    RCPT_S_BOUNCED, last->addr);
 	if (temp == NULL)
 		return;		/* keep mailboxes wait for POP3 */
 	if (now >= j->arrival + j->lifetime) {
@@ -309,6 +315,16 @@ worker_settle(struct dl_job *j, size_t i, time_t now)
 	snprintf(detail, sizeof(detail), "%lld %s", (long long)(now + delay),
 	    temp->reason);
 	worker_state(j, i, RCPT_S_DEFERRED, detail);
+}
+
+/* Is box k the last of j's boxes with recipient i? */
+static int
+worker_last_box(const struct dl_job *j, size_t k, size_t i)
+{
+	for (k++; k < j->nbox; k++)
+		if (worker_has_idx(j->box[k].idx, j->box[k].nidx, i))
+			return (0);
+	return (1);
 }
 
 /* Deliver one mailbox (worker). */
@@ -343,7 +359,7 @@ worker_run(struct dl_job *j, struct lmtp_session *ls)
 {
 	struct dl_box		*b;
 	enum rcpt_status	*st;
-	size_t			 i, k;
+	size_t			 i, k, n;
 	time_t			 now;
 
 	for (k = 0; k < j->nbox; k++) {
@@ -360,16 +376,18 @@ worker_run(struct dl_job *j, struct lmtp_session *ls)
 			worker_dead(j);
 			worker_failed(j, b->addr, b->reason);
 		}
-	}
-	now = time(NULL);
-	for (i = 0; i < j->env.nrcpt; i++) {
-		for (k = 0; k < j->nbox; k++) {
-			b = &j->box[k];
-			if (worker_has_idx(b->idx, b->nidx, i))
-				break;
+		/*
+		 * Record at once, before the next copy: a crash can then
+		 * repeat only the copy under way.
+		 */
+		for (n = 0; n < b->nidx; n++) {
+			i = b->idx[n];
+			if (worker_last_box(j, k, i))
+				worker_settle(j, i, b, now);
+			else if (worker_box_done(b))
+				worker_state(j, i, b->code < 300 ?
+				    RCPT_S_SENT : RCPT_S_BOUNCED, b->addr);
 		}
-		if (k < j->nbox)
-			worker_settle(j, i, now);
 	}
 	if (j->failed.n > 0)
 		worker_notice(j, ls);
