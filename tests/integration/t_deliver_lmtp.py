@@ -347,5 +347,37 @@ def test_permanent_after_250():
         fake.close()
 
 
+def test_lifetime_over():
+    """a store that never comes back: after delivery_lifetime the
+    recipient fails (status=expired), the message is in dead/ and the
+    postmaster's notice says why; mxd -q showed it deferred before"""
+    tmp = tempfile.mkdtemp(prefix="mxdtest.")
+    os.chmod(tmp, 0o777)
+    mp = os.path.join(tmp, "map")
+    with open(mp, "w") as f:
+        f.write("postmaster@mx.test maildir:%s/pm\n" % tmp)
+    os.chmod(mp, 0o644)
+    with Server(domains=DOMAIN, delivery="lmtp:unix:%s/nothing" % tmp,
+                delivery_map=mp, delivery_retry_min="1s",
+                delivery_lifetime="3s") as srv:
+        qid = send(srv, ["bob@example.test"], body("expire"))
+        srv.wait_log(r"qid=%s to=<bob@example.test> .*status=deferred" %
+                     qid)
+        rc, out, err = run_mxd(["-q", "-o", "spool_dir=" + srv.spool])
+        assert_in("deferred, next try", out, "mxd -q: deferred")
+        srv.wait_log(r"qid=%s to=<bob@example.test> status=expired "
+                     r"\(delivery_lifetime over: " % qid, timeout=30)
+        srv.wait_log(r"qid=%s notice to=<postmaster@mx.test> .*"
+                     r"status=sent" % qid)
+        wait_until(lambda: not os.path.exists(os.path.join(
+            srv.spool, "queue", qid + ".eml")), what="queue file gone")
+        assert_eq(os.path.exists(os.path.join(srv.spool, "dead",
+                                              qid + ".eml")), True, "dead/")
+        new = os.path.join(tmp, "pm", "new")
+        note = open(os.path.join(new, os.listdir(new)[0]), "rb").read()
+        assert_in(b"<bob@example.test>: delivery_lifetime over", note,
+                  "the notice says why")
+
+
 if __name__ == "__main__":
     run(globals())
