@@ -2,14 +2,17 @@
 """
 t_deliver_crash.py: kill -9 of mxd during delivery to Dovecot over LMTP,
 20 times in a loop, while a client sends continuously (every message to
-bob and alice).  After each kill the state files are read: a recipient
-whose state says `delivered` (or whose message is already gone from
-queue/) has its copies counted then.  At the end,
-with mxd started again and the queue empty: every message that got a
-250 is in both mailboxes (zero lost), and no recipient recorded as
-delivered got another copy afterwards (zero delivered twice after a
-250 was recorded).  Duplicates from a kill between the store's 250 and
-mxd's state write are allowed, counted and printed.
+bob and alice).  After each kill, Dovecot is stopped and every process
+of it waited for (a copy it was still saving when mxd died then lands
+before the count, never behind it), the state files are read, and a
+recipient whose state says `delivered` (or whose message is already
+gone from queue/) has its copies counted; Dovecot starts again before
+the next mxd.  At the end, with mxd started again and the queue empty:
+every message that got a 250 is in both mailboxes (zero lost), and no
+recipient recorded as delivered got another copy afterwards (zero
+delivered twice after a 250 was recorded).  Duplicates from a kill
+between the store's 250 and mxd's state write are allowed, counted and
+printed.
 """
 
 import os
@@ -75,6 +78,37 @@ def delivered_in_state(spool):
     return out
 
 
+def children(pid):
+    """Every process below pid (from /proc)."""
+    parent = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = open("/proc/%s/stat" % d).read()
+            except OSError:
+                continue
+            parent[int(d)] = int(stat.rsplit(")", 1)[1].split()[1])
+    out, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        for c, pp in parent.items():
+            if pp == p and c not in out:
+                out.add(c)
+                todo.append(c)
+    return out
+
+
+def quiesce(dc):
+    """Stop Dovecot and wait for every process of it: a copy it was
+    still saving when mxd died is then in the mailbox (or never will
+    be), so the counts that follow cannot change behind the test."""
+    procs = children(dc.proc.pid)
+    dc.stop()
+    wait_until(lambda: not any(os.path.exists("/proc/%d" % p)
+                               for p in procs),
+               timeout=30, what="Dovecot's processes gone")
+
+
 def test_kill9_loop():
     """20 kill -9 during delivery under load: zero lost, zero second
     copies after `delivered` was recorded"""
@@ -105,6 +139,7 @@ def test_kill9_loop():
             srv.stopped, srv.rc = True, 0
             stop.set()
             t.join(timeout=30)
+            quiesce(dc)
             now = copies(dc)
             done = delivered_in_state(spool)
             # A message gone from queue/ had every recipient delivered
@@ -117,6 +152,7 @@ def test_kill9_loop():
             for k in done:
                 if k not in recorded:
                     recorded[k] = now.get(k, 0)
+            dc.start()
         # The last mxd finishes the queue.
         with Server(spool=spool, domains="example.test",
                     delivery=dc.lmtp_unix, delivery_retry_min="1s") as srv:
