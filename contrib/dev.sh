@@ -22,7 +22,9 @@ PKGS="gcc make autoconf automake pkg-config libevent-dev libssl-dev
 libsasl2-dev libidn2-dev python3 swaks curl openssl procps sasl2-bin libsasl2-modules
 libsasl2-modules-db libnet-ssleay-perl libio-socket-ssl-perl clang
 libclang-rt-14-dev valgrind util-linux fetchmail
-dovecot-lmtpd dovecot-imapd"
+dovecot-lmtpd dovecot-imapd
+libsqlite3-dev libgmime-3.0-dev libjansson-dev libcrypt-dev sqlite3
+chromium nodejs"
 
 need_pkgs() {
 	missing=""
@@ -38,6 +40,23 @@ need_pkgs() {
 	$sudo apt-get update -qq
 	# shellcheck disable=SC2086
 	$sudo apt-get install -y -qq --no-install-recommends $missing
+}
+
+# npm and the packages the tests drive (tests/web/package.json, pinned by
+# its lock file) in build/npm; npm comes with some builds of nodejs and
+# in Debian's own package otherwise.
+need_npm() {
+	if ! command -v npm >/dev/null 2>&1; then
+		PKGS="npm"
+		need_pkgs
+	fi
+	mkdir -p "$top/build/npm"
+	cp "$top/tests/web/package.json" "$top/tests/web/package-lock.json" \
+	    "$top/build/npm/"
+	(cd "$top/build/npm" && npm ci --no-audit --no-fund --loglevel=error)
+	MXD_NPM_DIR="$top/build/npm/node_modules"
+	MXD_REQUIRE_NPM=1
+	export MXD_NPM_DIR MXD_REQUIRE_NPM
 }
 
 # build DIR [configure args...]: configure once, then make.
@@ -112,6 +131,8 @@ run)
 	echo "dev.sh: and read it back over POP3 (any password):" \
 	    "nc -C 127.0.0.1 1110, then: user you@example.org, pass x, list," \
 	    "retr 1, quit"
+	echo "dev.sh: and look at it over HTTP (Mailpit's and MailHog's API):" \
+	    "curl http://127.0.0.1:8025/api/v1/messages"
 	exec "$top/build/src/mxd" -f
 	;;
 test)
@@ -121,10 +142,12 @@ test)
 	build build-asan CFLAGS="-O1 -g $san -fno-sanitize-recover=undefined" \
 	    LDFLAGS="$san"
 	build build-fuzz --enable-fuzzing CC=clang
+	need_npm
 	check build
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    check build-asan
+	unset MXD_REQUIRE_NPM
 	FUZZ_SECONDS=${FUZZ_SECONDS:-30} \
 	    check build-fuzz TESTS=tests/fuzz/run-fuzz.sh
 	distcheck

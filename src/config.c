@@ -20,6 +20,9 @@
 
 struct config	*cfg;
 
+/* The embedded default's HTTP API: Mailpit's and MailHog's port. */
+#define CONFIG_SINK_HTTP	"127.0.0.1:8025 [::1]:8025"
+
 /* Find a setting by name. */
 static const struct option_entry *
 config_find(const char *name)
@@ -437,6 +440,10 @@ config_load(struct config *c, const char *file, char **over, size_t nover,
 			    *cause);
 	if (file != NULL && config_read_file(c, file, cause) != 0)
 		return (-1);
+	/* The embedded sink also serves the HTTP API on Mailpit's port. */
+	if (file == NULL && config_set(c, "http_listen", CONFIG_SINK_HTTP,
+	    cause) != 0)
+		fatalx("default for http_listen: %s", *cause);
 	for (i = 0; i < nover; i++) {
 		name = xstrdup(over[i]);
 		if (config_line(c, "-o", (int)i + 1, name, &why) != 0) {

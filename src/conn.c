@@ -55,6 +55,7 @@
 #define CONN_F_QUEUED		0x20	/* on the flush queue */
 #define CONN_F_CONNECTING	0x40	/* outbound, connect() under way */
 #define CONN_F_OUTBOUND		0x80	/* made by conn_connect() */
+#define CONN_F_HELD		0x100	/* conn_hold(): input waits unread */
 
 /* Connections with output to write at the end of this loop pass. */
 static struct conn	*conn_flushq;
@@ -183,6 +184,46 @@ void
 conn_resume_read(struct conn *c)
 {
 	bufferevent_enable(c->bev, EV_READ);
+}
+
+/*
+ * Stop handing input to the protocol for a short while (a message being
+ * committed), without taking the socket out of epoll and putting it back
+ * (two epoll_ctl calls per message): what arrives meanwhile stays in the
+ * input buffer (at most CONN_READ_HIWAT), and an end of input, a read
+ * error or a read timeout is only noted (conn_held_event).  The
+ * protocol sees the connection as if reading had been paused.
+ */
+void
+conn_hold(struct conn *c)
+{
+	c->flags |= CONN_F_HELD;
+	c->held_events = 0;
+}
+
+/*
+ * The hold is over: the protocol consumes what is buffered itself.  If
+ * reading stopped meanwhile, start it again: an end of input or an
+ * error shows up again (conn_event_cb), a timeout starts from now, as
+ * after conn_resume_read().
+ */
+void
+conn_release(struct conn *c)
+{
+	c->flags &= ~CONN_F_HELD;
+	if (c->held_events != 0)
+		bufferevent_enable(c->bev, EV_READ);
+}
+
+/*
+ * A read event during a hold.  libevent has stopped reading; remember
+ * an error, so that the end of input it leaves behind is reported as
+ * one after the hold (conn_event_cb).
+ */
+static void
+conn_held_event(struct conn *c, short events)
+{
+	c->held_events |= events;
 }
 
 /*
@@ -362,7 +403,8 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		c->flags &= ~CONN_F_CONNECTING;
 		conn_emit(c, CONN_CONNECTED);
 	}
-	conn_emit(c, CONN_INPUT);
+	if (!(c->flags & CONN_F_HELD))
+		conn_emit(c, CONN_INPUT);
 }
 
 /*
@@ -431,6 +473,12 @@ conn_event_cb(struct bufferevent *bev, short events, void *arg)
 		    "connect-failed");
 		return;
 	}
+	if ((c->flags & CONN_F_HELD) && (events & BEV_EVENT_READING)) {
+		conn_held_event(c, events);
+		return;
+	}
+	if (c->held_events & BEV_EVENT_ERROR)
+		events = (events & ~BEV_EVENT_EOF) | BEV_EVENT_ERROR;
 	if (events & BEV_EVENT_CONNECTED) {
 		tls_describe(bev, c->tls_info, sizeof(c->tls_info),
 		    &c->tls_bits);

@@ -61,41 +61,83 @@ log_init(int to_stderr, const char *ident, const char *facility)
 		openlog(ident, LOG_PID | LOG_NDELAY, fac);
 }
 
-/* Write one formatted line at a syslog priority. */
+/*
+ * The start of a stderr line, "2026-11-29T14:32:16.756Z mxd[31539]: ",
+ * into buf (at least LOG_PREFIX_MAX octets); returns its length.  The
+ * date and time are formatted once a second and the "Z mxd[PID]: " part
+ * once, not once a line.
+ */
+#define LOG_PREFIX_MAX	64
+static size_t
+log_prefix(char *buf)
+{
+	static time_t	 last = -1;
+	static char	 ts[32], tail[32];
+	static size_t	 tslen, taillen;
+	static long	 tailpid;
+	struct timespec	 now;
+	struct tm	 tm;
+	long		 ms;
+	size_t		 n;
+	int		 m;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (now.tv_sec != last) {
+		gmtime_r(&now.tv_sec, &tm);
+		tslen = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+		last = now.tv_sec;
+	}
+	if (log_pid == 0)
+		log_pid = (long)getpid();
+	if (tailpid != log_pid) {
+		m = snprintf(tail, sizeof(tail), "Z mxd[%ld]: ", log_pid);
+		taillen = m > 0 && (size_t)m < sizeof(tail) ? (size_t)m : 0;
+		tailpid = log_pid;
+	}
+	memcpy(buf, ts, tslen);
+	n = tslen;
+	ms = now.tv_nsec / 1000000;
+	buf[n++] = '.';
+	buf[n++] = (char)('0' + ms / 100);
+	buf[n++] = (char)('0' + ms / 10 % 10);
+	buf[n++] = (char)('0' + ms % 10);
+	memcpy(buf + n, tail, taillen);
+	return (n + taillen);
+}
+
+/*
+ * Write one formatted line at a syslog priority.  On stderr the line is
+ * formatted straight into log_buf: the prefix, at most LOG_MSG_MAX - 1
+ * octets of message, a newline.
+ */
+#define LOG_MSG_MAX	2048
 static void
 log_vwrite(int pri, const char *fmt, va_list ap)
 {
-	char		 buf[2048], line[2100];
-	char		 ts[32];
-	struct timespec	 now;
-	struct tm	 tm;
-	int		 n;
+	char	 buf[LOG_MSG_MAX];
+	size_t	 n, start;
+	int	 m;
 
 	if (log_stderr < 0)
 		return;
-	vsnprintf(buf, sizeof(buf), fmt, ap);
 	if (!log_stderr) {
+		vsnprintf(buf, sizeof(buf), fmt, ap);
 		syslog(pri, "%s", buf);
 		return;
 	}
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	if (log_pid == 0)
-		log_pid = (long)getpid();
-	n = snprintf(line, sizeof(line), "%s.%03ldZ mxd[%ld]: %s\n", ts,
-	    now.tv_nsec / 1000000, log_pid, buf);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
-	if (log_len + (size_t)n > sizeof(log_buf))
+	if (log_len + LOG_PREFIX_MAX + LOG_MSG_MAX > sizeof(log_buf))
 		log_flush();
-	memcpy(log_buf + log_len, line, (size_t)n);
-	log_len += (size_t)n;
+	start = log_len;
+	n = log_prefix(log_buf + start);
+	m = vsnprintf(log_buf + start + n, LOG_MSG_MAX, fmt, ap);
+	if (m < 0)
+		return;
+	n += (size_t)m < LOG_MSG_MAX ? (size_t)m : LOG_MSG_MAX - 1;
+	log_buf[start + n++] = '\n';
+	log_len += n;
 	if (log_flush_ev == NULL || pri <= LOG_WARNING)
 		log_flush();
-	else if (log_len == (size_t)n)
+	else if (log_len == n)
 		event_active(log_flush_ev, EV_TIMEOUT, 0);
 }
 

@@ -37,7 +37,7 @@ static struct config		 main_conf;
 
 /* The protocols mxd serves; main() is where they meet the core. */
 static const struct protocol *const mxd_protocols[] = { &smtp_protocol,
-    &pop3_protocol };
+    &http_protocol, &pop3_protocol };
 #define NPROTOCOLS	(sizeof(mxd_protocols) / sizeof(mxd_protocols[0]))
 
 static const struct option	 mxd_longopts[] = {
@@ -75,8 +75,8 @@ usage(int asked)
 	    "  -h, --help  print this and exit\n"
 	    "  --version   print the version and exit\n"
 	    "Without -c, mxd runs as a local test sink: SMTP on "
-	    "127.0.0.1:2525 and [::1]:2525,\nPOP3 on port 1110, mail in "
-	    "./spool.  "
+	    "127.0.0.1:2525 and [::1]:2525,\nPOP3 on port 1110, the HTTP "
+	    "API (Mailpit, MailHog) on port 8025, mail in ./spool.\n"
 	    "See mxd(8) and mxd.conf(5).\n");
 	exit(asked ? 0 : 2);
 }
@@ -512,6 +512,11 @@ mxd_hello(const struct config *c, const char *file)
 		fprintf(stderr, " %s (smtps)", c->smtps_listen.v[i]);
 	for (i = 0; i < c->submission_listen.n; i++)
 		fprintf(stderr, " %s (submission)", c->submission_listen.v[i]);
+	if (c->http_listen.n > 0) {
+		fprintf(stderr, "\nmxd: HTTP API (Mailpit, MailHog) on");
+		for (i = 0; i < c->http_listen.n; i++)
+			fprintf(stderr, " http://%s/", c->http_listen.v[i]);
+	}
 	if (c->pop3_listen.n + c->pop3s_listen.n > 0)
 		fprintf(stderr, "\nmxd: POP3 on");
 	for (i = 0; i < c->pop3_listen.n; i++)
@@ -918,6 +923,14 @@ main(int argc, char **argv)
 	}
 	pid_file = xstrdup(main_conf.pid_file);
 	mxd_pid_file(pid_file);
+	/*
+	 * Protocols that open more (HTTP: its port, the spool's index) do
+	 * it before privileges go, as the listeners and the spool did.
+	 */
+	for (i = 0; i < NPROTOCOLS; i++)
+		if (mxd_protocols[i]->start != NULL &&
+		    mxd_protocols[i]->start(base, &why) != 0)
+			fatalx("%s", why);
 	mxd_drop_privileges(&main_conf);
 	log_set_base(base);
 	spool_start(base);

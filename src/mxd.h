@@ -104,6 +104,10 @@ struct config {
 	struct strlist	  pop3s_listen;
 	long long	  pop3_timeout;
 	char		 *pop3_auth;
+	struct strlist	  http_listen;
+	char		 *http_auth_file;
+	char		 *http_auth;
+	long long	  sink_max_messages;
 	char		 *delivery;
 	char		 *delivery_map;
 	long long	  delivery_concurrency;
@@ -159,9 +163,12 @@ struct protocol {
 		int		 kind;
 		const char	*name;		/* for the log */
 	} listeners[4];				/* ends at setting NULL */
+	/* Optional: once the spool is open, before privileges go; 0, -1. */
+	int		(*start)(struct event_base *, char **);
 };
 extern const struct protocol smtp_protocol;
 extern const struct protocol pop3_protocol;
+extern const struct protocol http_protocol;
 
 /* line.c */
 enum line_status {
@@ -369,6 +376,11 @@ int		 queue_delete(const char *, const char *);
 void		 queue_watch(void (*)(const char *, void *), void *);
 void		 queue_unwatch(void (*)(const char *, void *), void *);
 void		 queue_committed(const char *);
+void		 queue_watch_removals(void (*)(const char *, void *), void *);
+void		 queue_unwatch_removals(void (*)(const char *, void *), void *);
+void		 queue_removed(const char *);
+char		**queue_ids(const char *, size_t *);
+int		 queue_unlink(const char *, const char *);
 
 /* store/rcptstate.c: per-recipient state, state/<QID> (doc/spool.md). */
 enum rcpt_status {
@@ -444,6 +456,7 @@ struct conn {
 	int			 tls_bits;
 	char			 tls_info[128];	/* version and cipher */
 	const char		*why;		/* CONN_GONE: eof, error, ... */
+	short			 held_events;	/* read events in a hold */
 	time_t			 linger_since;
 	LIST_ENTRY(conn)	 entry;		/* lingering */
 };
@@ -459,6 +472,8 @@ size_t		 conn_unsent(struct conn *);
 struct evbuffer	*conn_input(struct conn *);
 void		 conn_pause_read(struct conn *);
 void		 conn_resume_read(struct conn *);
+void		 conn_hold(struct conn *);
+void		 conn_release(struct conn *);
 void		 conn_wait_drain(struct conn *);
 void		 conn_set_timeout(struct conn *, long);
 void		 conn_delay(struct conn *, unsigned);

@@ -139,6 +139,18 @@ const struct option_entry options_table[] = {
 	{ "pop3_auth", OPT_STRING, OFF(pop3_auth), "sasl", 1, 8,
 	  "POP3 logins: sasl (checked like SMTP AUTH) or any (a lab sink: "
 	  "every name and password; without -c)", "sasl|any", OPT_F_RESTART },
+	{ "http_listen", OPT_LISTEN, OFF(http_listen), "", 0, 64,
+	  "addresses for the HTTP API (Mailpit/MailHog compatible); "
+	  "without a config file 127.0.0.1:8025 [::1]:8025", NULL, OPT_F_RESTART },
+	{ "http_auth_file", OPT_STRING, OFF(http_auth_file), "", 0, 1024,
+	  "htpasswd file (bcrypt, SHA-crypt): HTTP basic authentication",
+	  NULL, OPT_F_RESTART },
+	{ "http_auth", OPT_STRING, OFF(http_auth), "basic", 1, 16,
+	  "basic: a non-loopback http_listen needs http_auth_file; none: "
+	  "no authentication anywhere", "basic|none", OPT_F_RESTART },
+	{ "sink_max_messages", OPT_COUNT, OFF(sink_max_messages), "0", 0,
+	  1000000000, "with the HTTP API: keep at most this many messages, "
+	  "removing the oldest (0: keep all)", NULL, OPT_F_RESTART },
 	{ "delivery", OPT_STRING, OFF(delivery), "keep", 1, 1024,
 	  "where accepted mail goes: keep (the spool is the mailbox), "
 	  "lmtp:unix:/path, lmtp:inet:host:port, maildir:/path/%d/%u",

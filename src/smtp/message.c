@@ -9,6 +9,7 @@
  * comes only after the message is durable).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -21,6 +22,8 @@
 #define MESSAGE_FLUSH	(64 * 1024)
 
 static void	message_flush(struct tx *);
+static void	message_add(struct evbuffer *, ...)
+		    __attribute__((__sentinel__));
 
 /*
  * Can this recipient go into the Received: `for` clause as it is?  Only
@@ -38,6 +41,29 @@ message_header_plain(const char *addr)
 	return (1);
 }
 
+/* Append the strings up to a NULL to buf: header text without printf. */
+static void
+message_add(struct evbuffer *buf, ...)
+{
+	const char	*p;
+	va_list		 ap;
+
+	va_start(ap, buf);
+	while ((p = va_arg(ap, const char *)) != NULL)
+		evbuffer_add(buf, p, strlen(p));
+	va_end(ap);
+}
+
+/* Copy src into dst (size len > 0), cut to fit and NUL-terminated. */
+static void
+message_copy(char *dst, size_t len, const char *src)
+{
+	size_t	n = strnlen(src, len - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 /* Write the transaction's envelope block (store/envelope.c). */
 static void
 message_envelope(struct session *s, const char *arrival)
@@ -47,16 +73,16 @@ message_envelope(struct session *s, const char *arrival)
 
 	memset(&e, 0, sizeof(e));
 	memcpy(e.qid, tx->qid, sizeof(e.qid));
-	snprintf(e.arrival, sizeof(e.arrival), "%s", arrival);
+	message_copy(e.arrival, sizeof(e.arrival), arrival);
 	memcpy(e.client_addr, s->addr, sizeof(e.client_addr));
 	e.client_port = s->port;
-	snprintf(e.helo, sizeof(e.helo), "%s", s->helo);
-	snprintf(e.sender, sizeof(e.sender), "%s", tx->sender);
+	message_copy(e.helo, sizeof(e.helo), s->helo);
+	message_copy(e.sender, sizeof(e.sender), tx->sender);
 	e.rcpt = tx->rcpt;
 	e.nrcpt = tx->nrcpt;
 	if (s->auth_user != NULL) {
-		snprintf(e.auth_mech, sizeof(e.auth_mech), "%s", s->auth_mech);
-		snprintf(e.auth_user, sizeof(e.auth_user), "%s", s->auth_user);
+		message_copy(e.auth_mech, sizeof(e.auth_mech), s->auth_mech);
+		message_copy(e.auth_user, sizeof(e.auth_user), s->auth_user);
 	}
 	memcpy(e.tls, s->tls_info, sizeof(e.tls));
 	envelope_write(tx->body, &e);
@@ -93,37 +119,58 @@ message_protocol(const struct session *s)
 	    ((s->flags & SESSION_F_AUTH) ? 2 : 0)]);
 }
 
+/*
+ * The arrival time, now: the RFC 5322 date of the Received: field (local
+ * time) and the RFC 3339 UTC time of the envelope.  Formatted once a
+ * second, not once a message.
+ */
+static void
+message_dates(const char **date, const char **iso)
+{
+	static time_t	 last = -1;
+	static char	 d[64], i[32];
+	time_t		 now = time(NULL);
+	struct tm	 tm;
+
+	if (now != last) {
+		localtime_r(&now, &tm);
+		strftime(d, sizeof(d), "%a, %d %b %Y %H:%M:%S %z", &tm);
+		gmtime_r(&now, &tm);
+		strftime(i, sizeof(i), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		last = now;
+	}
+	*date = d;
+	*iso = i;
+}
+
 /* Write the envelope block and the RFC 5321 4.4 Received: header. */
 static void
 message_header(struct session *s)
 {
 	struct tx	*tx = s->tx;
-	char		 date[64], iso[32], helo[256], x[SMTP_PATH_MAX * 3 + 1];
-	time_t		 now = time(NULL);
-	struct tm	 tm;
+	char		 helo[256], x[SMTP_PATH_MAX * 3 + 1];
+	const char	*date, *iso;
 
-	localtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
-	gmtime_r(&now, &tm);
-	strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	message_dates(&date, &iso);
 	message_envelope(s, iso);
 	message_header_safe(s->helo, helo, sizeof(helo));
 	/* RFC 5321 4.1.3: an IPv6 address literal is tagged "IPv6:". */
-	evbuffer_add_printf(tx->body, "Received: from %s ([%s%s])\r\n",
-	    helo, strchr(s->addr, ':') != NULL ? "IPv6:" : "", s->addr);
+	message_add(tx->body, "Received: from ", helo, " ([",
+	    strchr(s->addr, ':') != NULL ? "IPv6:" : "", s->addr, "])\r\n",
+	    NULL);
 	if (s->tls_info[0] != '\0')
-		evbuffer_add_printf(tx->body, "\t(using %s)\r\n", s->tls_info);
+		message_add(tx->body, "\t(using ", s->tls_info, ")\r\n", NULL);
 	if (s->auth_user != NULL) {
 		message_header_safe(s->auth_user, x, sizeof(x));
-		evbuffer_add_printf(tx->body, "\t(authenticated as %s "
-		    "with %s)\r\n", x, s->auth_mech);
+		message_add(tx->body, "\t(authenticated as ", x, " with ",
+		    s->auth_mech, ")\r\n", NULL);
 	}
-	evbuffer_add_printf(tx->body, "\tby %s (mxd) with %s id %s",
-	    cfg->hostname, message_protocol(s), tx->qid);
+	message_add(tx->body, "\tby ", cfg->hostname, " (mxd) with ",
+	    message_protocol(s), " id ", tx->qid, NULL);
 	if (tx->nrcpt == 1 && !tx->params.smtputf8 &&
 	    message_header_plain(tx->rcpt[0]))
-		evbuffer_add_printf(tx->body, "\r\n\tfor <%s>", tx->rcpt[0]);
-	evbuffer_add_printf(tx->body, ";\r\n\t%s\r\n", date);
+		message_add(tx->body, "\r\n\tfor <", tx->rcpt[0], ">", NULL);
+	message_add(tx->body, ";\r\n\t", date, "\r\n", NULL);
 }
 
 /*

@@ -303,16 +303,36 @@ reply_text(char *buf, size_t len, enum reply_id id, ...)
 	va_end(ap);
 }
 
-/* Format a whole reply line (no CRLF) into line; snprintf's result. */
+/*
+ * Format a whole reply line (no CRLF) into line (len > 16); like
+ * snprintf, returns the length it would have had.  The code and the
+ * enhanced code are copied in, the text formatted after them: one
+ * printf pass per reply, not two.
+ */
 static int
 reply_vformat(char *line, size_t len, enum reply_id id, va_list ap)
 {
-	char	text[SMTP_CMD_MAX];
+	const char	*esc;
+	size_t		 n = 0, elen;
+	int		 code, m;
 
-	reply_vtext(text, sizeof(text), id, ap);
-	return (snprintf(line, len, "%d %s%s%s", replies[id].code,
-	    replies[id].esc ? replies[id].esc : "",
-	    replies[id].esc ? " " : "", text));
+	if (id >= R_MAX || replies[id].text == NULL)
+		fatalx("reply: no row for reply %d", id);
+	code = replies[id].code;
+	if (code < 100 || code > 999)
+		fatalx("reply: code %d of reply %d", code, id);
+	line[n++] = (char)('0' + code / 100);
+	line[n++] = (char)('0' + code / 10 % 10);
+	line[n++] = (char)('0' + code % 10);
+	line[n++] = ' ';
+	if ((esc = replies[id].esc) != NULL &&
+	    (elen = strlen(esc)) + n + 1 < len) {
+		memcpy(line + n, esc, elen);
+		n += elen;
+		line[n++] = ' ';
+	}
+	m = vsnprintf(line + n, len - n, replies[id].text, ap);
+	return (m < 0 ? m : (int)n + m);
 }
 
 /*

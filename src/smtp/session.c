@@ -98,12 +98,15 @@ session_queued(struct session *s, const char *qid)
 	    len ? "," : "", qid);
 }
 
-/* Stop reading until the spool answers (data_committed_cb). */
+/*
+ * Consume no input until the spool answers (message_committed_cb); the
+ * connection holds it (conn_hold) rather than stop reading.
+ */
 void
 session_park(struct session *s)
 {
 	s->flags |= SESSION_F_WAIT;
-	conn_pause_read(s->conn);
+	conn_hold(s->conn);
 }
 
 /*
@@ -121,13 +124,13 @@ session_unpark(struct session *s)
 	return (0);
 }
 
-/* After session_unpark(): read again, and run what was pipelined. */
+/* After session_unpark(): end the hold, and run what was pipelined. */
 void
 session_resume(struct session *s)
 {
 	if (s->state == STATE_QUIT)
 		return;
-	conn_resume_read(s->conn);
+	conn_release(s->conn);
 	session_process(s);
 }
 
@@ -145,6 +148,8 @@ session_data_done(struct session *s, enum reply_id id)
 		session_free(s);
 		return;
 	}
+	if (parked)
+		conn_release(s->conn);
 	if (id == R_QUEUED)
 		reply(s, id, s->tx->qid);
 	else if (id == R_MSG_TOO_BIG)
@@ -159,11 +164,8 @@ session_data_done(struct session *s, enum reply_id id)
 		reply(s, R_SHUTDOWN, cfg->hostname);
 		return;
 	}
-	if (parked) {
-		/* Called from the spool, not from session_process(). */
-		conn_resume_read(s->conn);
+	if (parked)	/* called from the spool, not session_process() */
 		session_process(s);
-	}
 }
 
 /* Skip the rest of an overlong line; return 1 when its end was seen. */
@@ -430,7 +432,7 @@ session_fault_delay(struct session *s, unsigned secs)
 {
 	s->flags |= SESSION_F_FAULT_DELAY;
 	conn_delay(s->conn, secs);
-	conn_resume_read(s->conn);
+	conn_release(s->conn);
 }
 
 /* The held-back 250 goes now (its time is up, or mxd is stopping). */

@@ -8,6 +8,7 @@
  * 3461 4), so no octet of theirs can end a line or look like a field.
  * Pure code: round-trip unit test, and a fuzz target for the reader.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,9 @@
 
 /* The longest line the reader takes: a recipient as xtext, and more. */
 #define ENVELOPE_LINE_MAX	(SMTP_PATH_MAX * 3 + 64)
+
+static void	envelope_add(struct evbuffer *, ...)
+		    __attribute__((__sentinel__));
 
 /*
  * Encode as xtext: '+', '=' and octets outside 33..126 become +HH.
@@ -223,6 +227,19 @@ static const struct {
 };
 #define NFIELDS	(sizeof(envelope_fields) / sizeof(envelope_fields[0]))
 
+/* Append the strings up to a NULL to out: a line without printf. */
+static void
+envelope_add(struct evbuffer *out, ...)
+{
+	const char	*p;
+	va_list		 ap;
+
+	va_start(ap, out);
+	while ((p = va_arg(ap, const char *)) != NULL)
+		evbuffer_add(out, p, strlen(p));
+	va_end(ap);
+}
+
 /*
  * Write e as an envelope block.  e->rcpt are the recipients; empty
  * auth_mech and tls leave their lines out.
@@ -233,24 +250,25 @@ envelope_write(struct evbuffer *out, const struct envelope *e)
 	char	x[SMTP_PATH_MAX * 3 + 1];
 	size_t	i;
 
-	evbuffer_add_printf(out, "X-Mxd-Queue-Id: %s\r\nX-Mxd-Arrival: %s\r\n"
-	    "X-Mxd-Client: [%s]:%d\r\n", e->qid, e->arrival, e->client_addr,
+	envelope_add(out, "X-Mxd-Queue-Id: ", e->qid, "\r\nX-Mxd-Arrival: ",
+	    e->arrival, "\r\n", NULL);
+	evbuffer_add_printf(out, "X-Mxd-Client: [%s]:%d\r\n", e->client_addr,
 	    e->client_port);
 	xtext_encode(e->helo, x, sizeof(x));
-	evbuffer_add_printf(out, "X-Mxd-Helo: %s\r\n", x);
+	envelope_add(out, "X-Mxd-Helo: ", x, "\r\n", NULL);
 	xtext_encode(e->sender, x, sizeof(x));
-	evbuffer_add_printf(out, "X-Mxd-Sender: <%s>\r\n", x);
+	envelope_add(out, "X-Mxd-Sender: <", x, ">\r\n", NULL);
 	for (i = 0; i < e->nrcpt; i++) {
 		xtext_encode(e->rcpt[i], x, sizeof(x));
-		evbuffer_add_printf(out, "X-Mxd-Recipient: <%s>\r\n", x);
+		envelope_add(out, "X-Mxd-Recipient: <", x, ">\r\n", NULL);
 	}
 	if (e->auth_mech[0] != '\0') {
 		xtext_encode(e->auth_user, x, sizeof(x));
-		evbuffer_add_printf(out, "X-Mxd-Auth: %s %s\r\n", e->auth_mech,
-		    x);
+		envelope_add(out, "X-Mxd-Auth: ", e->auth_mech, " ", x, "\r\n",
+		    NULL);
 	}
 	if (e->tls[0] != '\0')
-		evbuffer_add_printf(out, "X-Mxd-Tls: %s\r\n", e->tls);
+		envelope_add(out, "X-Mxd-Tls: ", e->tls, "\r\n", NULL);
 }
 
 /* Run one line of the block; 1 if it is a field, 0 if not, -1 if bad. */

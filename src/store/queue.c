@@ -28,6 +28,8 @@ struct queue_watcher {
 	struct queue_watcher	*next;
 };
 static struct queue_watcher	*queue_watchers;
+/* Who wants to hear of removed messages (queue_watch_removals). */
+static struct queue_watcher	*queue_removal_watchers;
 
 /* Is id a queue ID: QID_LEN upper-case hex digits, nothing else? */
 int
@@ -84,8 +86,8 @@ queue_open(const char *spool_dir, const char *qid, struct envelope *e)
 /*
  * Remove queue/<qid>.eml, then its per-recipient state (state/<qid>):
  * a state file left without its message by a crash between the two is
- * an orphan, removed at start (rcptstate_init).  0, or -1 with errno as
- * for queue_open.
+ * an orphan, removed at start (rcptstate_init); then tell the removal
+ * watchers (on the loop).  0, or -1 with errno as for queue_open.
  */
 int
 queue_delete(const char *spool_dir, const char *qid)
@@ -97,6 +99,24 @@ queue_delete(const char *spool_dir, const char *qid)
 		return (-1);
 	if (rcptstate_remove(spool_dir, qid) != 0)
 		log_warn("spool: cannot remove state/%s", qid);
+	queue_removed(qid);
+	return (0);
+}
+
+/*
+ * Remove queue/<qid>.eml and its state without telling the watchers,
+ * from any thread (retention); the caller has queue_removed() called on
+ * the loop.  0, or -1 with errno as for queue_open.
+ */
+int
+queue_unlink(const char *spool_dir, const char *qid)
+{
+	char	path[QID_LEN + 16];
+
+	if (queue_path(qid, path, sizeof(path)) != 0 ||
+	    spool_unlinkat(spool_dir, path) != 0)
+		return (-1);
+	(void)rcptstate_remove(spool_dir, qid);
 	return (0);
 }
 
@@ -134,6 +154,47 @@ queue_committed(const char *qid)
 
 	for (w = queue_watchers; w != NULL; w = next) {
 		next = w->next;		/* a callback may unwatch itself */
+		w->cb(qid, w->arg);
+	}
+}
+
+/*
+ * Call cb(qid, arg) on the loop for every message queue_delete() removes
+ * from now (the index, the live page).
+ */
+void
+queue_watch_removals(void (*cb)(const char *, void *), void *arg)
+{
+	struct queue_watcher	*w = xcalloc(1, sizeof(*w));
+
+	w->cb = cb;
+	w->arg = arg;
+	w->next = queue_removal_watchers;
+	queue_removal_watchers = w;
+}
+
+/* Stop calling cb with arg for removals. */
+void
+queue_unwatch_removals(void (*cb)(const char *, void *), void *arg)
+{
+	struct queue_watcher	**pp, *w;
+
+	for (pp = &queue_removal_watchers; (w = *pp) != NULL; pp = &w->next)
+		if (w->cb == cb && w->arg == arg) {
+			*pp = w->next;
+			free(w);
+			return;
+		}
+}
+
+/* queue_delete() removed qid: tell the removal watchers. */
+void
+queue_removed(const char *qid)
+{
+	struct queue_watcher	*w, *next;
+
+	for (w = queue_removal_watchers; w != NULL; w = next) {
+		next = w->next;
 		w->cb(qid, w->arg);
 	}
 }
@@ -224,6 +285,41 @@ static int
 queue_cmp(const void *a, const void *b)
 {
 	return (strcmp(*(char *const *)a, *(char *const *)b));
+}
+
+/*
+ * The queue IDs of the messages in queue/ under spool_dir, oldest first,
+ * in a new array of new strings (free them); *n their count.  NULL with
+ * *n 0 if there are none or queue/ cannot be read.
+ */
+char **
+queue_ids(const char *spool_dir, size_t *n)
+{
+	struct dirent	*de;
+	char		**v = NULL;
+	DIR		*d;
+	int		 fd;
+
+	*n = 0;
+	if ((fd = spool_openat(spool_dir, "queue", O_RDONLY | O_DIRECTORY,
+	    0)) == -1)
+		return (NULL);
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return (NULL);
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strlen(de->d_name) != QID_LEN + 4 ||
+		    strcmp(de->d_name + QID_LEN, ".eml") != 0)
+			continue;
+		v = xreallocarray(v, *n + 1, sizeof(*v));
+		v[*n] = xstrdup(de->d_name);
+		v[(*n)++][QID_LEN] = '\0';
+	}
+	closedir(d);
+	if (*n > 0)
+		qsort(v, *n, sizeof(*v), queue_cmp);
+	return (v);
 }
 
 /* Print the queue under spool_dir to f; returns the exit status. */

@@ -178,6 +178,21 @@ spool_sync_removals(void)
 }
 
 /*
+ * The low `digits` hex digits of v, upper case, into buf (no NUL): pool
+ * names and queue IDs, made for every message, without printf.
+ */
+static void
+spool_hex(char *buf, unsigned long long v, int digits)
+{
+	static const char	hex[] = "0123456789ABCDEF";
+
+	while (digits-- > 0) {
+		buf[digits] = hex[v & 15];
+		v >>= 4;
+	}
+}
+
+/*
  * The name of pool file id under pool/: a directory for every 256 IDs,
  * so that a new file goes into a small directory (on ext4 an insertion
  * into a big hashed directory dirties a random block of it, which a
@@ -187,7 +202,12 @@ spool_sync_removals(void)
 static void
 spool_pool_name(unsigned id, char *buf, size_t len)
 {
-	snprintf(buf, len, "%06X/%02X", id >> 8, id & 0xff);
+	if (len < 10)
+		fatalx("spool_pool_name: %zu octets", len);
+	spool_hex(buf, id >> 8, 6);
+	buf[6] = '/';
+	spool_hex(buf + 7, id & 0xff, 2);
+	buf[9] = '\0';
 }
 
 /* Open (creating) a subdirectory of the spool; returns an fd or -1. */
@@ -492,8 +512,9 @@ spool_qid_new(char *buf)
 	if (us <= last)
 		us = last + 1;
 	last = us;
-	snprintf(buf, QID_LEN + 1, "%013llX%03X", us & 0xFFFFFFFFFFFFFULL,
-	    spool_tag);
+	spool_hex(buf, us & 0xFFFFFFFFFFFFFULL, 13);
+	spool_hex(buf + 13, spool_tag, 3);
+	buf[QID_LEN] = '\0';
 }
 
 /* A spool_file for an open pool file. */
@@ -657,17 +678,19 @@ struct spool_file *
 spool_create(const char *qid)
 {
 	struct spool_file	*sf = NULL;
+	int			 low = 0;
 
 	pthread_mutex_lock(&spool_lock);
 	if (spool_nspares > 0) {
 		sf = spool_spares[spool_sparehead];
 		spool_sparehead = (spool_sparehead + 1) % SPOOL_SPARES;
 		spool_nspares--;
-		/* Below half: the I/O thread makes more. */
-		if (spool_nspares < spool_maxspares / 2)
-			pthread_cond_signal(&spool_cond);
+		low = spool_nspares < spool_maxspares / 2;
 	}
 	pthread_mutex_unlock(&spool_lock);
+	/* Below half: the I/O thread makes more (unlocked: spool_flush_cb). */
+	if (low)
+		pthread_cond_signal(&spool_cond);
 	/* Durable: reusing needs a flush first (spool_make_spares). */
 	if (sf == NULL && (sf = spool_get_file(!spool_sync, 1)) == NULL) {
 		log_warn("spool: create a file in pool/ for %s", qid);
@@ -856,7 +879,8 @@ spool_link(const struct spool_file *sf)
 {
 	char	name[QID_LEN + 5], pname[16];
 
-	snprintf(name, sizeof(name), "%s.eml", sf->qid);
+	memcpy(name, sf->qid, QID_LEN);
+	memcpy(name + QID_LEN, ".eml", 5);
 	spool_pool_name(sf->id, pname, sizeof(pname));
 	return (linkat(spool_poolfd, pname, spool_queuefd, name, 0));
 }
@@ -1135,7 +1159,12 @@ spool_done_cb(evutil_socket_t fd, short events, void *arg)
 	struct spool_file	*list, *sf, *rev = NULL;
 	char			 buf[256];
 
-	while (read(fd, buf, sizeof(buf)) > 0)
+	/*
+	 * A short read emptied the pipe: no second read to hear EAGAIN.
+	 * (A byte written after this read comes with a new list, and
+	 * wakes this callback again.)
+	 */
+	while (read(fd, buf, sizeof(buf)) == (ssize_t)sizeof(buf))
 		;
 	pthread_mutex_lock(&spool_lock);
 	list = spool_done;
@@ -1182,9 +1211,16 @@ spool_flush_cb(evutil_socket_t fd, short events, void *arg)
 	if (!inline_one) {
 		*spool_todo_tail = sf;
 		spool_todo_tail = tail;
-		pthread_cond_signal(&spool_cond);
 	}
 	pthread_mutex_unlock(&spool_lock);
+	/*
+	 * Wake the thread after unlocking: woken under the lock, it would
+	 * wake only to block on the mutex until the loop lets go of it (two
+	 * more futex calls and a context switch per hand-off).  It checks
+	 * spool_todo under the lock before it waits, so it cannot miss it.
+	 */
+	if (!inline_one)
+		pthread_cond_signal(&spool_cond);
 	if (inline_one) {
 		spool_commit_batch(sf);
 		spool_answer(sf);

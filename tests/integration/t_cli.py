@@ -396,7 +396,7 @@ def test_any_domain_on_public_address_warns():
     spool = tempfile.mkdtemp(dir=_tmp)
     os.chmod(spool, 0o777)
     base = ["unshare", "-n", mxd_path(), "-f", "-o", "spool_dir=" + spool,
-            "-o", "pop3_listen="]
+            "-o", "http_listen=", "-o", "pop3_listen="]
     warn = "domains = * accepts mail for every domain"
     out = start_log(base + ["-o", "listen=0.0.0.0:2525"])
     assert_in(" ready:", out, "started")

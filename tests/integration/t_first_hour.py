@@ -80,7 +80,8 @@ def test_default_listens_on_both_loopbacks():
                              "-o", "listen=127.0.0.1:%d [::1]:%d" % (p, p),
                              "-o", "spool_dir=%s" % srv.spool,
                              "-o", "pop3_listen=",
-                             "-o", "hostname=mx.test"]
+                             "-o", "hostname=mx.test",
+                             "-o", "http_listen="]
     with srv:
         s = socket.create_connection(("::1", srv.port), timeout=5)
         try:

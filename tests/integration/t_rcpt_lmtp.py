@@ -155,13 +155,18 @@ class FakeStore:
         self.ls.listen(64)
         self.port = self.ls.getsockname()[1]
         self.target = "lmtp:inet:127.0.0.1:%d" % self.port
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.closed = False
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
 
     def _accept(self):
         for _ in range(100):
             try:
                 conn, _ = self.ls.accept()
             except OSError:
+                return
+            if self.closed:
+                conn.close()
                 return
             with self.lock:
                 self.nconns += 1
@@ -208,7 +213,17 @@ class FakeStore:
             return len(self.rcpts)
 
     def close(self):
+        """Stop for good.  The accepting thread must be gone before the
+        socket is closed: a thread blocked in accept() on a closed
+        descriptor would take the connections of the next FakeStore,
+        whose listening socket gets the same descriptor number."""
+        self.closed = True
         self.hold.set()
+        try:
+            self.ls.shutdown(socket.SHUT_RDWR)   # wakes accept()
+        except OSError:
+            pass
+        self.acceptor.join(10)
         self.ls.close()
 
 

@@ -12,6 +12,8 @@ the client as 452/451 with nothing left behind.
 
 import os
 import shutil
+import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -351,6 +353,60 @@ def test_slow_fsync_does_not_stall_others():
             assert waited >= 1.5, "A's 250 after %.2fs: shim not in effect" \
                 % waited
             assert_eq(srv.eml(qid).body, msg, "stored message")
+
+
+def commit_then(close, pipelined, reason):
+    """Send one message (and `pipelined` behind its dot) to a durable mxd
+    whose syncs take 2 s, then close(client) while mxd makes it durable;
+    check that the message is stored and logged as queued before the
+    session's end, for `reason`.  Returns what close() returned."""
+    with tempfile.TemporaryDirectory(prefix="mxdtest.shim.") as d:
+        srv = slow_sync_server(d)
+        with srv, srv.client(timeout=15) as a:
+            a.expect("EHLO a", 250)
+            a.expect("MAIL FROM:<a@b.c>", 250, "2.1.0")
+            a.expect("RCPT TO:<u@d.e>", 250, "2.1.5")
+            check(a.cmd("DATA"), 354)
+            msg = simple_message("closed while committing")
+            a.send(msg + b".\r\n" + pipelined)
+            got = close(a)
+            m = srv.wait_log(r"disconnect client=\S+ reason=(\S+) .*"
+                             r"qids=(\S+)")
+            assert_eq(m.group(1), reason, "disconnect reason")
+            qid = m.group(2)
+            assert_eq(srv.eml(qid).body, msg, "stored message")
+            log = srv.log_text()
+            assert log.index("qid=%s from=<a@b.c>" % qid) < \
+                log.index(m.group(0)), \
+                "queued after disconnect:\n" + srv.log_tail()
+            return got
+
+
+def test_half_close_while_committing():
+    """durable mode, syncs taking 2 s: a client that pipelines RSET and QUIT
+    behind its message and half-closes while mxd makes it durable gets the
+    250 with the queue ID, the RSET's 250 and the 221; the session logs
+    the message as queued, then ends with reason=quit"""
+    def half_close(c):
+        c.sock.shutdown(socket.SHUT_WR)
+        got = [c.reply(timeout=15) for _ in range(3)]
+        assert_eq(c.pending(5), b"", "after the 221")
+        assert c.eof, "mxd did not close after the 221"
+        return got
+    got = commit_then(half_close, b"RSET\r\nQUIT\r\n", "quit")
+    assert_eq([r[0] for r in got], [250, 250, 221], "replies")
+    queued_qid(got[0])
+
+
+def test_reset_while_committing():
+    """durable mode, syncs taking 2 s: a client that resets the connection
+    while mxd makes its message durable still has it queued and logged,
+    and the session ends with reason=error"""
+    def reset(c):
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                          struct.pack("ii", 1, 0))
+        c.close()
+    commit_then(reset, b"", "error")
 
 
 if __name__ == "__main__":

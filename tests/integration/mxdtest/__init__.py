@@ -22,3 +22,4 @@ from .eml import *          # noqa: F401,F403
 from .smtp import *         # noqa: F401,F403
 from .server import *       # noqa: F401,F403
 from .server import _servers, _oneshot  # noqa: F401
+from . import http  # noqa: F401

@@ -136,7 +136,11 @@ class Server:
     """
 
     def __init__(self, args=(), spool=None, hostname="mx.test", pop3=False,
-                 pop3s=False, **opts):
+                 pop3s=False, http=False, **opts):
+        # http=True: the HTTP API on a free loopback port (self.http_port);
+        # otherwise none, so no test takes the embedded default's 8025.
+        self.http = http
+        self.http_port = None
         self.args = list(args)
         self.pop3 = pop3
         self.pop3s = pop3s
@@ -167,6 +171,13 @@ class Server:
                                           if self.pop3 else "")]
         if self.pop3s:
             cmd += ["-o", "pop3s_listen=127.0.0.1:%d" % self.pop3s_port]
+        if self.http:
+            self.http_port = free_port()
+            while self.http_port == port:
+                self.http_port = free_port()
+            cmd += ["-o", "http_listen=127.0.0.1:%d" % self.http_port]
+        else:
+            cmd += ["-o", "http_listen="]
         for k, v in self.opts.items():
             cmd += ["-o", "%s=%s" % (k, v)]
         return cmd

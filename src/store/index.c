@@ -1,0 +1,1129 @@
+/*
+ * index.c: the message index, spool_dir/index.sqlite (SQLite, WAL): one
+ * row per queued message with what a listing and a search need, the
+ * envelope recipients, and an FTS5 trigram table of the free text (it
+ * answers LIKE '%word%' from its index).  In: commit and removal notices
+ * from queue.c, queries from the HTTP API.  Out: rows, counts, IDs, and
+ * a notice on the loop once committed messages are visible.
+ *
+ * The spool is the truth.  A thread does all parsing and writing: it
+ * follows the commit notices (the loop only hands it the queue ID),
+ * parses each message with GMime, and writes a batch in one transaction,
+ * then tells the loop through a pipe.  At start it reconciles the index
+ * with queue/ (indexes files it lacks, drops rows whose file is gone);
+ * a file that is corrupt, of another schema or not SQLite is removed
+ * and rebuilt.  The loop reads on its own connection (WAL lets the
+ * thread go on), and writes only small things: read flags, and the row
+ * of a message the API removed (after its file: a crash in between
+ * leaves a row the next start drops, never a file without a row).
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <sqlite3.h>
+
+#include "store/index.h"
+
+#define INDEX_FILE	"index.sqlite"
+#define INDEX_SCHEMA	"2"
+#define INDEX_BATCH	256		/* messages per transaction */
+#define INDEX_BUSY_MS	5000
+
+/* The schema; a change of it changes INDEX_SCHEMA (rebuild). */
+static const char index_schema[] =
+	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS msg("
+	" qid TEXT NOT NULL UNIQUE,"
+	" msgid TEXT NOT NULL, subject TEXT NOT NULL,"
+	" from_j TEXT NOT NULL, to_j TEXT NOT NULL, cc_j TEXT NOT NULL,"
+	" bcc_j TEXT NOT NULL, replyto_j TEXT NOT NULL,"
+	" snippet TEXT NOT NULL, sender TEXT NOT NULL,"
+	" username TEXT NOT NULL, size INTEGER NOT NULL,"
+	" attachments INTEGER NOT NULL, inlines INTEGER NOT NULL,"
+	" read INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX IF NOT EXISTS msg_read ON msg(read, qid);"
+	"CREATE TABLE IF NOT EXISTS rcpt(msg INTEGER NOT NULL,"
+	" addr TEXT NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS rcpt_msg ON rcpt(msg);"
+	"CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(body,"
+	" tokenize='trigram');"
+	"CREATE TABLE IF NOT EXISTS tag(msg INTEGER NOT NULL,"
+	" name TEXT NOT NULL, UNIQUE (msg, name));"
+	"CREATE INDEX IF NOT EXISTS tag_name ON tag(name);"
+	"CREATE TRIGGER IF NOT EXISTS msg_gone AFTER DELETE ON msg BEGIN"
+	" DELETE FROM fts WHERE rowid = old.rowid;"
+	" DELETE FROM rcpt WHERE msg = old.rowid;"
+	" DELETE FROM tag WHERE msg = old.rowid; END;"
+	"INSERT OR IGNORE INTO meta VALUES ('schema', '" INDEX_SCHEMA "');";
+
+/* The columns of struct index_row, in its order. */
+#define INDEX_COLS	"m.qid, m.msgid, m.subject, m.from_j, m.to_j, " \
+	"m.cc_j, m.bcc_j, m.replyto_j, m.snippet, m.username, m.size, " \
+	"m.attachments, m.read, (SELECT json_group_array(name) FROM " \
+	"(SELECT name FROM tag WHERE msg = m.rowid ORDER BY name))"
+
+/* A job for the thread: index or drop one message. */
+struct index_job {
+	char	qid[QID_LEN + 1];
+	int	drop;
+};
+
+/* A message parsed by the thread, waiting for its transaction. */
+struct index_parsed {
+	char		 qid[QID_LEN + 1];
+	struct envelope	 env;
+	struct mime_msg	 mm;
+	long long	 size;
+};
+
+struct index_watcher {
+	void			(*cb)(const char *, void *);
+	void			*arg;
+	struct index_watcher	*next;
+};
+
+static sqlite3			*index_db;	/* the loop's */
+static char			*index_spool;
+static char			*index_path;
+static pthread_t		 index_thread;
+static pthread_mutex_t		 index_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t		 index_cond = PTHREAD_COND_INITIALIZER;
+static struct index_job		*index_jobs;	/* under index_lock */
+static size_t			 index_njobs;
+static char			(*index_seen)[QID_LEN + 1];	/* visible */
+static size_t			 index_nseen;
+static int			 index_stopping;
+static int			 index_running;
+static int			 index_pipe[2] = { -1, -1 };
+static struct event		*index_ev;
+static struct index_watcher	*index_watchers;
+static pthread_t		 index_loop;	/* the event loop's thread */
+static char			**index_msgs;	/* thread's log lines */
+static size_t			 index_nmsgs;
+static char			(*index_gone)[QID_LEN + 1];	/* pruned */
+static size_t			 index_ngone;
+static long long		 index_max;	/* sink_max_messages */
+
+/*
+ * Log a warning (warn 1) or an info line.  log.c is the loop's: on the
+ * thread the line is queued and the loop logs it (index_seen_cb).
+ */
+static void __attribute__((format(printf, 2, 3)))
+index_log(int warn, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*line;
+
+	va_start(ap, fmt);
+	if (vasprintf(&line, fmt, ap) == -1)
+		line = NULL;
+	va_end(ap);
+	if (line == NULL)
+		return;
+	if (!index_running || pthread_equal(pthread_self(), index_loop)) {
+		if (warn)
+			log_warnx("%s", line);
+		else
+			log_info("%s", line);
+		free(line);
+		return;
+	}
+	/* A leading '!' marks a warning for the loop. */
+	pthread_mutex_lock(&index_lock);
+	index_msgs = xreallocarray(index_msgs, index_nmsgs + 1,
+	    sizeof(*index_msgs));
+	xasprintf(&index_msgs[index_nmsgs++], "%c%s", warn ? '!' : ' ', line);
+	free(line);
+	pthread_mutex_unlock(&index_lock);
+	(void)!write(index_pipe[1], "", 1);
+}
+
+/* Run SQL without results on db; 0 or -1 (logged). */
+static int
+index_exec(sqlite3 *db, const char *sql)
+{
+	char	*err = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		index_log(1, "index: %s", err != NULL ? err :
+		    sqlite3_errmsg(db));
+		sqlite3_free(err);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Open path read-write with the settings every connection uses. */
+static sqlite3 *
+index_connect(const char *path)
+{
+	sqlite3	*db = NULL;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return (NULL);
+	}
+	sqlite3_busy_timeout(db, INDEX_BUSY_MS);
+	return (db);
+}
+
+/*
+ * Is the file at db sound and of our schema: quick_check says ok, and
+ * meta's schema is INDEX_SCHEMA or the file is new?  NULL if so, else
+ * why not (static).
+ */
+static const char *
+index_unsound(sqlite3 *db)
+{
+	sqlite3_stmt	*st;
+	const char	*why = NULL;
+	int		 rc;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st,
+	    NULL) != SQLITE_OK)
+		return ("not a database");
+	if (sqlite3_step(st) != SQLITE_ROW || strcmp((const char *)
+	    sqlite3_column_text(st, 0), "ok") != 0)
+		why = "quick_check failed";
+	sqlite3_finalize(st);
+	if (why != NULL)
+		return (why);
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master",
+	    -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return ("unreadable");
+	}
+	rc = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (rc == 0)
+		return (NULL);		/* a new file */
+	if (sqlite3_prepare_v2(db, "SELECT v FROM meta WHERE k = 'schema'",
+	    -1, &st, NULL) != SQLITE_OK)
+		return ("no schema version");
+	if (sqlite3_step(st) != SQLITE_ROW || strcmp((const char *)
+	    sqlite3_column_text(st, 0), INDEX_SCHEMA) != 0)
+		why = "another schema version";
+	sqlite3_finalize(st);
+	return (why);
+}
+
+/* Remove the index file and its WAL and shared-memory files. */
+static void
+index_remove_files(const char *path)
+{
+	char	p[PATH_MAX];
+
+	(void)unlink(path);
+	snprintf(p, sizeof(p), "%s-wal", path);
+	(void)unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", path);
+	(void)unlink(p);
+}
+
+/*
+ * Open the index at path, checked, with the schema in place; a file that
+ * is not sound is removed and made anew.  The connection, or NULL with
+ * *cause.
+ */
+static sqlite3 *
+index_open(const char *path, char **cause)
+{
+	sqlite3		*db;
+	const char	*why;
+	int		 tries;
+
+	for (tries = 0; tries < 2; tries++) {
+		if ((db = index_connect(path)) == NULL)
+			why = access(path, F_OK) == 0 || errno == ENOENT ?
+			    "cannot open or create it" : strerror(errno);
+		else if ((why = index_unsound(db)) == NULL &&
+		    index_exec(db, "PRAGMA journal_mode=WAL;"
+		    "PRAGMA synchronous=NORMAL;") == 0 &&
+		    index_exec(db, index_schema) == 0)
+			return (db);
+		else if (why == NULL)
+			why = "cannot create the schema";
+		sqlite3_close(db);
+		index_log(1, "index: %s: %s; rebuilding it from the queue",
+		    path, why);
+		index_remove_files(path);
+	}
+	xasprintf(cause, "index %s: %s", path, why);
+	return (NULL);
+}
+
+/* Prepare sql on db or die: the SQL is ours, a failure is a bug. */
+static sqlite3_stmt *
+index_prepare(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt	*st;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		index_log(1, "index: %s: %s", sqlite3_errmsg(db), sql);
+		return (NULL);
+	}
+	return (st);
+}
+
+/* A JSON value as compact text (free it). */
+static char *
+index_json(json_t *v)
+{
+	char	*s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	return (s != NULL ? s : xstrdup("[]"));
+}
+
+/*
+ * Read queue/<qid>.eml into p: its envelope, parsed message and size.
+ * 0, or -1 if it is gone or unreadable.
+ */
+static int
+index_parse(const char *qid, struct index_parsed *p)
+{
+	struct stat	 sb;
+	FILE		*f;
+
+	memset(p, 0, sizeof(*p));
+	snprintf(p->qid, sizeof(p->qid), "%s", qid);
+	if ((f = queue_open(index_spool, qid, &p->env)) == NULL) {
+		if (errno != ENOENT)
+			index_log(1, "index: qid=%s: %s", qid, strerror(errno));
+		return (-1);
+	}
+	p->size = fstat(fileno(f), &sb) == 0 ? sb.st_size - ftello(f) : 0;
+	if (mime_read(f, &p->mm) != 0) {
+		index_log(1, "index: qid=%s: no message", qid);
+		envelope_free(&p->env);
+		fclose(f);
+		return (-1);
+	}
+	mime_add_blind(&p->mm, &p->env);
+	fclose(f);
+	return (0);
+}
+
+/* Bind text to parameter i of st, a copy SQLite frees. */
+static void
+index_bind(sqlite3_stmt *st, int i, const char *v)
+{
+	sqlite3_bind_text(st, i, v != NULL ? v : "", -1, SQLITE_TRANSIENT);
+}
+
+/*
+ * The free text and the envelope recipients of the message in row
+ * (in the caller's transaction); 0 or -1.
+ */
+static int
+index_insert_text(sqlite3 *db, sqlite3_int64 row, struct index_parsed *p)
+{
+	sqlite3_stmt	*st;
+	size_t		 i;
+	int		 rc;
+
+	if ((st = index_prepare(db, "INSERT INTO fts (rowid, body) VALUES "
+	    "(?, ?)")) == NULL)
+		return (-1);
+	sqlite3_bind_int64(st, 1, row);
+	index_bind(st, 2, p->mm.search);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if ((st = index_prepare(db, "INSERT INTO rcpt (msg, addr) VALUES "
+	    "(?, ?)")) == NULL)
+		return (-1);
+	for (i = 0; i < p->env.nrcpt; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, row);
+		index_bind(st, 2, p->env.rcpt[i]);
+		(void)sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	/* Mailpit's X-Tags header. */
+	if ((st = index_prepare(db, "INSERT OR IGNORE INTO tag (msg, name) "
+	    "VALUES (?, ?)")) == NULL)
+		return (-1);
+	for (i = 0; i < p->mm.ntags; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, row);
+		index_bind(st, 2, p->mm.tags[i]);
+		(void)sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	return (rc == SQLITE_DONE ? 0 : -1);
+}
+
+/* Insert one parsed message (in the caller's transaction); 0 or -1. */
+static int
+index_insert(sqlite3 *db, struct index_parsed *p)
+{
+	sqlite3_stmt	*st;
+	json_t		*lists[5];
+	char		*s;
+	size_t		 i;
+	int		 rc;
+
+	if ((st = index_prepare(db, "SELECT 1 FROM msg WHERE qid = ?")) ==
+	    NULL)
+		return (-1);
+	index_bind(st, 1, p->qid);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return (0);		/* already there */
+	if ((st = index_prepare(db, "INSERT INTO msg (qid, msgid, subject, "
+	    "from_j, to_j, cc_j, bcc_j, replyto_j, snippet, sender, username, "
+	    "size, attachments, inlines) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+	    "?, ?, ?, ?, ?)")) == NULL)
+		return (-1);
+	index_bind(st, 1, p->qid);
+	index_bind(st, 2, p->mm.message_id);
+	index_bind(st, 3, p->mm.subject);
+	lists[0] = p->mm.from;
+	lists[1] = p->mm.to;
+	lists[2] = p->mm.cc;
+	lists[3] = p->mm.bcc;
+	lists[4] = p->mm.reply_to;
+	for (i = 0; i < 5; i++) {
+		s = index_json(lists[i]);
+		index_bind(st, 4 + (int)i, s);
+		free(s);
+	}
+	index_bind(st, 9, p->mm.snippet);
+	index_bind(st, 10, p->env.sender);
+	index_bind(st, 11, p->env.auth_user);
+	sqlite3_bind_int64(st, 12, p->size);
+	sqlite3_bind_int64(st, 13, (sqlite3_int64)p->mm.nattach);
+	sqlite3_bind_int64(st, 14, (sqlite3_int64)p->mm.ninline);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return (-1);
+	return (index_insert_text(db, sqlite3_last_insert_rowid(db), p));
+}
+
+/* Delete the row of qid on db; 0 or -1. */
+static int
+index_drop(sqlite3 *db, const char *qid)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if ((st = index_prepare(db, "DELETE FROM msg WHERE qid = ?")) == NULL)
+		return (-1);
+	index_bind(st, 1, qid);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return (rc == SQLITE_DONE ? 0 : -1);
+}
+
+/* Thread: tell the loop that these queue IDs are visible now. */
+static void
+index_publish(char (*qids)[QID_LEN + 1], size_t n)
+{
+	size_t	i;
+
+	if (n == 0)
+		return;
+	pthread_mutex_lock(&index_lock);
+	index_seen = xreallocarray(index_seen, index_nseen + n,
+	    sizeof(*index_seen));
+	for (i = 0; i < n; i++)
+		memcpy(index_seen[index_nseen++], qids[i], QID_LEN + 1);
+	pthread_mutex_unlock(&index_lock);
+	(void)!write(index_pipe[1], "", 1);
+}
+
+/*
+ * Thread: apply a batch of jobs: parse every message first, then write
+ * the batch in one transaction, then publish what became visible.
+ */
+static void
+index_apply(sqlite3 *db, struct index_job *jobs, size_t n)
+{
+	struct index_parsed	*p = xcalloc(n, sizeof(*p));
+	char			(*vis)[QID_LEN + 1] = xcalloc(n, sizeof(*vis));
+	int			*ok = xcalloc(n, sizeof(*ok));
+	size_t			 i, nvis = 0;
+
+	for (i = 0; i < n; i++)
+		ok[i] = jobs[i].drop || index_parse(jobs[i].qid, &p[i]) == 0;
+	if (index_exec(db, "BEGIN IMMEDIATE") == 0) {
+		for (i = 0; i < n; i++) {
+			if (jobs[i].drop)
+				(void)index_drop(db, jobs[i].qid);
+			else if (ok[i] && index_insert(db, &p[i]) == 0)
+				memcpy(vis[nvis++], jobs[i].qid, QID_LEN + 1);
+		}
+		if (index_exec(db, "COMMIT") != 0) {
+			(void)index_exec(db, "ROLLBACK");
+			nvis = 0;
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (!jobs[i].drop && ok[i]) {
+			mime_free(&p[i].mm);
+			envelope_free(&p[i].env);
+		}
+	index_publish(vis, nvis);
+	free(vis);
+	free(ok);
+	free(p);
+}
+
+/* Sort queue IDs. */
+static int
+index_cmp(const void *a, const void *b)
+{
+	return (strcmp(*(char *const *)a, *(char *const *)b));
+}
+
+/* Thread: is qid in the sorted list v? */
+static int
+index_listed(char **v, size_t n, const char *qid)
+{
+	return (n > 0 && bsearch(&qid, v, n, sizeof(*v), index_cmp) != NULL);
+}
+
+/* Thread: one job into a batch, applied when the batch is full. */
+static void
+index_batch_add(sqlite3 *db, struct index_job *b, size_t *n,
+    const char *qid, int drop)
+{
+	snprintf(b[*n].qid, sizeof(b[*n].qid), "%s", qid);
+	b[(*n)++].drop = drop;
+	if (*n == INDEX_BATCH) {
+		index_apply(db, b, *n);
+		*n = 0;
+	}
+}
+
+/*
+ * Thread: make the index agree with queue/: drop rows whose file is
+ * gone, index files without a row, in batches.
+ */
+static void
+index_reconcile(sqlite3 *db)
+{
+	struct index_job	*b = xcalloc(INDEX_BATCH, sizeof(*b));
+	sqlite3_stmt		*st;
+	char			**files, **rows = NULL;
+	size_t			 nfiles, nrows = 0, nb = 0, i, dropped = 0;
+	size_t			 added = 0;
+
+	files = queue_ids(index_spool, &nfiles);
+	if ((st = index_prepare(db, "SELECT qid FROM msg ORDER BY qid")) !=
+	    NULL) {
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			rows = xreallocarray(rows, nrows + 1, sizeof(*rows));
+			rows[nrows++] = xstrdup((const char *)
+			    sqlite3_column_text(st, 0));
+		}
+		sqlite3_finalize(st);
+	}
+	for (i = 0; i < nrows; i++)
+		if (!index_listed(files, nfiles, rows[i])) {
+			index_batch_add(db, b, &nb, rows[i], 1);
+			dropped++;
+		}
+	for (i = 0; i < nfiles; i++)
+		if (!index_listed(rows, nrows, files[i])) {
+			index_batch_add(db, b, &nb, files[i], 0);
+			added++;
+		}
+	if (nb > 0)
+		index_apply(db, b, nb);
+	if (dropped > 0 || added > 0)
+		index_log(0, "index: reconciled with queue/: %zu added, %zu "
+		    "dropped", added, dropped);
+	for (i = 0; i < nfiles; i++)
+		free(files[i]);
+	for (i = 0; i < nrows; i++)
+		free(rows[i]);
+	free(files);
+	free(rows);
+	free(b);
+}
+
+/*
+ * Thread: retention.  With sink_max_messages set and more messages
+ * indexed, remove the oldest from queue/ (the truth first), then their
+ * rows in one transaction, and let the loop tell the removal watchers.
+ */
+static void
+index_prune(sqlite3 *db)
+{
+	sqlite3_stmt	*st;
+	char		(*ids)[QID_LEN + 1] = NULL;
+	long long	 n = 0;
+	size_t		 k = 0, i;
+
+	if (index_max <= 0 || (st = index_prepare(db,
+	    "SELECT count(*) FROM msg")) == NULL)
+		return;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (n <= index_max || (st = index_prepare(db,
+	    "SELECT qid FROM msg ORDER BY qid LIMIT ?")) == NULL)
+		return;
+	sqlite3_bind_int64(st, 1, n - index_max);
+	ids = xcalloc((size_t)(n - index_max), sizeof(*ids));
+	while (sqlite3_step(st) == SQLITE_ROW && k < (size_t)(n - index_max))
+		snprintf(ids[k++], QID_LEN + 1, "%s",
+		    (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	for (i = 0; i < k; i++)
+		if (queue_unlink(index_spool, ids[i]) != 0 && errno != ENOENT)
+			index_log(1, "index: retention: qid=%s: %s", ids[i],
+			    strerror(errno));
+	if (index_exec(db, "BEGIN IMMEDIATE") == 0) {
+		for (i = 0; i < k; i++)
+			(void)index_drop(db, ids[i]);
+		if (index_exec(db, "COMMIT") != 0)
+			(void)index_exec(db, "ROLLBACK");
+	}
+	index_log(0, "index: retention: removed the %zu oldest messages "
+	    "(sink_max_messages=%lld)", k, index_max);
+	pthread_mutex_lock(&index_lock);
+	index_gone = xreallocarray(index_gone, index_ngone + k,
+	    sizeof(*index_gone));
+	memcpy(index_gone + index_ngone, ids, k * sizeof(*ids));
+	index_ngone += k;
+	pthread_mutex_unlock(&index_lock);
+	(void)!write(index_pipe[1], "", 1);
+	free(ids);
+}
+
+/* The thread: reconcile, then apply the jobs the loop hands over. */
+static void *
+index_main(void *arg)
+{
+	struct index_job	*jobs;
+	sqlite3			*db = arg;
+	size_t			 n;
+
+	index_reconcile(db);
+	index_prune(db);
+	pthread_mutex_lock(&index_lock);
+	for (;;) {
+		while (index_njobs == 0 && !index_stopping)
+			pthread_cond_wait(&index_cond, &index_lock);
+		if (index_stopping)
+			break;
+		jobs = index_jobs;
+		n = index_njobs;
+		index_jobs = NULL;
+		index_njobs = 0;
+		pthread_mutex_unlock(&index_lock);
+		while (n > 0) {
+			index_apply(db, jobs, n > INDEX_BATCH ? INDEX_BATCH :
+			    n);
+			if (n <= INDEX_BATCH)
+				break;
+			memmove(jobs, jobs + INDEX_BATCH, (n - INDEX_BATCH) *
+			    sizeof(*jobs));
+			n -= INDEX_BATCH;
+		}
+		free(jobs);
+		index_prune(db);
+		pthread_mutex_lock(&index_lock);
+	}
+	pthread_mutex_unlock(&index_lock);
+	sqlite3_close(db);
+	return (NULL);
+}
+
+/* Loop: hand a job to the thread. */
+static void
+index_push(const char *qid, int drop)
+{
+	pthread_mutex_lock(&index_lock);
+	index_jobs = xreallocarray(index_jobs, index_njobs + 1,
+	    sizeof(*index_jobs));
+	snprintf(index_jobs[index_njobs].qid, QID_LEN + 1, "%s", qid);
+	index_jobs[index_njobs++].drop = drop;
+	pthread_cond_signal(&index_cond);
+	pthread_mutex_unlock(&index_lock);
+}
+
+/* Loop, queue watcher: a message was committed; the thread indexes it. */
+static void
+index_committed_cb(const char *qid, void *arg)
+{
+	index_push(qid, 0);
+}
+
+/*
+ * Loop, removal watcher: queue_delete() removed the file; drop the row
+ * now, so the next request no longer sees it, and through the thread
+ * too, after any pending insert of the same message.
+ */
+static void
+index_removed_cb(const char *qid, void *arg)
+{
+	(void)index_drop(index_db, qid);
+	index_push(qid, 1);
+}
+
+/* Loop: the thread published visible messages; tell the watchers. */
+static void
+index_seen_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct index_watcher	*w, *next;
+	char			 buf[64], (*seen)[QID_LEN + 1];
+	char			 (*gone)[QID_LEN + 1], **msgs;
+	size_t			 n, i, ngone, nmsgs;
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&index_lock);
+	seen = index_seen;
+	n = index_nseen;
+	index_seen = NULL;
+	index_nseen = 0;
+	gone = index_gone;
+	ngone = index_ngone;
+	index_gone = NULL;
+	index_ngone = 0;
+	msgs = index_msgs;
+	nmsgs = index_nmsgs;
+	index_msgs = NULL;
+	index_nmsgs = 0;
+	pthread_mutex_unlock(&index_lock);
+	for (i = 0; i < nmsgs; i++) {
+		if (msgs[i][0] == '!')
+			log_warnx("%s", msgs[i] + 1);
+		else
+			log_info("%s", msgs[i] + 1);
+		free(msgs[i]);
+	}
+	free(msgs);
+	/* Pruned by retention: the removal watchers hear it on the loop. */
+	for (i = 0; i < ngone; i++)
+		queue_removed(gone[i]);
+	free(gone);
+	for (i = 0; i < n; i++)
+		for (w = index_watchers; w != NULL; w = next) {
+			next = w->next;
+			w->cb(seen[i], w->arg);
+		}
+	free(seen);
+}
+
+/*
+ * Open (or rebuild) the index of the spool at spool_dir and start its
+ * thread, which reconciles it with queue/ (read through spool_openat,
+ * which works after privileges are dropped) and follows commits,
+ * keeping at most max_messages (0: all); once per process, before
+ * privileges are dropped.  0, or -1 with *cause.
+ */
+int
+index_start(struct event_base *base, const char *spool_dir,
+    long long max_messages, char **cause)
+{
+	sqlite3	*tdb;
+
+	if (index_running)
+		return (0);
+	index_loop = pthread_self();
+	index_max = max_messages;
+	mime_init();
+	index_spool = xstrdup(spool_dir);
+	xasprintf(&index_path, "%s/%s", spool_dir, INDEX_FILE);
+	if ((index_db = index_open(index_path, cause)) == NULL)
+		return (-1);
+	/*
+	 * The thread's connection is opened here too, and both have their
+	 * WAL and shared memory open (a read does it), so that they keep
+	 * working when privileges are dropped and the spool's parents are
+	 * closed to the new user.
+	 */
+	if ((tdb = index_connect(index_path)) == NULL ||
+	    index_exec(tdb, "SELECT count(*) FROM meta") != 0 ||
+	    index_exec(index_db, "SELECT count(*) FROM meta") != 0) {
+		sqlite3_close(tdb);
+		xasprintf(cause, "index %s: cannot open it twice", index_path);
+		return (-1);
+	}
+	if (pipe2(index_pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
+		xasprintf(cause, "index: pipe: %s", strerror(errno));
+		return (-1);
+	}
+	index_ev = event_new(base, index_pipe[0], EV_READ | EV_PERSIST,
+	    index_seen_cb, NULL);
+	event_add(index_ev, NULL);
+	queue_watch(index_committed_cb, NULL);
+	queue_watch_removals(index_removed_cb, NULL);
+	if (pthread_create(&index_thread, NULL, index_main, tdb) != 0) {
+		xasprintf(cause, "index: cannot start its thread");
+		return (-1);
+	}
+	index_running = 1;
+	return (0);
+}
+
+/*
+ * Started as root: give the index's files (and WAL, shared memory) to
+ * the user mxd is about to become, readable by it alone, as the spool's
+ * own files are.
+ */
+void
+index_chown(uid_t uid, gid_t gid)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm" };
+	char	p[PATH_MAX];
+	size_t	i;
+
+	for (i = 0; index_path != NULL && i < 3; i++) {
+		snprintf(p, sizeof(p), "%s%s", index_path, sfx[i]);
+		if ((chown(p, uid, gid) == -1 || chmod(p, 0600) == -1) &&
+		    errno != ENOENT)
+			index_log(1, "index: %s: %s", p, strerror(errno));
+	}
+}
+
+/* Stop the thread (after its current batch) and close the index. */
+void
+index_stop(void)
+{
+	struct index_watcher	*w;
+	size_t			 i;
+
+	if (!index_running)
+		return;
+	pthread_mutex_lock(&index_lock);
+	index_stopping = 1;
+	pthread_cond_signal(&index_cond);
+	pthread_mutex_unlock(&index_lock);
+	pthread_join(index_thread, NULL);
+	queue_unwatch(index_committed_cb, NULL);
+	queue_unwatch_removals(index_removed_cb, NULL);
+	event_free(index_ev);
+	close(index_pipe[0]);
+	close(index_pipe[1]);
+	sqlite3_close(index_db);
+	while ((w = index_watchers) != NULL) {
+		index_watchers = w->next;
+		free(w);
+	}
+	free(index_jobs);
+	free(index_seen);
+	free(index_gone);
+	index_jobs = NULL;
+	index_seen = NULL;
+	index_gone = NULL;
+	index_njobs = index_nseen = index_ngone = 0;
+	for (i = 0; i < index_nmsgs; i++) {	/* the thread's last words */
+		if (index_msgs[i][0] == '!')
+			log_warnx("%s", index_msgs[i] + 1);
+		else
+			log_info("%s", index_msgs[i] + 1);
+		free(index_msgs[i]);
+	}
+	free(index_msgs);
+	index_msgs = NULL;
+	index_nmsgs = 0;
+	free(index_spool);
+	free(index_path);
+	index_running = 0;
+}
+
+/* Call cb(qid, arg) on the loop for each message once it is visible. */
+void
+index_watch(void (*cb)(const char *, void *), void *arg)
+{
+	struct index_watcher	*w = xcalloc(1, sizeof(*w));
+
+	w->cb = cb;
+	w->arg = arg;
+	w->next = index_watchers;
+	index_watchers = w;
+}
+
+/* Stop calling cb with arg. */
+void
+index_unwatch(void (*cb)(const char *, void *), void *arg)
+{
+	struct index_watcher	**pp, *w;
+
+	for (pp = &index_watchers; (w = *pp) != NULL; pp = &w->next)
+		if (w->cb == cb && w->arg == arg) {
+			*pp = w->next;
+			free(w);
+			return;
+		}
+}
+
+/* A text column as a new string ("" for NULL). */
+static char *
+index_col(sqlite3_stmt *st, int i)
+{
+	const unsigned char	*v = sqlite3_column_text(st, i);
+
+	return (xstrdup(v != NULL ? (const char *)v : ""));
+}
+
+/* Fill r from a row of INDEX_COLS. */
+static void
+index_row_read(sqlite3_stmt *st, struct index_row *r)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->qid, sizeof(r->qid), "%s",
+	    (const char *)sqlite3_column_text(st, 0));
+	r->message_id = index_col(st, 1);
+	r->subject = index_col(st, 2);
+	r->from = index_col(st, 3);
+	r->to = index_col(st, 4);
+	r->cc = index_col(st, 5);
+	r->bcc = index_col(st, 6);
+	r->reply_to = index_col(st, 7);
+	r->snippet = index_col(st, 8);
+	r->username = index_col(st, 9);
+	r->size = sqlite3_column_int64(st, 10);
+	r->attachments = sqlite3_column_int64(st, 11);
+	r->read = sqlite3_column_int(st, 12);
+	r->tags = index_col(st, 13);
+}
+
+/* Free one row's strings. */
+void
+index_row_free(struct index_row *r)
+{
+	free(r->message_id);
+	free(r->subject);
+	free(r->from);
+	free(r->to);
+	free(r->cc);
+	free(r->bcc);
+	free(r->reply_to);
+	free(r->snippet);
+	free(r->username);
+	free(r->tags);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Free n rows and the array. */
+void
+index_rows_free(struct index_row *r, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		index_row_free(&r[i]);
+	free(r);
+}
+
+/* Messages in the index, and unread ones; 0 or -1. */
+int
+index_counts(long long *total, long long *unread)
+{
+	sqlite3_stmt	*st;
+	int		 rc = -1;
+
+	if ((st = index_prepare(index_db, "SELECT (SELECT count(*) FROM "
+	    "msg), (SELECT count(*) FROM msg WHERE read = 0)")) == NULL)
+		return (-1);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*total = sqlite3_column_int64(st, 0);
+		*unread = sqlite3_column_int64(st, 1);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return (rc);
+}
+
+/*
+ * Prepare "SELECT what FROM msg m WHERE <s> [AND m.qid > after] tail"
+ * with the search's values bound from 1, planned for a page (newest
+ * first, stops early) or for all hits; *next gets the next parameter
+ * number.  NULL on failure.
+ */
+static sqlite3_stmt *
+index_select(const char *what, const struct search *s, const char *after,
+    const char *tail, int page, int *next)
+{
+	sqlite3_stmt	*st;
+	char		*where, *sql, **params, *p;
+	size_t		 np, i;
+
+	where = search_sql(s, &params, &np);
+	/*
+	 * search.c writes "+m.rowid IN (hits)" so that a page walks msg
+	 * newest first; a count is faster driven by the hits themselves:
+	 * drop the + (our SQL only: user text is never in it).
+	 */
+	if (!page)
+		for (p = where; (p = strstr(p, "+m.rowid")) != NULL; p++)
+			*p = ' ';
+	xasprintf(&sql, "SELECT %s FROM msg m WHERE %s%s %s", what, where,
+	    after != NULL ? " AND m.qid > ?" : "", tail);
+	st = index_prepare(index_db, sql);
+	free(sql);
+	free(where);
+	for (i = 0; st != NULL && i < np; i++)
+		index_bind(st, (int)i + 1, params[i]);
+	if (st != NULL && after != NULL)
+		index_bind(st, (int)np + 1, after);
+	*next = (int)np + 1 + (after != NULL);
+	search_params_free(params, np);
+	return (st);
+}
+
+/*
+ * The messages matching s (newer than after, if not NULL), newest
+ * first, from start, at most limit (0: all): *rows (index_rows_free
+ * them) and *n; *hits and *unread (if not NULL) count every match.
+ * 0 or -1.
+ */
+int
+index_query(const struct search *s, const char *after, long long start,
+    long long limit, struct index_row **rows, size_t *n, long long *hits,
+    long long *unread)
+{
+	sqlite3_stmt	*st;
+	int		 k;
+
+	*rows = NULL;
+	*n = 0;
+	if ((st = index_select(INDEX_COLS, s, after,
+	    "ORDER BY m.qid DESC LIMIT ? OFFSET ?", 1, &k)) == NULL)
+		return (-1);
+	sqlite3_bind_int64(st, k, limit > 0 ? limit : -1);
+	sqlite3_bind_int64(st, k + 1, start > 0 ? start : 0);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		*rows = xreallocarray(*rows, *n + 1, sizeof(**rows));
+		index_row_read(st, &(*rows)[(*n)++]);
+	}
+	sqlite3_finalize(st);
+	if (hits == NULL)
+		return (0);
+	if ((st = index_select("count(*), coalesce(sum(m.read = 0), 0)", s,
+	    after, "", 0, &k)) == NULL)
+		return (-1);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*hits = sqlite3_column_int64(st, 0);
+		if (unread != NULL)
+			*unread = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	return (0);
+}
+
+/* The row of qid into r (index_row_free it); 0, or -1 if none. */
+int
+index_get(const char *qid, struct index_row *r)
+{
+	sqlite3_stmt	*st;
+	int		 rc = -1;
+
+	if ((st = index_prepare(index_db, "SELECT " INDEX_COLS " FROM msg m "
+	    "WHERE m.qid = ?")) == NULL)
+		return (-1);
+	index_bind(st, 1, qid);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		index_row_read(st, r);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return (rc);
+}
+
+/* The queue IDs matching s, newest first (free each and *ids); 0 or -1. */
+int
+index_ids(const struct search *s, char ***ids, size_t *n)
+{
+	sqlite3_stmt	*st;
+	int		 k;
+
+	*ids = NULL;
+	*n = 0;
+	if ((st = index_select("m.qid", s, NULL, "ORDER BY m.qid DESC", 0,
+	    &k)) == NULL)
+		return (-1);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		*ids = xreallocarray(*ids, *n + 1, sizeof(**ids));
+		(*ids)[(*n)++] = index_col(st, 0);
+	}
+	sqlite3_finalize(st);
+	return (0);
+}
+
+/* Mark qid (NULL: every message) read or unread; 0 or -1. */
+int
+index_set_read(const char *qid, int read)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if ((st = index_prepare(index_db, qid != NULL ?
+	    "UPDATE msg SET read = ? WHERE qid = ?" :
+	    "UPDATE msg SET read = ?")) == NULL)
+		return (-1);
+	sqlite3_bind_int(st, 1, read != 0);
+	if (qid != NULL)
+		index_bind(st, 2, qid);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return (rc == SQLITE_DONE ? 0 : -1);
+}
+
+/*
+ * Group the loop's next writes (many deletions, many read flags) into
+ * one transaction until index_batch_end(); 0 or -1.
+ */
+int
+index_batch_begin(void)
+{
+	return (index_exec(index_db, "BEGIN IMMEDIATE"));
+}
+
+/* End what index_batch_begin() began. */
+void
+index_batch_end(void)
+{
+	if (index_exec(index_db, "COMMIT") != 0)
+		(void)index_exec(index_db, "ROLLBACK");
+}
+
+/* The loop's connection, for the rest of store/ (tags.c); NULL if none. */
+sqlite3 *
+index_handle(void)
+{
+	return (index_running ? index_db : NULL);
+}
+
+/* The index's size on disk in octets (file and WAL); 0 or -1. */
+int
+index_size(long long *size)
+{
+	struct stat	sb;
+	int		fd;
+
+	*size = 0;
+	if (index_spool == NULL)
+		return (-1);
+	/* Through the spool's descriptor: its parents may be closed. */
+	if ((fd = spool_openat(index_spool, INDEX_FILE, O_RDONLY, 0)) == -1)
+		return (-1);
+	if (fstat(fd, &sb) == 0)
+		*size = sb.st_size;
+	close(fd);
+	if ((fd = spool_openat(index_spool, INDEX_FILE "-wal", O_RDONLY,
+	    0)) != -1) {
+		if (fstat(fd, &sb) == 0)
+			*size += sb.st_size;
+		close(fd);
+	}
+	return (0);
+}
