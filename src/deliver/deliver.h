@@ -113,6 +113,7 @@ struct dl_job {
 	char			 pm_addr[SMTP_PATH_MAX + 1];
 	char			 pm_target[1024];
 	time_t			 next;		/* out: 0 nothing pending */
+	int			 removed;	/* out: queue_unlink()ed */
 	TAILQ_ENTRY(dl_job)	 entry;
 };
 TAILQ_HEAD(dl_jobs, dl_job);

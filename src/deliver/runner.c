@@ -6,7 +6,7 @@
  * durable state line per transition in state/<QID> (delivered, deferred
  * <next-try> <reason>, failed <reason>; `sent`/`bounced <mailbox>` for
  * one mailbox of an alias whose other mailboxes are not done), one log
- * line per delivery, failed messages in dead/, and queue_delete() once
+ * line per delivery, failed messages in dead/, and queue_unlink() once
  * every recipient is final.  The loop plans (plan.c: reads the envelope
  * and the state, expands aliases, picks targets) and never waits for a
  * store or a disk flush: delivery_concurrency worker threads (worker.c)
@@ -109,6 +109,8 @@ runner_pipe_cb(evutil_socket_t fd, short events, void *arg)
 		TAILQ_REMOVE(&got, j, entry);
 		for (i = 0; i < j->log.n; i++)
 			log_info("%s", j->log.v[i]);
+		if (j->removed)
+			queue_removed(j->e->qid);
 		runner_busy--;
 		j->e->busy = 0;
 		if (j->next == 0 && !j->e->force)

@@ -7,8 +7,9 @@
  * durable state line per transition (rcptstate_append with
  * fdatasync): delivered, deferred <next-try> <reason>, failed <reason>,
  * sent/bounced <mailbox> for one mailbox of an alias; dead/<QID>.eml
- * before any failed line, and the postmaster's notice; queue_delete()
- * when every recipient is final; log lines, which the loop writes.
+ * before any failed line, and the postmaster's notice; queue_unlink()
+ * when every recipient is final (the loop then calls queue_removed());
+ * log lines, which the loop writes.
  */
 #include <sys/stat.h>
 
@@ -394,8 +395,11 @@ worker_run(struct dl_job *j, struct lmtp_session *ls)
 	st = xcalloc(j->env.nrcpt + 1, sizeof(*st));
 	if (rcptstate_read(j->spool_dir, j->m.qid, st, j->env.nrcpt) == 0 &&
 	    rcptstate_done(st, j->env.nrcpt)) {
-		if (queue_delete(j->spool_dir, j->m.qid) == 0)
+		/* The loop tells the removal watchers (runner.c). */
+		if (queue_unlink(j->spool_dir, j->m.qid) == 0) {
 			worker_log(j, "qid=%s removed", j->m.qid);
+			j->removed = 1;
+		}
 		j->next = 0;
 	}
 	free(st);
