@@ -246,7 +246,8 @@ class FakeStore:
         self.sock.listen(8)
         self.port = self.sock.getsockname()[1]
         self.data = []
-        threading.Thread(target=self.serve, daemon=True).start()
+        self.acceptor = threading.Thread(target=self.serve, daemon=True)
+        self.acceptor.start()
 
     def serve(self):
         while True:
@@ -292,6 +293,14 @@ class FakeStore:
                 c.sendall(b"250 ok\r\n")
 
     def close(self):
+        """Stop the accepting thread before closing the socket: left in
+        accept() on a closed descriptor, it would take the connections
+        of the next listener given the same descriptor number."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.acceptor.join(10)
         self.sock.close()
 
 
