@@ -460,9 +460,10 @@ mxd_spool_free(const char *dir)
 }
 
 /*
- * Open every listener of one kind of a protocol, or die.  A loopback IPv6 address on
- * a machine without IPv6 (the sink's default [::1]:2525) is skipped with
- * a warning, as long as another listener of the kind opens.
+ * Open every listener of one kind of a protocol, or die.  A loopback
+ * IPv6 address on a machine without IPv6 (the sink's default [::1]:2525)
+ * is skipped with a warning, as long as another listener of the kind
+ * opens.
  */
 static void
 mxd_listen(struct event_base *b, const struct protocol *proto, int kind)

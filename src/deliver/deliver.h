@@ -138,6 +138,7 @@ void		 lmtp_deliver(struct lmtp_session *, const struct dl_msg *,
 void		 lmtp_session_close(struct lmtp_session *);
 
 /* maildir.c */
+int		 dl_write_all(int, const char *, size_t);
 int		 maildir_path(const char *, const char *, const char *,
 		    char *, size_t);
 void		 maildir_deliver(const char *, const struct dl_msg *,

@@ -10,8 +10,8 @@
  * unlink the tmp/ name.  cur/ is never touched.  A crash before the
  * link leaves only a file in tmp/, which Maildir readers ignore (and
  * clean after 36 hours).  A pattern ending in a Maildir++ folder,
- * maildir:/var/mail/%d/%u/.Lists, delivers into that folder.  Runs on runner.c's worker threads, never on
- * the event loop (fsync).
+ * maildir:/var/mail/%d/%u/.Lists, delivers into that folder.  Runs on
+ * runner.c's worker threads, never on the event loop (fsync).
  */
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -192,9 +192,9 @@ maildir_lf(const char *in, size_t len, char *out, int *cr)
 	return (o);
 }
 
-/* Write all of buf to fd; 0, or -1 with errno. */
-static int
-maildir_write_all(int fd, const char *buf, size_t len)
+/* Write all of buf to fd; 0, or -1 with errno.  Worker threads only. */
+int
+dl_write_all(int fd, const char *buf, size_t len)
 {
 	ssize_t	n;
 
@@ -224,15 +224,15 @@ maildir_write(int fd, const struct dl_msg *m, const char *hdr)
 	int	 cr = 0;
 
 	o = maildir_lf(hdr, strlen(hdr), out, &cr);
-	if (maildir_write_all(fd, out, o) != 0)
+	if (dl_write_all(fd, out, o) != 0)
 		return (-1);
 	while ((n = pread(m->fd, buf, sizeof(buf), off)) > 0) {
 		off += n;
 		o = maildir_lf(buf, (size_t)n, out, &cr);
-		if (maildir_write_all(fd, out, o) != 0)
+		if (dl_write_all(fd, out, o) != 0)
 			return (-1);
 	}
-	if (n == -1 || (cr && maildir_write_all(fd, "\r", 1) != 0))
+	if (n == -1 || (cr && dl_write_all(fd, "\r", 1) != 0))
 		return (-1);
 	return (fsync(fd));
 }

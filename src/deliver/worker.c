@@ -85,7 +85,8 @@ worker_dead(struct dl_job *j)
 
 /* Write one state line; a failure is logged (the copy may be sent again). */
 static void
-worker_state(struct dl_job *j, size_t i, enum rcpt_status st, const char *detail)
+worker_state(struct dl_job *j, size_t i, enum rcpt_status st,
+    const char *detail)
 {
 	if (rcptstate_append(j->spool_dir, j->m.qid, i, st, detail) != 0)
 		worker_log(j, "deliver: qid=%s: cannot write state: %s",
@@ -114,24 +115,6 @@ worker_failed(struct dl_job *j, const char *addr, const char *reason)
 	j->failed.v = xreallocarray(j->failed.v, j->failed.n + 1,
 	    sizeof(char *));
 	j->failed.v[j->failed.n++] = s;
-}
-
-/* Write all of buf to fd; 0, or -1. */
-static int
-worker_write(int fd, const char *buf, size_t len)
-{
-	ssize_t	n;
-
-	while (len > 0) {
-		if ((n = write(fd, buf, len)) <= 0) {
-			if (n == -1 && errno == EINTR)
-				continue;
-			return (-1);
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return (0);
 }
 
 /*
@@ -168,27 +151,28 @@ worker_notice_write(struct dl_job *j, int fd)
 	    j->m.qid, (long long)now, j->hostname, j->m.qid, (long long)now,
 	    j->m.qid, (long long)now, j->m.qid, j->m.sender);
 	if (len < 0 || (size_t)len >= sizeof(head) ||
-	    worker_write(fd, head, (size_t)len) != 0)
+	    dl_write_all(fd, head, (size_t)len) != 0)
 		return (-1);
 	for (i = 0; i < j->failed.n; i++)
-		if (worker_write(fd, "  ", 2) != 0 || worker_write(fd, j->failed.v[i],
-		    strlen(j->failed.v[i])) != 0 || worker_write(fd, "\r\n", 2) != 0)
+		if (dl_write_all(fd, "  ", 2) != 0 ||
+		    dl_write_all(fd, j->failed.v[i], strlen(j->failed.v[i])) !=
+		    0 || dl_write_all(fd, "\r\n", 2) != 0)
 			return (-1);
 	len = snprintf(head, sizeof(head), "\r\nThe message is kept in "
 	    "spool_dir/dead/%s.eml and follows.\r\n\r\n--=_mxd-%s-%lld\r\n"
 	    "Content-Type: message/rfc822\r\n"
 	    "Content-Disposition: attachment\r\n\r\n", j->m.qid, j->m.qid,
 	    (long long)now);
-	if (worker_write(fd, head, (size_t)len) != 0)
+	if (dl_write_all(fd, head, (size_t)len) != 0)
 		return (-1);
 	while ((n = pread(j->m.fd, buf, sizeof(buf), off)) > 0) {
 		off += n;
-		if (worker_write(fd, buf, (size_t)n) != 0)
+		if (dl_write_all(fd, buf, (size_t)n) != 0)
 			return (-1);
 	}
 	len = snprintf(head, sizeof(head), "\r\n--=_mxd-%s-%lld--\r\n",
 	    j->m.qid, (long long)now);
-	if (n == -1 || worker_write(fd, head, (size_t)len) != 0)
+	if (n == -1 || dl_write_all(fd, head, (size_t)len) != 0)
 		return (-1);
 	return (fsync(fd));
 }
