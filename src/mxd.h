@@ -506,4 +506,21 @@ struct bufferevent *tls_socket_new(struct event_base *, int);
 void		 tls_describe(struct bufferevent *, char *, size_t, int *);
 const char	*tls_last_error(struct bufferevent *);
 
+/*
+ * chaos.c: Mailpit's chaos triggers (set by http/, fired by smtp/).
+ * CHAOS_CODES: the codes a trigger may use; each has a reply row.
+ */
+#define CHAOS_CODES	450, 451, 452, 454, 535, 550, 551, 552, 553, 554
+enum chaos_stage { CHAOS_SENDER, CHAOS_RECIPIENT, CHAOS_AUTH, CHAOS_NSTAGES };
+struct chaos_trigger {
+	int		  code;
+	int		  probability;	/* percent: 0 never, 100 always */
+};
+extern const char *const chaos_names[CHAOS_NSTAGES];
+int		 chaos_code_ok(int);
+int		 chaos_default(enum chaos_stage);
+struct chaos_trigger chaos_get(enum chaos_stage);
+void		 chaos_set(const struct chaos_trigger[CHAOS_NSTAGES]);
+int		 chaos_fire(const struct config *, enum chaos_stage);
+
 #endif

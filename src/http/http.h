@@ -70,6 +70,10 @@ void		 tags_put(struct http_req *);
 void		 tags_rename_one(struct http_req *);
 void		 tags_delete_one(struct http_req *);
 
+/* api-chaos.c */
+void		 chaos_get_request(struct http_req *);
+void		 chaos_put_request(struct http_req *);
+
 /* api-mailhog.c */
 void		 mailhog_messages(struct http_req *);
 void		 mailhog_search(struct http_req *);

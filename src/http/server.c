@@ -57,6 +57,8 @@ static const struct http_route http_routes[] = {
 	{ EVHTTP_REQ_PUT, "/api/v1/tags", tags_put },
 	{ EVHTTP_REQ_PUT, "/api/v1/tags/*", tags_rename_one },
 	{ EVHTTP_REQ_DELETE, "/api/v1/tags/*", tags_delete_one },
+	{ EVHTTP_REQ_GET, "/api/v1/chaos", chaos_get_request },
+	{ EVHTTP_REQ_PUT, "/api/v1/chaos", chaos_put_request },
 	{ EVHTTP_REQ_GET, "/livez", mailpit_probe },
 	{ EVHTTP_REQ_GET, "/readyz", mailpit_probe },
 	/* mxd's own: wait for a message; live events (MailHog's path) */
