@@ -107,6 +107,7 @@ struct config {
 	struct strlist	  http_listen;
 	char		 *http_auth_file;
 	char		 *http_auth;
+	struct strlist	  https_listen;
 	long long	  sink_max_messages;
 };
 
@@ -503,6 +504,7 @@ int		 tls_enabled(void);
 const char	*tls_unavailable(void);
 void		 tls_free(void);
 struct bufferevent *tls_socket_new(struct event_base *, int);
+struct bufferevent *tls_http_bev(struct event_base *, void *);
 void		 tls_describe(struct bufferevent *, char *, size_t, int *);
 const char	*tls_last_error(struct bufferevent *);
 

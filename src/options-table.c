@@ -148,6 +148,9 @@ const struct option_entry options_table[] = {
 	{ "http_auth", OPT_STRING, OFF(http_auth), "basic", 1, 16,
 	  "basic: a non-loopback http_listen needs http_auth_file; none: "
 	  "no authentication anywhere", "basic|none", OPT_F_RESTART },
+	{ "https_listen", OPT_LISTEN, OFF(https_listen), "", 0, 64,
+	  "addresses for the HTTP API over TLS (tls_cert, tls_key); the "
+	  "loopback rule of http_listen applies", NULL, OPT_F_RESTART },
 	{ "sink_max_messages", OPT_COUNT, OFF(sink_max_messages), "0", 0,
 	  1000000000, "with the HTTP API: keep at most this many messages, "
 	  "removing the oldest (0: keep all)", NULL, OPT_F_RESTART },
