@@ -327,6 +327,8 @@ mxd_check_files(const struct config *c, char **cause)
 static int
 mxd_check(struct config *c, char **cause)
 {
+	size_t	i;
+
 	if (c->smtps_listen.n > 0 && c->tls_cert[0] == '\0') {
 		xasprintf(cause, "smtps_listen needs tls_cert and tls_key");
 		return (-1);
@@ -346,6 +348,10 @@ mxd_check(struct config *c, char **cause)
 		return (-1);
 	if (lmtp_prober.check(c, cause) != 0)
 		return (-1);
+	for (i = 0; i < NPROTOCOLS; i++)
+		if (mxd_protocols[i]->check != NULL &&
+		    mxd_protocols[i]->check(c, cause) != 0)
+			return (-1);
 	/* Last: on success it replaces the running certificate. */
 	return (tls_load(c, cause));
 }

@@ -159,6 +159,8 @@ struct protocol {
 	} listeners[4];				/* ends at setting NULL */
 	/* Optional: once the spool is open, before privileges go; 0, -1. */
 	int		(*start)(struct event_base *, char **);
+	/* Optional: settings checks for start, reload and -t; 0, -1. */
+	int		(*check)(const struct config *, char **);
 };
 extern const struct protocol smtp_protocol;
 extern const struct protocol pop3_protocol;

@@ -91,6 +91,7 @@ void		 events_stop(void);
 
 /* htpasswd.c */
 int		 htpasswd_load(const char *, char **);
+int		 htpasswd_test(const char *, char **);
 int		 htpasswd_check(const char *);
 void		 htpasswd_free(void);
 

@@ -130,7 +130,7 @@ http_loopback(const char *where)
  */
 static int
 http_check_open(const char *name, const struct strlist *l,
-    const struct config *c, char **cause)
+    const struct config *c, int warn, char **cause)
 {
 	size_t	i;
 	int	none = strcmp(c->http_auth, "none") == 0;
@@ -138,11 +138,13 @@ http_check_open(const char *name, const struct strlist *l,
 	for (i = 0; i < l->n; i++) {
 		if (http_loopback(l->v[i]))
 			continue;
-		if (none)
-			log_warnx("%s %s is not a loopback address "
-			    "and http_auth = none: anyone who can reach it "
-			    "reads and deletes the mail", name, l->v[i]);
-		else if (c->http_auth_file[0] == '\0') {
+		if (none) {
+			if (warn)
+				log_warnx("%s %s is not a loopback address "
+				    "and http_auth = none: anyone who can "
+				    "reach it reads and deletes the mail", name,
+				    l->v[i]);
+		} else if (c->http_auth_file[0] == '\0') {
 			xasprintf(cause, "%s %s is not a loopback "
 			    "address: set http_auth_file (an htpasswd file) "
 			    "or, to expose the mail to anyone, http_auth = "
@@ -154,25 +156,58 @@ http_check_open(const char *name, const struct strlist *l,
 }
 
 /*
- * Check the settings before anything is bound: the rule above for both
- * listen settings; https_listen needs the certificate; load the
- * password file.  0, or -1 with *cause.
+ * The settings' rules, for start and mxd -t: the rule above for both
+ * listen settings (warn: log the http_auth = none warning);
+ * https_listen needs the certificate.  0, or -1 with *cause.
  */
 static int
-http_init(const struct config *c, char **cause)
+http_rules(const struct config *c, int warn, char **cause)
 {
-	int	none = strcmp(c->http_auth, "none") == 0;
-
-	if (http_check_open("http_listen", &c->http_listen, c, cause) != 0 ||
-	    http_check_open("https_listen", &c->https_listen, c, cause) != 0)
+	if (http_check_open("http_listen", &c->http_listen, c, warn,
+	    cause) != 0 || http_check_open("https_listen", &c->https_listen,
+	    c, warn, cause) != 0)
 		return (-1);
 	if (c->https_listen.n > 0 && c->tls_cert[0] == '\0') {
 		xasprintf(cause, "https_listen needs a certificate: set "
 		    "tls_cert and tls_key");
 		return (-1);
 	}
-	if (c->http_listen.n + c->https_listen.n == 0 || none ||
-	    c->http_auth_file[0] == '\0')
+	return (0);
+}
+
+/* Does the password file apply (a listener, auth not none, a file)? */
+static int
+http_auth_applies(const struct config *c)
+{
+	return (c->http_listen.n + c->https_listen.n > 0 &&
+	    strcmp(c->http_auth, "none") != 0 && c->http_auth_file[0] != '\0');
+}
+
+/*
+ * mxd -t, start and reload (the core's check): the rules, and the
+ * password file well-formed, without loading it.  0, or -1 with *cause.
+ */
+static int
+http_check(const struct config *c, char **cause)
+{
+	if (http_rules(c, 0, cause) != 0)
+		return (-1);
+	if (http_auth_applies(c) && htpasswd_test(c->http_auth_file,
+	    cause) != 0)
+		return (-1);
+	return (0);
+}
+
+/*
+ * Check the settings before anything is bound (warning about http_auth
+ * = none) and load the password file.  0, or -1 with *cause.
+ */
+static int
+http_init(const struct config *c, char **cause)
+{
+	if (http_rules(c, 1, cause) != 0)
+		return (-1);
+	if (!http_auth_applies(c))
 		return (0);
 	if (htpasswd_load(c->http_auth_file, cause) != 0)
 		return (-1);
@@ -629,4 +664,5 @@ const struct protocol http_protocol = {
 	.free_all = http_free_all,
 	.listeners = { { NULL, 0, NULL } },
 	.start = http_start,
+	.check = http_check,
 };
