@@ -109,6 +109,7 @@ struct config {
 	char		 *http_auth;
 	struct strlist	  https_listen;
 	long long	  sink_max_messages;
+	size_t		  sink_max_size;
 };
 
 enum opt_type {

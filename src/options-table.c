@@ -154,5 +154,8 @@ const struct option_entry options_table[] = {
 	{ "sink_max_messages", OPT_COUNT, OFF(sink_max_messages), "0", 0,
 	  1000000000, "with the HTTP API: keep at most this many messages, "
 	  "removing the oldest (0: keep all)", NULL, OPT_F_RESTART },
+	{ "sink_max_size", OPT_SIZE, OFF(sink_max_size), "0", 0,
+	  LLONG_MAX / 2, "with the HTTP API: keep at most this many octets of "
+	  "messages, removing the oldest (0: no limit)", NULL, OPT_F_RESTART },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0 }
 };

@@ -586,7 +586,8 @@ http_start(struct event_base *base, char **cause)
 		return (0);
 	http_start_time = time(NULL);
 	http_spool_dir = xstrdup(c->spool_dir);
-	if (index_start(base, c->spool_dir, c->sink_max_messages, cause) != 0)
+	if (index_start(base, c->spool_dir, c->sink_max_messages,
+	    (long long)c->sink_max_size, cause) != 0)
 		return (-1);
 	http_give_index(c);
 	wait_init();

@@ -113,6 +113,7 @@ static size_t			 index_nmsgs;
 static char			(*index_gone)[QID_LEN + 1];	/* pruned */
 static size_t			 index_ngone;
 static long long		 index_max;	/* sink_max_messages */
+static long long		 index_max_size;	/* sink_max_size */
 
 /*
  * Log a warning (warn 1) or an info line.  log.c is the loop's: on the
@@ -556,33 +557,58 @@ index_reconcile(sqlite3 *db)
 }
 
 /*
- * Thread: retention.  With sink_max_messages set and more messages
- * indexed, remove the oldest from queue/ (the truth first), then their
- * rows in one transaction, and let the loop tell the removal watchers.
+ * Thread: the oldest messages that must go for the index to hold at most
+ * sink_max_messages messages and sink_max_size octets (each 0: no
+ * limit), into *ids; their number.
+ */
+static size_t
+index_prune_pick(sqlite3 *db, char (**ids)[QID_LEN + 1])
+{
+	sqlite3_stmt	*st;
+	long long	 n = 0, total = 0;
+	size_t		 k = 0;
+
+	*ids = NULL;
+	if ((index_max <= 0 && index_max_size <= 0) || (st = index_prepare(db,
+	    "SELECT count(*), coalesce(sum(size), 0) FROM msg")) == NULL)
+		return (0);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		n = sqlite3_column_int64(st, 0);
+		total = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	if ((index_max <= 0 || n <= index_max) && (index_max_size <= 0 ||
+	    total <= index_max_size))
+		return (0);
+	if ((st = index_prepare(db,
+	    "SELECT qid, size FROM msg ORDER BY qid")) == NULL)
+		return (0);
+	while (((index_max > 0 && n > index_max) || (index_max_size > 0 &&
+	    total > index_max_size)) && sqlite3_step(st) == SQLITE_ROW) {
+		*ids = xreallocarray(*ids, k + 1, sizeof(**ids));
+		snprintf((*ids)[k++], QID_LEN + 1, "%s",
+		    (const char *)sqlite3_column_text(st, 0));
+		n--;
+		total -= sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	return (k);
+}
+
+/*
+ * Thread: retention.  With sink_max_messages or sink_max_size set and
+ * more indexed, remove the oldest from queue/ (the truth first), then
+ * their rows in one transaction, and let the loop tell the removal
+ * watchers.
  */
 static void
 index_prune(sqlite3 *db)
 {
-	sqlite3_stmt	*st;
-	char		(*ids)[QID_LEN + 1] = NULL;
-	long long	 n = 0;
-	size_t		 k = 0, i;
+	char		(*ids)[QID_LEN + 1];
+	size_t		 k, i;
 
-	if (index_max <= 0 || (st = index_prepare(db,
-	    "SELECT count(*) FROM msg")) == NULL)
+	if ((k = index_prune_pick(db, &ids)) == 0)
 		return;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	if (n <= index_max || (st = index_prepare(db,
-	    "SELECT qid FROM msg ORDER BY qid LIMIT ?")) == NULL)
-		return;
-	sqlite3_bind_int64(st, 1, n - index_max);
-	ids = xcalloc((size_t)(n - index_max), sizeof(*ids));
-	while (sqlite3_step(st) == SQLITE_ROW && k < (size_t)(n - index_max))
-		snprintf(ids[k++], QID_LEN + 1, "%s",
-		    (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
 	for (i = 0; i < k; i++)
 		if (queue_unlink(index_spool, ids[i]) != 0 && errno != ENOENT)
 			index_log(1, "index: retention: qid=%s: %s", ids[i],
@@ -594,7 +620,8 @@ index_prune(sqlite3 *db)
 			(void)index_exec(db, "ROLLBACK");
 	}
 	index_log(0, "index: retention: removed the %zu oldest messages "
-	    "(sink_max_messages=%lld)", k, index_max);
+	    "(sink_max_messages=%lld sink_max_size=%lld)", k, index_max,
+	    index_max_size);
 	pthread_mutex_lock(&index_lock);
 	index_gone = xreallocarray(index_gone, index_ngone + k,
 	    sizeof(*index_gone));
@@ -725,12 +752,13 @@ index_seen_cb(evutil_socket_t fd, short events, void *arg)
  * Open (or rebuild) the index of the spool at spool_dir and start its
  * thread, which reconciles it with queue/ (read through spool_openat,
  * which works after privileges are dropped) and follows commits,
- * keeping at most max_messages (0: all); once per process, before
- * privileges are dropped.  0, or -1 with *cause.
+ * keeping at most max_messages and max_size octets (each 0: no
+ * limit); once per process, before privileges are dropped.  0, or -1
+ * with *cause.
  */
 int
 index_start(struct event_base *base, const char *spool_dir,
-    long long max_messages, char **cause)
+    long long max_messages, long long max_size, char **cause)
 {
 	sqlite3	*tdb;
 
@@ -738,6 +766,7 @@ index_start(struct event_base *base, const char *spool_dir,
 		return (0);
 	index_loop = pthread_self();
 	index_max = max_messages;
+	index_max_size = max_size;
 	mime_init();
 	index_spool = xstrdup(spool_dir);
 	xasprintf(&index_path, "%s/%s", spool_dir, INDEX_FILE);
