@@ -120,7 +120,8 @@ chaos_put_request(struct http_req *r)
 		chaos_error(r, "Chaos is not enabled");
 		return;
 	}
-	if (!json_is_object(b = http_body_json(r, NULL)))
+	b = http_body_json(r, NULL);	/* json_is_object() reads it twice */
+	if (!json_is_object(b))
 		why = "want a JSON object: {\"Sender\": {\"ErrorCode\": n, "
 		    "\"Probability\": n}, \"Recipient\": {...}, "
 		    "\"Authentication\": {...}}";
