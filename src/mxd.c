@@ -444,10 +444,12 @@ mxd_hello(const struct config *c, const char *file)
 		fprintf(stderr, " %s (smtps)", c->smtps_listen.v[i]);
 	for (i = 0; i < c->submission_listen.n; i++)
 		fprintf(stderr, " %s (submission)", c->submission_listen.v[i]);
-	if (c->http_listen.n > 0) {
+	if (c->http_listen.n + c->https_listen.n > 0) {
 		fprintf(stderr, "\nmxd: HTTP API (Mailpit, MailHog) on");
 		for (i = 0; i < c->http_listen.n; i++)
 			fprintf(stderr, " http://%s/", c->http_listen.v[i]);
+		for (i = 0; i < c->https_listen.n; i++)
+			fprintf(stderr, " https://%s/", c->https_listen.v[i]);
 	}
 	if (c->pop3_listen.n + c->pop3s_listen.n > 0)
 		fprintf(stderr, "\nmxd: POP3 on");
