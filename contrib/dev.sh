@@ -131,8 +131,9 @@ run)
 	echo "dev.sh: and read it back over POP3 (any password):" \
 	    "nc -C 127.0.0.1 1110, then: user you@example.org, pass x, list," \
 	    "retr 1, quit"
-	echo "dev.sh: and look at it over HTTP (Mailpit's and MailHog's API):" \
-	    "curl http://127.0.0.1:8025/api/v1/messages"
+	echo "dev.sh: and look at it in a browser: http://127.0.0.1:8025/" \
+	    "(the same port serves Mailpit's and MailHog's API:" \
+	    "curl http://127.0.0.1:8025/api/v1/messages)"
 	exec "$top/build/src/mxd" -f
 	;;
 test)

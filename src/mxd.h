@@ -110,6 +110,13 @@ struct config {
 	struct strlist	  https_listen;
 	long long	  sink_max_messages;
 	size_t		  sink_max_size;
+	char		 *delivery;
+	char		 *delivery_map;
+	long long	  delivery_concurrency;
+	long long	  delivery_retry_min;
+	long long	  delivery_retry_max;
+	long long	  delivery_lifetime;
+	long long	  delivery_timeout;
 };
 
 enum opt_type {
@@ -208,6 +215,22 @@ struct rcpt_prober {
 	void		(*free_all)(void);
 };
 extern const struct rcpt_prober lmtp_prober;
+/*
+ * The delivery runner (deliver/runner.c): main() names it as it names
+ * lmtp_prober.  start() scans the queue and listens for commits (again
+ * after SIGHUP: it then rereads delivery_map, or starts if the new
+ * configuration delivers); retry_now() is SIGUSR1 (mxd -Q); stop()
+ * joins its threads.
+ */
+struct deliverer {
+	const char	*name;
+	int		(*check)(const struct config *, char **);
+	void		(*start)(struct event_base *);
+	void		(*retry_now)(void);
+	void		(*stop)(void);
+	void		(*explain)(const struct config *, FILE *);
+};
+extern const struct deliverer deliver_runner;
 void		 recipient_set_prober(const struct rcpt_prober *);
 int		 recipient_ask(const struct config *, const char *,
 		    void (*)(void *, const struct rcpt_answer *), void *,
@@ -370,6 +393,8 @@ enum rcpt_status {
 	RCPT_S_DELIVERED,	/* reserved for delivery */
 	RCPT_S_DEFERRED,	/* reserved for delivery */
 	RCPT_S_FAILED,		/* reserved for delivery */
+	RCPT_S_SENT,		/* one mailbox of an alias: detail names it */
+	RCPT_S_BOUNCED,		/* one mailbox of an alias refused it (5xx) */
 };
 int		 rcptstate_init(int, int);
 const char	*rcptstate_name(enum rcpt_status);
@@ -379,6 +404,8 @@ int		 rcptstate_read(const char *, const char *, enum rcpt_status *,
 		    size_t);
 int		 rcptstate_done(const enum rcpt_status *, size_t);
 int		 rcptstate_remove(const char *, const char *);
+int		 rcptstate_scan(const char *, const char *, void (*)(void *,
+		    time_t, size_t, const char *, const char *), void *);
 
 /* store/maildrop.c: one user's queued mail (doc/pop3.md). */
 #define MAILDROP_ALL	"*"	/* the special user: every message */
