@@ -160,6 +160,7 @@ def test_port_in_use():
         rc, out, err = run_mxd(["-f",
                                 "-o", "listen=127.0.0.1:%d" % free_port(),
                                 "-o", "http_listen=127.0.0.1:%d" % port,
+                                "-o", "pop3_listen=",
                                 "-o", "spool_dir=" + probe.spool])
     finally:
         hog.close()
