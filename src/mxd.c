@@ -399,6 +399,8 @@ mxd_check_files(const struct config *c, char **cause)
 static int
 mxd_check(struct config *c, char **cause)
 {
+	size_t	i;
+
 	if (c->smtps_listen.n > 0 && c->tls_cert[0] == '\0') {
 		xasprintf(cause, "smtps_listen needs tls_cert and tls_key");
 		return (-1);
@@ -418,6 +420,10 @@ mxd_check(struct config *c, char **cause)
 		return (-1);
 	if (lmtp_prober.check(c, cause) != 0)
 		return (-1);
+	for (i = 0; i < NPROTOCOLS; i++)
+		if (mxd_protocols[i]->check != NULL &&
+		    mxd_protocols[i]->check(c, cause) != 0)
+			return (-1);
 	if (deliver_runner.check(c, cause) != 0)
 		return (-1);
 	/* Last: on success it replaces the running certificate. */
@@ -513,10 +519,12 @@ mxd_hello(const struct config *c, const char *file)
 		fprintf(stderr, " %s (smtps)", c->smtps_listen.v[i]);
 	for (i = 0; i < c->submission_listen.n; i++)
 		fprintf(stderr, " %s (submission)", c->submission_listen.v[i]);
-	if (c->http_listen.n > 0) {
+	if (c->http_listen.n + c->https_listen.n > 0) {
 		fprintf(stderr, "\nmxd: HTTP API (Mailpit, MailHog) on");
 		for (i = 0; i < c->http_listen.n; i++)
 			fprintf(stderr, " http://%s/", c->http_listen.v[i]);
+		for (i = 0; i < c->https_listen.n; i++)
+			fprintf(stderr, " https://%s/", c->https_listen.v[i]);
 	}
 	if (c->pop3_listen.n + c->pop3s_listen.n > 0)
 		fprintf(stderr, "\nmxd: POP3 on");

@@ -107,7 +107,9 @@ struct config {
 	struct strlist	  http_listen;
 	char		 *http_auth_file;
 	char		 *http_auth;
+	struct strlist	  https_listen;
 	long long	  sink_max_messages;
+	size_t		  sink_max_size;
 	char		 *delivery;
 	char		 *delivery_map;
 	long long	  delivery_concurrency;
@@ -165,6 +167,8 @@ struct protocol {
 	} listeners[4];				/* ends at setting NULL */
 	/* Optional: once the spool is open, before privileges go; 0, -1. */
 	int		(*start)(struct event_base *, char **);
+	/* Optional: settings checks for start, reload and -t; 0, -1. */
+	int		(*check)(const struct config *, char **);
 };
 extern const struct protocol smtp_protocol;
 extern const struct protocol pop3_protocol;
@@ -530,7 +534,25 @@ int		 tls_enabled(void);
 const char	*tls_unavailable(void);
 void		 tls_free(void);
 struct bufferevent *tls_socket_new(struct event_base *, int);
+struct bufferevent *tls_http_bev(struct event_base *, void *);
 void		 tls_describe(struct bufferevent *, char *, size_t, int *);
 const char	*tls_last_error(struct bufferevent *);
+
+/*
+ * chaos.c: Mailpit's chaos triggers (set by http/, fired by smtp/).
+ * CHAOS_CODES: the codes a trigger may use; each has a reply row.
+ */
+#define CHAOS_CODES	450, 451, 452, 454, 535, 550, 551, 552, 553, 554
+enum chaos_stage { CHAOS_SENDER, CHAOS_RECIPIENT, CHAOS_AUTH, CHAOS_NSTAGES };
+struct chaos_trigger {
+	int		  code;
+	int		  probability;	/* percent: 0 never, 100 always */
+};
+extern const char *const chaos_names[CHAOS_NSTAGES];
+int		 chaos_code_ok(int);
+int		 chaos_default(enum chaos_stage);
+struct chaos_trigger chaos_get(enum chaos_stage);
+void		 chaos_set(const struct chaos_trigger[CHAOS_NSTAGES]);
+int		 chaos_fire(const struct config *, enum chaos_stage);
 
 #endif

@@ -148,9 +148,15 @@ const struct option_entry options_table[] = {
 	{ "http_auth", OPT_STRING, OFF(http_auth), "basic", 1, 16,
 	  "basic: a non-loopback http_listen needs http_auth_file; none: "
 	  "no authentication anywhere", "basic|none", OPT_F_RESTART },
+	{ "https_listen", OPT_LISTEN, OFF(https_listen), "", 0, 64,
+	  "addresses for the HTTP API over TLS (tls_cert, tls_key); the "
+	  "loopback rule of http_listen applies", NULL, OPT_F_RESTART },
 	{ "sink_max_messages", OPT_COUNT, OFF(sink_max_messages), "0", 0,
 	  1000000000, "with the HTTP API: keep at most this many messages, "
 	  "removing the oldest (0: keep all)", NULL, OPT_F_RESTART },
+	{ "sink_max_size", OPT_SIZE, OFF(sink_max_size), "0", 0,
+	  LLONG_MAX / 2, "with the HTTP API: keep at most this many octets of "
+	  "messages, removing the oldest (0: no limit)", NULL, OPT_F_RESTART },
 	{ "delivery", OPT_STRING, OFF(delivery), "keep", 1, 1024,
 	  "where accepted mail goes: keep (the spool is the mailbox), "
 	  "lmtp:unix:/path, lmtp:inet:host:port, maildir:/path/%d/%u",

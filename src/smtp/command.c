@@ -446,6 +446,8 @@ cmd_mail(struct session *s, char *args)
 		reply(s, R_TOO_MANY_MESSAGES, cfg->hostname);
 		return;
 	}
+	if (fault_chaos(s, CHAOS_SENDER))
+		return;
 	s->ntx++;
 	tx = s->tx = xcalloc(1, sizeof(*tx));
 	memcpy(tx->sender, p.addr, sizeof(tx->sender));
@@ -616,7 +618,8 @@ cmd_rcpt(struct session *s, char *args)
 	case RCPT_OURS:
 	case RCPT_POSTMASTER:
 	case RCPT_RELAY:
-		if (!cmd_rcpt_fault(s, p.addr))
+		if (!fault_chaos(s, CHAOS_RECIPIENT) &&
+		    !cmd_rcpt_fault(s, p.addr))
 			cmd_rcpt_take(s, p.addr);
 		break;
 	}

@@ -18,6 +18,9 @@
  *
  * Only when sink_faults is on; the first data-stage fault among a
  * message's recipients is the one applied.
+ *
+ * Also Mailpit's chaos triggers (chaos.c, set by PUT /api/v1/chaos):
+ * fault_chaos() refuses a MAIL, RCPT or AUTH with the trigger's code.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -110,4 +113,42 @@ fault_parse(const char *addr, struct fault *f)
 		return 1;
 	}
 	return 0;
+}
+
+/* A chaos code's reply row (CHAOS_CODES in mxd.h). */
+static const struct chaos_row {
+	int			 code;
+	enum reply_id		 reply;
+} chaos_rows[] = {
+	{ 450, R_CHAOS_450 }, { 451, R_CHAOS_451 }, { 452, R_CHAOS_452 },
+	{ 454, R_CHAOS_454 }, { 535, R_CHAOS_535 }, { 550, R_CHAOS_550 },
+	{ 551, R_CHAOS_551 }, { 552, R_CHAOS_552 }, { 553, R_CHAOS_553 },
+	{ 554, R_CHAOS_554 },
+};
+
+/* The stage's word in the reply, as in Mailpit's "Chaos sender error". */
+static const char *const chaos_words[CHAOS_NSTAGES] = {
+	"sender", "recipient", "authentication",
+};
+
+/*
+ * If the chaos trigger of stage st fires, refuse the command with its
+ * code and return 1; else 0.
+ */
+int
+fault_chaos(struct session *s, enum chaos_stage st)
+{
+	size_t	i;
+	int	code;
+
+	if ((code = chaos_fire(cfg, st)) == 0)
+		return (0);
+	for (i = 0; i < sizeof(chaos_rows) / sizeof(chaos_rows[0]); i++)
+		if (chaos_rows[i].code == code) {
+			log_info("s=%08llx chaos %s reply=%d",
+			    (unsigned long long)s->id, chaos_names[st], code);
+			reply(s, chaos_rows[i].reply, chaos_words[st]);
+			return (1);
+		}
+	return (0);
 }

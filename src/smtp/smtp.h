@@ -214,6 +214,16 @@ enum reply_id {
 	R_NO_SUCH_USER,
 	R_NO_SUCH_USER_STORE,
 	R_RCPT_TEMPFAIL,
+	R_CHAOS_450,		/* fault.c: chaos triggers (chaos.c) */
+	R_CHAOS_451,
+	R_CHAOS_452,
+	R_CHAOS_454,
+	R_CHAOS_535,
+	R_CHAOS_550,
+	R_CHAOS_551,
+	R_CHAOS_552,
+	R_CHAOS_553,
+	R_CHAOS_554,
 	R_MAX
 };
 
@@ -232,6 +242,8 @@ struct fault {
 	unsigned		 delay;
 };
 int		 fault_parse(const char *, struct fault *);
+struct session;
+int		 fault_chaos(struct session *, enum chaos_stage);
 
 /* One mail transaction: MAIL, RCPTs, the message. */
 struct tx {

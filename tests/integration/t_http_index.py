@@ -225,5 +225,34 @@ def test_retention():
     srv.stop()
 
 
+def test_retention_by_size():
+    """sink_max_size=5000: after 6 messages of ~2 KB each, the newest
+    that fit in 5000 octets remain (as many as fit, no fewer), in the
+    list and in queue/, and the log says so"""
+    srv = http_server(sink_max_size=5000)
+    body = "x" * 70 + "\r\n"
+    ids = [send(srv, subject="s%d" % i, body=body * 28) for i in range(6)]
+
+    def settled():
+        v = get_json(srv.http_port, "/api/v1/messages")
+        got = [m["ID"] for m in v["messages"]]
+        if not got or got[0] != ids[-1] or got != ids[::-1][:len(got)] \
+                or sum(m["Size"] for m in v["messages"]) > 5000:
+            return None
+        return v
+
+    from mxdtest import wait_until
+    v = wait_until(settled, what="the newest that fit listed")
+    sizes = [m["Size"] for m in v["messages"]]
+    assert 2000 < min(sizes) <= max(sizes) < 2500, sizes
+    assert_eq(len(sizes), 5000 // max(sizes), "as many as fit: %r" % sizes)
+    kept = ids[-len(sizes):]
+    wait_until(lambda: sorted(srv.messages()) == sorted(kept),
+               what="the older files removed")
+    srv.wait_log(r"index: retention: removed the \d+ oldest messages "
+                 r"\(sink_max_messages=0 sink_max_size=5000\)")
+    srv.stop()
+
+
 if __name__ == "__main__":
     run(globals())

@@ -102,7 +102,7 @@ def test_daemon_startup_error_reaches_terminal():
     port = hog.getsockname()[1]
     tmp = Server().tmpdir
     p = subprocess.run([mxd_path(), "-o", "listen=127.0.0.1:%d" % port,
-                        "-o", "http_listen=",
+                        "-o", "http_listen=", "-o", "pop3_listen=",
                         "-o", "spool_dir=%s/spool" % tmp],
                        capture_output=True, timeout=10)
     hog.close()
@@ -111,7 +111,7 @@ def test_daemon_startup_error_reaches_terminal():
     port = free_port()
     pidfile = os.path.join(tmp, "mxd.pid")
     p = subprocess.run([mxd_path(), "-o", "listen=127.0.0.1:%d" % port,
-                        "-o", "http_listen=",
+                        "-o", "http_listen=", "-o", "pop3_listen=",
                         "-o", "spool_dir=%s/spool" % tmp,
                         "-o", "pid_file=%s" % pidfile],
                        capture_output=True, timeout=10)
