@@ -564,9 +564,14 @@ http_bind_all(struct evhttp *server, const char *name,
 			    l->v[i], strerror(errno));
 			continue;
 		}
-		xasprintf(cause, "%s %s: %s%s", name, l->v[i],
-		    strerror(errno), errno == EADDRINUSE ? " (is Mailpit, "
-		    "MailHog or another mxd using that port?)" : "");
+		if (errno != EADDRINUSE)
+			xasprintf(cause, "%s %s: %s", name, l->v[i],
+			    strerror(errno));
+		else
+			xasprintf(cause, "%s %s: %s (is Mailpit, MailHog or "
+			    "another mxd using that port?  Choose another with "
+			    "-o %s=127.0.0.1:PORT, or none with -o %s=)", name,
+			    l->v[i], strerror(errno), name, name);
 		return (-1);
 	}
 	return (opened);
