@@ -203,6 +203,15 @@ def test_wait_now_after_and_timeout():
     assert time.monotonic() - t0 >= 0.9, "returned before the timeout"
     r = request(srv.http_port, "GET", "/api/v1/wait?after=../x")
     assert_eq(r.status, 400, "bad after")
+    # A malformed timeout is refused at once, not waited out as 30 s.
+    for bad in ("abc", "-5", "1.5", "301", "s", "3ms"):
+        r = request(srv.http_port, "GET", "/api/v1/wait?query=subject:none"
+                    "&timeout=" + bad, timeout=15)
+        assert_eq(r.status, 400, "timeout=%s" % bad)
+        assert_in("timeout", r.json()["Error"], "timeout=%s" % bad)
+    r = request(srv.http_port, "GET", "/api/v1/wait?query=subject:early"
+                "&timeout=1s&after=" + qid, timeout=15)
+    assert_eq(r.status, 408, "timeout=1s: seconds with an s")
     srv.stop()
 
 
