@@ -550,7 +550,7 @@ cmd_rcpt_fault(struct session *s, const char *addr)
 
 	if (!cfg->sink_faults || !fault_parse(addr, &f))
 		return (0);
-	if (f.kind == FAULT_RCPT) {
+	if (f.kind == FAULT_RCPT || f.kind == FAULT_BAD) {
 		log_info("s=%08llx qid=%s fault rcpt=<%s> reply=%d",
 		    (unsigned long long)s->id, s->tx->qid, log_str(addr),
 		    reply_row(f.reply)->code);

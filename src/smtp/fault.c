@@ -15,6 +15,9 @@
  *                      seconds late (1 to FAULT_DELAY_MAX)
  *   x+drop@d           after the data mxd closes the connection without
  *                      a reply; nothing is stored
+ *   x+fail-999@d, x+delay-0s@d ...  any other tag starting fail- or
+ *                      delay-: refused at RCPT with 501 5.1.3, naming
+ *                      the forms (a mistyped fault must not succeed)
  *
  * Only when sink_faults is on; the first data-stage fault among a
  * message's recipients is the one applied.
@@ -56,6 +59,8 @@ fault_tag(const char *addr, size_t *len)
 {
 	const char	*at, *plus;
 
+	if (addr[0] == '"')		/* a quoted local part is taken as is */
+		return NULL;
 	if ((at = strrchr(addr, '@')) == NULL)
 		at = addr + strlen(addr);
 	for (plus = at; plus > addr && plus[-1] != '+'; plus--)
@@ -88,7 +93,10 @@ fault_delay(const char *tag, size_t len)
 
 /*
  * Parse addr's fault tag into f.  Returns 1 if addr asks for a fault,
- * 0 if not (f->kind is FAULT_NONE): an unknown tag is a plain subaddress.
+ * 0 if not (f->kind is FAULT_NONE): an unknown tag is a plain subaddress,
+ * except one that starts like a fault (fail-, delay-): that is a typing
+ * mistake a test author must hear about (FAULT_BAD, reply
+ * R_FAULT_UNKNOWN), not an ordinary success.
  */
 int
 fault_parse(const char *addr, struct fault *f)
@@ -110,6 +118,12 @@ fault_parse(const char *addr, struct fault *f)
 		}
 	if ((f->delay = fault_delay(tag, len)) > 0) {
 		f->kind = FAULT_DELAY;
+		return 1;
+	}
+	if ((len >= 5 && strncasecmp(tag, "fail-", 5) == 0) ||
+	    (len >= 6 && strncasecmp(tag, "delay-", 6) == 0)) {
+		f->kind = FAULT_BAD;
+		f->reply = R_FAULT_UNKNOWN;
 		return 1;
 	}
 	return 0;

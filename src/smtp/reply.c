@@ -237,6 +237,9 @@ static const struct reply_row replies[R_MAX] = {
 	[R_FAULT_DATA_554] = { .code = 554, .esc = "5.6.0",
 	    .text = "Not stored, on purpose: "
 	    "+fail-data-554 asks for it (sink_faults)" },
+	[R_FAULT_UNKNOWN] = { .code = 501, .esc = "5.1.3",
+	    .text = "<%s> asks for no fault this server knows: use "
+	    "+fail-NNN, +fail-data-NNN, +delay-Ns or +drop (sink_faults)" },
 	[R_NO_SUCH_USER] = { .code = 550, .esc = "5.1.1",
 	    .text = "No such user here: <%s> is not a mailbox of this "
 	    "server; check the spelling of the address" },

@@ -211,6 +211,7 @@ enum reply_id {
 	R_FAULT_DATA_452,
 	R_FAULT_DATA_552,
 	R_FAULT_DATA_554,
+	R_FAULT_UNKNOWN,
 	R_NO_SUCH_USER,
 	R_NO_SUCH_USER_STORE,
 	R_RCPT_TEMPFAIL,
@@ -235,6 +236,7 @@ enum fault_kind {
 	FAULT_DATA,		/* after the data: reply, store nothing */
 	FAULT_DELAY,		/* store, then 250 after delay seconds */
 	FAULT_DROP,		/* after the data: close, store nothing */
+	FAULT_BAD,		/* fail-... or delay-... that is none of these */
 };
 struct fault {
 	enum fault_kind		 kind;
