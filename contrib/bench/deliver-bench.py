@@ -83,7 +83,8 @@ def run_mxd(mxd, work, dc, delivery, rcpt, n, sessions):
     p = subprocess.Popen([mxd, "-f", "-o", "listen=127.0.0.1:%d" % port,
                           "-o", "spool_dir=" + spool, "-o",
                           "domains=example.test", "-o", "delivery=" +
-                          delivery, "-o", "hostname=bench.test"],
+                          delivery, "-o", "hostname=bench.test",
+                          "-o", "pop3_listen=", "-o", "http_listen="],
                          stdout=log, stderr=log)
     try:
         wait_port(port)

@@ -119,7 +119,7 @@ wait_port() {  # port: until something listens there (10 s at most)
 # 10 000 connections), on its own command line.  No POP3 listener: two
 # mxd run at once in the dirty phase, and both would want its default
 # port.
-MXD_OPTS="-o hostname=bench.test -o shutdown_grace=2s -o pop3_listen="
+MXD_OPTS="-o hostname=bench.test -o shutdown_grace=2s -o pop3_listen= -o http_listen="
 mxd_run() {  # port spool-dir [-o name=value...]: start one (run_pid)
 	local port=$1 spool=$2
 	shift 2

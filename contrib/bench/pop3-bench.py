@@ -76,6 +76,7 @@ class Mxd:
         self.proc = subprocess.Popen(
             [binary, "-f", "-o", "listen=127.0.0.1:%d" % self.smtp,
              "-o", "pop3_listen=127.0.0.1:%d" % self.port,
+             "-o", "http_listen=",
              "-o", "spool_dir=%s" % os.path.join(self.dir, "spool"),
              "-o", "spool_sync=no", "-o", "max_message_size=64M",
              "-o", "max_connections=5000", "-o", "user=%s" % "nobody"],
