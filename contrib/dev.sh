@@ -1,9 +1,13 @@
 #!/bin/sh
 # dev.sh: the two commands of the README.
 #
-#   contrib/dev.sh run    install what is missing, build, run mxd in the
+#   contrib/dev.sh run [mxd options...]
+#                         install what is missing, build, run mxd in the
 #                         foreground on its embedded defaults (a local
-#                         sink on 127.0.0.1:2525, spool in ./spool)
+#                         sink: SMTP on 127.0.0.1:2525, the page and the
+#                         HTTP API on :8025, POP3 on :1110, spool in
+#                         ./spool); options go to mxd, e.g.
+#                         -o http_listen=127.0.0.1:18025
 #   contrib/dev.sh test   install what is missing, build, run the whole
 #                         test suite: unit and integration tests on a
 #                         normal build and on an ASan+UBSan build, then
@@ -24,7 +28,7 @@ libsasl2-modules-db libnet-ssleay-perl libio-socket-ssl-perl clang
 libclang-rt-14-dev valgrind util-linux fetchmail
 dovecot-lmtpd dovecot-imapd
 libsqlite3-dev libgmime-3.0-dev libjansson-dev libcrypt-dev sqlite3
-chromium nodejs"
+chromium nodejs netcat-openbsd"
 
 need_pkgs() {
 	missing=""
@@ -131,9 +135,11 @@ run)
 	echo "dev.sh: and read it back over POP3 (any password):" \
 	    "nc -C 127.0.0.1 1110, then: user you@example.org, pass x, list," \
 	    "retr 1, quit"
-	echo "dev.sh: and look at it over HTTP (Mailpit's and MailHog's API):" \
-	    "curl http://127.0.0.1:8025/api/v1/messages"
-	exec "$top/build/src/mxd" -f
+	echo "dev.sh: and look at it in a browser: http://127.0.0.1:8025/" \
+	    "(the same port serves Mailpit's and MailHog's API:" \
+	    "curl http://127.0.0.1:8025/api/v1/messages)"
+	shift
+	exec "$top/build/src/mxd" -f "$@"
 	;;
 test)
 	need_pkgs
@@ -154,7 +160,7 @@ test)
 	summary build build-asan build-fuzz
 	;;
 *)
-	echo "usage: $0 run | test" >&2
+	echo "usage: $0 run [mxd options...] | test" >&2
 	exit 2
 	;;
 esac

@@ -59,7 +59,7 @@ static void __attribute__((noreturn))
 usage(int asked)
 {
 	fprintf(asked ? stdout : stderr,
-	    "usage: mxd [-fqtvd] [-c file] [-o name=value]...\n"
+	    "usage: mxd [-fqQtvd] [-R QID] [-c file] [-o name=value]...\n"
 	    "       mxd -t rcpt ADDRESS [-c file] [-o name=value]...\n"
 	    "  -f          stay in the foreground, log to stderr\n"
 	    "  -c file     read the configuration from file\n"
@@ -69,6 +69,8 @@ usage(int asked)
 	    "              say whether mxd takes mail for ADDRESS, and why\n"
 	    "  -d          print the effective configuration and exit\n"
 	    "  -q          list the messages in the spool and exit\n"
+	    "  -Q          ask the running mxd to retry deferred mail now\n"
+	    "  -R QID      remove a message from the spool\n"
 	    "  -v          log debugging detail\n"
 	    "  -h, --help  print this and exit\n"
 	    "  --version   print the version and exit\n"
@@ -133,6 +135,76 @@ mxd_signal_cb(evutil_socket_t sig, short events, void *arg)
 	drain_deadline.tv_sec += cfg->shutdown_grace + 1;
 	drain_ev = evtimer_new(base, mxd_drain_cb, NULL);
 	mxd_drain_cb(-1, 0, NULL);
+}
+
+/* SIGUSR1 (mxd -Q): retry deferred deliveries now. */
+static void
+mxd_flush_cb(evutil_socket_t sig, short events, void *arg)
+{
+	deliver_runner.retry_now();
+}
+
+/* mxd -Q: send SIGUSR1 to the mxd that holds the spool's lock. */
+static int
+mxd_flush(const struct config *c)
+{
+	long	pid = spool_owner(c->spool_dir);
+
+	if (pid <= 0) {
+		fprintf(stderr, "mxd: no mxd is running on %s\n",
+		    c->spool_dir);
+		return (1);
+	}
+	if (kill((pid_t)pid, SIGUSR1) == -1) {
+		fprintf(stderr, "mxd: kill %ld: %s\n", pid, strerror(errno));
+		return (1);
+	}
+	printf("mxd: asked mxd (pid %ld) to retry deferred mail now\n", pid);
+	return (0);
+}
+
+/*
+ * mxd -R QID: remove a message (queue_delete: the file, then its state),
+ * beside a running mxd or not; a delivery under way finishes its copy.
+ */
+static int
+mxd_remove(const struct config *c, const char *qid)
+{
+	if (queue_delete(c->spool_dir, qid) != 0) {
+		fprintf(stderr, "mxd: %s: %s\n", qid, errno == EINVAL ?
+		    "not a queue ID" : strerror(errno));
+		return (1);
+	}
+	printf("mxd: removed %s\n", qid);
+	return (0);
+}
+
+/* mxd -t: the path mail takes, listeners to mailboxes. */
+static void
+mxd_pipeline(const struct config *c)
+{
+	size_t	i, k;
+
+	printf("pipeline:\n  listeners:");
+	for (i = 0; i < c->listen.n; i++)
+		printf(" smtp:%s", c->listen.v[i]);
+	for (i = 0; i < c->submission_listen.n; i++)
+		printf(" submission:%s", c->submission_listen.v[i]);
+	for (i = 0; i < c->smtps_listen.n; i++)
+		printf(" smtps:%s", c->smtps_listen.v[i]);
+	for (i = 0; i < c->pop3_listen.n; i++)
+		printf(" pop3:%s", c->pop3_listen.v[i]);
+	printf("\n  domains:");
+	for (k = 0; k < c->domains.n; k++)
+		printf(" %s", c->domains.v[k]);
+	printf("%s\n  rcpt check: %s%s%s%s\n", c->domains.n ? "" : " (any)",
+	    c->recipient_check, c->recipient_table[0] ? " table=" : "",
+	    c->recipient_table, c->recipient_lmtp[0] ? (strcmp(
+	    c->recipient_check, "lmtp") == 0 ? " (asks the store)" : "") :
+	    "");
+	printf("  spool: %s (sync %s)\n", c->spool_dir, c->spool_sync ?
+	    "yes" : "no");
+	deliver_runner.explain(c, stdout);
 }
 
 /*
@@ -327,6 +399,8 @@ mxd_check_files(const struct config *c, char **cause)
 static int
 mxd_check(struct config *c, char **cause)
 {
+	size_t	i;
+
 	if (c->smtps_listen.n > 0 && c->tls_cert[0] == '\0') {
 		xasprintf(cause, "smtps_listen needs tls_cert and tls_key");
 		return (-1);
@@ -345,6 +419,12 @@ mxd_check(struct config *c, char **cause)
 	    c->recipient_delimiter, c, &c->rcpt_table, cause) != 0)
 		return (-1);
 	if (lmtp_prober.check(c, cause) != 0)
+		return (-1);
+	for (i = 0; i < NPROTOCOLS; i++)
+		if (mxd_protocols[i]->check != NULL &&
+		    mxd_protocols[i]->check(c, cause) != 0)
+			return (-1);
+	if (deliver_runner.check(c, cause) != 0)
 		return (-1);
 	/* Last: on success it replaces the running certificate. */
 	return (tls_load(c, cause));
@@ -386,9 +466,10 @@ mxd_spool_free(const char *dir)
 }
 
 /*
- * Open every listener of one kind of a protocol, or die.  A loopback IPv6 address on
- * a machine without IPv6 (the sink's default [::1]:2525) is skipped with
- * a warning, as long as another listener of the kind opens.
+ * Open every listener of one kind of a protocol, or die.  A loopback
+ * IPv6 address on a machine without IPv6 (the sink's default [::1]:2525)
+ * is skipped with a warning, as long as another listener of the kind
+ * opens.
  */
 static void
 mxd_listen(struct event_base *b, const struct protocol *proto, int kind)
@@ -438,10 +519,12 @@ mxd_hello(const struct config *c, const char *file)
 		fprintf(stderr, " %s (smtps)", c->smtps_listen.v[i]);
 	for (i = 0; i < c->submission_listen.n; i++)
 		fprintf(stderr, " %s (submission)", c->submission_listen.v[i]);
-	if (c->http_listen.n > 0) {
+	if (c->http_listen.n + c->https_listen.n > 0) {
 		fprintf(stderr, "\nmxd: HTTP API (Mailpit, MailHog) on");
 		for (i = 0; i < c->http_listen.n; i++)
 			fprintf(stderr, " http://%s/", c->http_listen.v[i]);
+		for (i = 0; i < c->https_listen.n; i++)
+			fprintf(stderr, " https://%s/", c->https_listen.v[i]);
 	}
 	if (c->pop3_listen.n + c->pop3s_listen.n > 0)
 		fprintf(stderr, "\nmxd: POP3 on");
@@ -510,6 +593,7 @@ mxd_reload_cb(evutil_socket_t sig, short events, void *arg)
 	mxd_config_free(cfg);
 	cfg = next;
 	recipient_cache_flush();
+	deliver_runner.start(base);
 	log_info("reloaded configuration%s%s", conf_file ? " from " : "",
 	    conf_file ? conf_file : "");
 	mxd_log_table(cfg);
@@ -746,10 +830,11 @@ main(int argc, char **argv)
 	char			*why = NULL, **over = NULL, *pid_file;
 	size_t			 nover = 0, i, k;
 	int			 ch, fg = 0, check = 0, dump = 0, list = 0;
-	int			 ready_fd = -1;
-	struct event		*sigterm, *sigint, *sighup;
+	int			 ready_fd = -1, flush = 0;
+	const char		*remove = NULL;
+	struct event		*sigterm, *sigint, *sighup, *sigusr1;
 
-	while ((ch = getopt_long(argc, argv, "c:dfho:qtv", mxd_longopts,
+	while ((ch = getopt_long(argc, argv, "c:dfho:qQR:tv", mxd_longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'c': file = optarg; break;
@@ -761,6 +846,8 @@ main(int argc, char **argv)
 			over[nover++] = optarg;
 			break;
 		case 'q': list = 1; break;
+		case 'Q': flush = 1; break;
+		case 'R': remove = optarg; break;
 		case 't': check = 1; break;
 		case 'v': log_verbose++; break;
 		case 'h': usage(1);
@@ -802,6 +889,7 @@ main(int argc, char **argv)
 		printf("mxd: configuration %s%s ok\n",
 		    file ? file : "(built in)",
 		    nover > 0 ? " with the -o settings" : "");
+		mxd_pipeline(&main_conf);
 		return (0);
 	}
 	mxd_resolve(&main_conf);
@@ -811,6 +899,10 @@ main(int argc, char **argv)
 	}
 	if (list)
 		return (queue_list(main_conf.spool_dir, stdout));
+	if (flush)
+		return (mxd_flush(&main_conf));
+	if (remove != NULL)
+		return (mxd_remove(&main_conf, remove));
 
 	log_init(1, main_conf.syslog_ident, main_conf.syslog_facility);
 	if (!fg)
@@ -853,6 +945,9 @@ main(int argc, char **argv)
 	spool_start(base);
 	recipient_set_prober(&lmtp_prober);
 	lmtp_prober.start(base);
+	deliver_runner.start(base);
+	sigusr1 = evsignal_new(base, SIGUSR1, mxd_flush_cb, NULL);
+	evsignal_add(sigusr1, NULL);
 	sigterm = evsignal_new(base, SIGTERM, mxd_signal_cb, NULL);
 	sigint = evsignal_new(base, SIGINT, mxd_signal_cb, NULL);
 	sighup = evsignal_new(base, SIGHUP, mxd_reload_cb, NULL);
@@ -870,6 +965,8 @@ main(int argc, char **argv)
 	event_base_dispatch(base);
 
 	log_set_base(NULL);
+	deliver_runner.stop();
+	event_free(sigusr1);
 	spool_stop();
 	for (i = 0; i < NPROTOCOLS; i++)
 		mxd_protocols[i]->free_all();

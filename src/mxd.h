@@ -107,7 +107,16 @@ struct config {
 	struct strlist	  http_listen;
 	char		 *http_auth_file;
 	char		 *http_auth;
+	struct strlist	  https_listen;
 	long long	  sink_max_messages;
+	size_t		  sink_max_size;
+	char		 *delivery;
+	char		 *delivery_map;
+	long long	  delivery_concurrency;
+	long long	  delivery_retry_min;
+	long long	  delivery_retry_max;
+	long long	  delivery_lifetime;
+	long long	  delivery_timeout;
 };
 
 enum opt_type {
@@ -158,6 +167,8 @@ struct protocol {
 	} listeners[4];				/* ends at setting NULL */
 	/* Optional: once the spool is open, before privileges go; 0, -1. */
 	int		(*start)(struct event_base *, char **);
+	/* Optional: settings checks for start, reload and -t; 0, -1. */
+	int		(*check)(const struct config *, char **);
 };
 extern const struct protocol smtp_protocol;
 extern const struct protocol pop3_protocol;
@@ -204,6 +215,22 @@ struct rcpt_prober {
 	void		(*free_all)(void);
 };
 extern const struct rcpt_prober lmtp_prober;
+/*
+ * The delivery runner (deliver/runner.c): main() names it as it names
+ * lmtp_prober.  start() scans the queue and listens for commits (again
+ * after SIGHUP: it then rereads delivery_map, or starts if the new
+ * configuration delivers); retry_now() is SIGUSR1 (mxd -Q); stop()
+ * joins its threads.
+ */
+struct deliverer {
+	const char	*name;
+	int		(*check)(const struct config *, char **);
+	void		(*start)(struct event_base *);
+	void		(*retry_now)(void);
+	void		(*stop)(void);
+	void		(*explain)(const struct config *, FILE *);
+};
+extern const struct deliverer deliver_runner;
 void		 recipient_set_prober(const struct rcpt_prober *);
 int		 recipient_ask(const struct config *, const char *,
 		    void (*)(void *, const struct rcpt_answer *), void *,
@@ -366,6 +393,8 @@ enum rcpt_status {
 	RCPT_S_DELIVERED,	/* reserved for delivery */
 	RCPT_S_DEFERRED,	/* reserved for delivery */
 	RCPT_S_FAILED,		/* reserved for delivery */
+	RCPT_S_SENT,		/* one mailbox of an alias: detail names it */
+	RCPT_S_BOUNCED,		/* one mailbox of an alias refused it (5xx) */
 };
 int		 rcptstate_init(int, int);
 const char	*rcptstate_name(enum rcpt_status);
@@ -375,6 +404,8 @@ int		 rcptstate_read(const char *, const char *, enum rcpt_status *,
 		    size_t);
 int		 rcptstate_done(const enum rcpt_status *, size_t);
 int		 rcptstate_remove(const char *, const char *);
+int		 rcptstate_scan(const char *, const char *, void (*)(void *,
+		    time_t, size_t, const char *, const char *), void *);
 
 /* store/maildrop.c: one user's queued mail (doc/pop3.md). */
 #define MAILDROP_ALL	"*"	/* the special user: every message */
@@ -512,7 +543,25 @@ int		 tls_enabled(void);
 const char	*tls_unavailable(void);
 void		 tls_free(void);
 struct bufferevent *tls_socket_new(struct event_base *, int);
+struct bufferevent *tls_http_bev(struct event_base *, void *);
 void		 tls_describe(struct bufferevent *, char *, size_t, int *);
 const char	*tls_last_error(struct bufferevent *);
+
+/*
+ * chaos.c: Mailpit's chaos triggers (set by http/, fired by smtp/).
+ * CHAOS_CODES: the codes a trigger may use; each has a reply row.
+ */
+#define CHAOS_CODES	450, 451, 452, 454, 535, 550, 551, 552, 553, 554
+enum chaos_stage { CHAOS_SENDER, CHAOS_RECIPIENT, CHAOS_AUTH, CHAOS_NSTAGES };
+struct chaos_trigger {
+	int		  code;
+	int		  probability;	/* percent: 0 never, 100 always */
+};
+extern const char *const chaos_names[CHAOS_NSTAGES];
+int		 chaos_code_ok(int);
+int		 chaos_default(enum chaos_stage);
+struct chaos_trigger chaos_get(enum chaos_stage);
+void		 chaos_set(const struct chaos_trigger[CHAOS_NSTAGES]);
+int		 chaos_fire(const struct config *, enum chaos_stage);
 
 #endif

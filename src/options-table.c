@@ -148,8 +148,34 @@ const struct option_entry options_table[] = {
 	{ "http_auth", OPT_STRING, OFF(http_auth), "basic", 1, 16,
 	  "basic: a non-loopback http_listen needs http_auth_file; none: "
 	  "no authentication anywhere", "basic|none", OPT_F_RESTART },
+	{ "https_listen", OPT_LISTEN, OFF(https_listen), "", 0, 64,
+	  "addresses for the HTTP API over TLS (tls_cert, tls_key); the "
+	  "loopback rule of http_listen applies", NULL, OPT_F_RESTART },
 	{ "sink_max_messages", OPT_COUNT, OFF(sink_max_messages), "0", 0,
 	  1000000000, "with the HTTP API: keep at most this many messages, "
 	  "removing the oldest (0: keep all)", NULL, OPT_F_RESTART },
+	{ "sink_max_size", OPT_SIZE, OFF(sink_max_size), "0", 0,
+	  LLONG_MAX / 2, "with the HTTP API: keep at most this many octets of "
+	  "messages, removing the oldest (0: no limit)", NULL, OPT_F_RESTART },
+	{ "delivery", OPT_STRING, OFF(delivery), "keep", 1, 1024,
+	  "where accepted mail goes: keep (the spool is the mailbox), "
+	  "lmtp:unix:/path, lmtp:inet:host:port, maildir:/path/%d/%u",
+	  NULL, 0 },
+	{ "delivery_map", OPT_STRING, OFF(delivery_map), "", 0, 1024,
+	  "file of `key target` lines overriding delivery per domain "
+	  "(@domain) or address (empty: none)", NULL, 0 },
+	{ "delivery_concurrency", OPT_COUNT, OFF(delivery_concurrency), "2",
+	  1, 64, "deliveries under way at once (worker threads)", NULL,
+	  OPT_F_RESTART },
+	{ "delivery_retry_min", OPT_TIME, OFF(delivery_retry_min), "1m", 1,
+	  86400, "first wait after a temporary failure; doubles each try",
+	  NULL, 0 },
+	{ "delivery_retry_max", OPT_TIME, OFF(delivery_retry_max), "1h", 1,
+	  86400 * 7, "longest wait between two tries", NULL, 0 },
+	{ "delivery_lifetime", OPT_TIME, OFF(delivery_lifetime), "5d", 1,
+	  86400 * 60, "how long a message may wait for its store; then it "
+	  "fails (dead/, a notice to the postmaster)", NULL, 0 },
+	{ "delivery_timeout", OPT_TIME, OFF(delivery_timeout), "5m", 1, 3600,
+	  "longest wait for an LMTP store's reply", NULL, 0 },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0 }
 };

@@ -154,6 +154,17 @@ tls_socket_new(struct event_base *base, int fd)
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE));
 }
 
+/*
+ * evhttp's bufferevent callback for https_listen: server-side TLS on a
+ * socket evhttp sets afterwards (RFC 2818).  Each connection gets the
+ * context loaded now.  NULL only if SSL_new fails (no memory).
+ */
+struct bufferevent *
+tls_http_bev(struct event_base *base, void *arg)
+{
+	return (tls_socket_new(base, -1));
+}
+
 /* Describe the negotiated TLS for headers and logs, or "" if none. */
 void
 tls_describe(struct bufferevent *bev, char *buf, size_t len, int *bitsp)

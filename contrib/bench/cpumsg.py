@@ -98,7 +98,7 @@ def server_argv(a, port, spool):
     return [a.mxd, "-f", "-o", "listen=127.0.0.1:%d" % port, "-o",
             "spool_dir=" + spool, "-o", "hostname=bench.test", "-o",
             "shutdown_grace=2s", "-o", "pop3_listen=", "-o",
-            "spool_sync=" + a.sync]
+            "http_listen=", "-o", "spool_sync=" + a.sync]
 
 
 def queued(a, spool):

@@ -110,6 +110,7 @@ class Mxd:
         self.proc = subprocess.Popen(
             [binary, "-f", "-o", "listen=127.0.0.1:%d" % self.smtp,
              "-o", "pop3_listen=127.0.0.1:%d" % self.port,
+             "-o", "http_listen=",
              "-o", "spool_dir=%s" % os.path.join(self.dir, "spool"),
              "-o", "http_listen=",
              "-o", "spool_sync=no", "-o", "max_message_size=64M",

@@ -1,8 +1,11 @@
 /*
  * deliver.h: the delivery folder's own types, inside src/deliver/ only:
- * LMTP targets (lmtp:unix:/path, lmtp:inet:host:port) and the LMTP reply
- * reader.  The core reaches the folder only through lmtp_prober (the
- * RCPT check of recipient_check = lmtp); delivery itself comes later.
+ * LMTP targets (lmtp:unix:/path, lmtp:inet:host:port), the LMTP reply
+ * reader and delivery session, the Maildir writer, and the delivery
+ * runner's jobs (runner.c queues them, plan.c makes them on the loop,
+ * worker.c does them on a thread).  The core reaches the folder only
+ * through lmtp_prober (the RCPT check of recipient_check = lmtp) and
+ * deliver_runner (mxd.h).
  */
 #ifndef DELIVER_H
 #define DELIVER_H
@@ -38,8 +41,107 @@ enum lmtp_read {
 	LMTP_READ_BAD,		/* not an SMTP/LMTP reply */
 };
 
+/*
+ * One mailbox a message goes to, as runner.c plans it on the loop and
+ * a worker thread delivers it: the result is code (the store's reply;
+ * 0 when it could not be asked, which counts as temporary), dsn and
+ * reason.
+ */
+struct dl_box {
+	char		 addr[SMTP_PATH_MAX + 1];	/* after aliases */
+	char		 orig[SMTP_PATH_MAX + 1];	/* the envelope's */
+	char		 target[1024];
+	size_t		*idx;		/* envelope recipient numbers */
+	size_t		 nidx;
+	int		 code;
+	char		 dsn[16];
+	char		 reason[256];
+};
+
+/* What is written to a mailbox: a header, then the spool file's rest. */
+struct dl_msg {
+	const char	*qid;
+	const char	*sender;
+	int		 fd;		/* the queue file */
+	off_t		 off;		/* where Received: starts */
+	off_t		 size;		/* octets from there on */
+	const char	*hostname;
+};
+
+/* A worker's open LMTP connection, reused for its next message. */
+struct lmtp_session {
+	int		 fd;
+	char		 target[1024];
+	int		 eightbit, smtputf8, size;
+	struct evbuffer	*in;
+};
+
+/* One queued message the runner knows of (on the loop). */
+struct dl_entry {
+	char			 qid[QID_LEN + 1];
+	time_t			 due;		/* next look */
+	int			 busy;		/* a worker has it */
+	int			 force;		/* mxd -Q: ignore next-try */
+	TAILQ_ENTRY(dl_entry)	 entry;
+};
+TAILQ_HEAD(dl_entries, dl_entry);
+
+/* What the state file says of one recipient. */
+struct dl_rstate {
+	enum rcpt_status	 st;
+	time_t			 next;		/* deferred: next try */
+	unsigned		 ndeferred;
+	int			 bounced;	/* a mailbox of it failed */
+	struct strlist		 done;		/* sent/bounced mailboxes */
+};
+
+/* A message handed to a worker, and what became of it. */
+struct dl_job {
+	struct dl_entry		*e;
+	struct envelope		 env;
+	FILE			*f;
+	struct dl_msg		 m;
+	struct dl_box		*box;
+	size_t			 nbox;
+	struct dl_rstate	*rs;		/* env.nrcpt */
+	int			*keep;		/* env.nrcpt: has keep boxes */
+	time_t			 arrival;
+	char			*spool_dir, *hostname, *delim;
+	long long		 retry_min, retry_max, lifetime, timeout;
+	struct strlist		 log;		/* lines for the loop */
+	struct strlist		 failed;	/* `<addr>: reason`, notice */
+	char			 pm_addr[SMTP_PATH_MAX + 1];
+	char			 pm_target[1024];
+	time_t			 next;		/* out: 0 nothing pending */
+	int			 removed;	/* out: queue_unlink()ed */
+	TAILQ_ENTRY(dl_job)	 entry;
+};
+TAILQ_HEAD(dl_jobs, dl_job);
+
+/* plan.c: on the loop. */
+int		 plan_check(const struct config *, char **);
+int		 plan_active(const struct config *);
+void		 plan_routes_refresh(int);
+void		 plan_routes_clear(void);
+void		 plan_explain(const struct config *, FILE *);
+struct dl_job	*plan_message(struct dl_entry *, time_t);
+void		 plan_job_free(struct dl_job *);
+
+/* worker.c: on a worker thread. */
+void		 worker_run(struct dl_job *, struct lmtp_session *);
+
 /* lmtp.c */
 int		 lmtp_target_parse(const char *, struct lmtp_target *, char **);
 enum lmtp_read	 lmtp_reply_read(struct evbuffer *, struct lmtp_reply *);
+void		 lmtp_deliver(struct lmtp_session *, const struct dl_msg *,
+		    const char *, struct dl_box **, size_t, long);
+void		 lmtp_session_close(struct lmtp_session *);
+
+/* maildir.c */
+int		 dl_write_all(int, const char *, size_t);
+int		 maildir_path(const char *, const char *, const char *,
+		    char *, size_t);
+void		 maildir_deliver(const char *, const struct dl_msg *,
+		    const char *, struct dl_box *);
 
 #endif

@@ -14,6 +14,9 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <stdarg.h>
+#include <strings.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -508,3 +511,309 @@ const struct rcpt_prober lmtp_prober = {
 	.ask = lmtp_ask,
 	.free_all = lmtp_free_all,
 };
+
+/*
+ * Delivery (runner.c's worker threads): the same protocol, on a blocking
+ * socket with SO_RCVTIMEO/SO_SNDTIMEO timeouts, off the event loop.  A
+ * worker keeps one lmtp_session open and reuses it for its next message
+ * to the same target, with RSET first.
+ */
+
+/* Write all of buf; 0, or -1. */
+static int
+lmtp_sync_write(int fd, const void *buf, size_t len)
+{
+	const char	*p = buf;
+	ssize_t		 n;
+
+	while (len > 0) {
+		if ((n = write(fd, p, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return (0);
+}
+
+/* Send one command line; 0, or -1. */
+static int
+lmtp_sync_cmd(struct lmtp_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int
+lmtp_sync_cmd(struct lmtp_session *s, const char *fmt, ...)
+{
+	char	line[SMTP_PATH_MAX * 2 + 128];
+	va_list	ap;
+	int	n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return (-1);
+	return (lmtp_sync_write(s->fd, line, (size_t)n));
+}
+
+/* Read one whole reply into r; 0, or -1 (timeout, EOF, not LMTP). */
+static int
+lmtp_sync_reply(struct lmtp_session *s, struct lmtp_reply *r)
+{
+	enum lmtp_read	rd;
+
+	memset(r, 0, sizeof(*r));
+	for (;;) {
+		if ((rd = lmtp_reply_read(s->in, r)) == LMTP_READ_DONE)
+			return (0);
+		if (rd == LMTP_READ_BAD)
+			return (-1);
+		if (evbuffer_read(s->in, s->fd, 4096) <= 0)
+			return (-1);
+	}
+}
+
+/* Read the LHLO reply and note the extensions we use (RFC 2033 4.1). */
+static int
+lmtp_sync_lhlo(struct lmtp_session *s)
+{
+	char	*line;
+	size_t	 n;
+	int	 last = 0, ok = 1;
+
+	while (!last) {
+		if ((line = evbuffer_readln(s->in, &n, EVBUFFER_EOL_CRLF)) ==
+		    NULL) {
+			if (evbuffer_get_length(s->in) > LMTP_LINE_MAX ||
+			    evbuffer_read(s->in, s->fd, 4096) <= 0)
+				return (-1);
+			continue;
+		}
+		if (n < 3 || strncmp(line, "250", 3) != 0)
+			ok = 0;
+		last = n == 3 || line[3] != '-';
+		if (n > 4 && strcasecmp(line + 4, "8BITMIME") == 0)
+			s->eightbit = 1;
+		if (n > 4 && strcasecmp(line + 4, "SMTPUTF8") == 0)
+			s->smtputf8 = 1;
+		if (n > 7 && strncasecmp(line + 4, "SIZE", 4) == 0 &&
+		    (line[8] == '\0' || line[8] == ' '))
+			s->size = 1;
+		free(line);
+	}
+	return (ok ? 0 : -1);
+}
+
+/* Close a session (it may be reopened). */
+void
+lmtp_session_close(struct lmtp_session *s)
+{
+	if (s->fd != -1)
+		close(s->fd);
+	s->fd = -1;
+	if (s->in != NULL)
+		evbuffer_free(s->in);
+	s->in = NULL;
+	s->eightbit = s->smtputf8 = s->size = 0;
+}
+
+/* Connect to target and say LHLO; 0, or -1 with why. */
+static int
+lmtp_sync_open(struct lmtp_session *s, const char *target, long timeout,
+    const char *host, char *why, size_t whylen)
+{
+	struct lmtp_target	 t;
+	struct lmtp_reply	 r;
+	struct timeval		 tv = { timeout, 0 };
+	char			*cause = NULL;
+
+	if (lmtp_target_parse(target, &t, &cause) != 0) {
+		snprintf(why, whylen, "%s", cause);
+		free(cause);
+		return (-1);
+	}
+	snprintf(s->target, sizeof(s->target), "%s", target);
+	if ((s->fd = socket(t.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC,
+	    0)) == -1)
+		goto fail;
+	s->in = evbuffer_new();
+	if (setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ==
+	    -1 || setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv,
+	    sizeof(tv)) == -1 ||
+	    connect(s->fd, (struct sockaddr *)&t.ss, t.len) == -1)
+		goto fail;
+	if (lmtp_sync_reply(s, &r) != 0 || r.code != 220) {
+		snprintf(why, whylen, "no 220 greeting from the store");
+		goto out;
+	}
+	if (lmtp_sync_cmd(s, "LHLO %s\r\n", host) != 0 ||
+	    lmtp_sync_lhlo(s) != 0) {
+		snprintf(why, whylen, "LHLO refused");
+		goto out;
+	}
+	return (0);
+fail:
+	snprintf(why, whylen, "cannot connect: %s", strerror(errno));
+out:
+	lmtp_session_close(s);
+	return (-1);
+}
+
+/* The enhanced code of a reply's text (RFC 3463), or one made up. */
+static void
+lmtp_dsn(int code, const char *text, char *dsn, size_t len)
+{
+	size_t	n = strspn(text, "0123456789.");
+
+	if (n >= 5 && n < len && text[0] == '0' + code / 100 &&
+	    text[1] == '.' && (text[n] == ' ' || text[n] == '\0')) {
+		memcpy(dsn, text, n);
+		dsn[n] = '\0';
+	} else
+		snprintf(dsn, len, "%d.0.0", code >= 200 && code < 600 ?
+		    code / 100 : 4);
+}
+
+/* Give box the store's reply r (or code 0 and why). */
+static void
+lmtp_box_set(struct dl_box *b, const struct lmtp_reply *r, const char *why)
+{
+	if (r == NULL) {
+		b->code = 0;
+		snprintf(b->dsn, sizeof(b->dsn), "4.4.2");
+		snprintf(b->reason, sizeof(b->reason), "%.250s", why);
+		return;
+	}
+	b->code = r->code;
+	lmtp_dsn(r->code, r->text, b->dsn, sizeof(b->dsn));
+	snprintf(b->reason, sizeof(b->reason), "%d %.240s", r->code, r->text);
+}
+
+/*
+ * Stream the message to the store: hdr, then the spool file from m->off,
+ * dot-stuffed (RFC 5321 4.5.2; a '.' after any LF, bare ones included,
+ * so a store that ends lines at LF is never fooled), then CRLF.CRLF.
+ */
+static int
+lmtp_sync_data(struct lmtp_session *s, const struct dl_msg *m,
+    const char *hdr)
+{
+	char	 in[16384], out[sizeof(in) * 2 + 8];
+	off_t	 off = m->off;
+	ssize_t	 n, i;
+	size_t	 o;
+	int	 bol = 1, last = '\n';
+
+	if (lmtp_sync_write(s->fd, hdr, strlen(hdr)) != 0)
+		return (-1);
+	while ((n = pread(m->fd, in, sizeof(in), off)) > 0) {
+		off += n;
+		for (i = 0, o = 0; i < n; i++) {
+			if (bol && in[i] == '.')
+				out[o++] = '.';
+			out[o++] = in[i];
+			bol = in[i] == '\n';
+		}
+		last = in[n - 1];
+		if (lmtp_sync_write(s->fd, out, o) != 0)
+			return (-1);
+	}
+	if (n == -1)
+		return (-1);
+	if (last != '\n' && lmtp_sync_write(s->fd, "\r\n", 2) != 0)
+		return (-1);
+	return (lmtp_sync_write(s->fd, ".\r\n", 3));
+}
+
+/* Is s plain ASCII? */
+static int
+lmtp_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return (0);
+	return (1);
+}
+
+/*
+ * Deliver m to the n boxes (one target) in one transaction on s: MAIL,
+ * RCPT for each, DATA, and after the final dot one reply per accepted
+ * recipient, in order (RFC 2033 4.2).  Each box gets its code.
+ */
+void
+lmtp_deliver(struct lmtp_session *s, const struct dl_msg *m,
+    const char *hdr, struct dl_box **box, size_t n, long timeout)
+{
+	struct lmtp_reply	 r;
+	char			 why[300], params[128];
+	size_t			 i, accepted = 0;
+	int			 utf8 = !lmtp_ascii(m->sender);
+
+	errno = 0;
+	if (s->fd != -1 && strcmp(s->target, box[0]->target) != 0)
+		lmtp_session_close(s);
+	if (s->fd != -1 && (lmtp_sync_cmd(s, "RSET\r\n") != 0 ||
+	    lmtp_sync_reply(s, &r) != 0 || r.code != 250))
+		lmtp_session_close(s);
+	if (s->fd == -1 && lmtp_sync_open(s, box[0]->target, timeout,
+	    m->hostname, why, sizeof(why)) != 0) {
+		for (i = 0; i < n; i++)
+			lmtp_box_set(box[i], NULL, why);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		utf8 |= !lmtp_ascii(box[i]->addr);
+	snprintf(params, sizeof(params), "%s%s", s->eightbit ?
+	    " BODY=8BITMIME" : "", utf8 && s->smtputf8 ? " SMTPUTF8" : "");
+	if (s->size)
+		snprintf(params + strlen(params), sizeof(params) -
+		    strlen(params), " SIZE=%lld", (long long)(m->size +
+		    (off_t)strlen(hdr)));
+	if (lmtp_sync_cmd(s, "MAIL FROM:<%s>%s\r\n", m->sender, params) != 0 ||
+	    lmtp_sync_reply(s, &r) != 0)
+		goto lost;
+	if (r.code != 250) {
+		for (i = 0; i < n; i++)
+			lmtp_box_set(box[i], &r, NULL);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (lmtp_sync_cmd(s, "RCPT TO:<%s>\r\n", box[i]->addr) != 0 ||
+		    lmtp_sync_reply(s, &r) != 0)
+			goto lost;
+		lmtp_box_set(box[i], &r, NULL);
+		if (r.code / 100 == 2) {
+			box[i]->code = -1;	/* accepted: its reply is due */
+			accepted++;
+		}
+	}
+	if (accepted == 0)
+		return;
+	if (lmtp_sync_cmd(s, "DATA\r\n") != 0 || lmtp_sync_reply(s, &r) != 0)
+		goto lost;
+	if (r.code != 354) {
+		for (i = 0; i < n; i++)
+			if (box[i]->code == -1)
+				lmtp_box_set(box[i], &r, NULL);
+		return;
+	}
+	if (lmtp_sync_data(s, m, hdr) != 0)
+		goto lost;
+	for (i = 0; i < n; i++) {
+		if (box[i]->code != -1)
+			continue;
+		if (lmtp_sync_reply(s, &r) != 0)
+			goto lost;
+		lmtp_box_set(box[i], &r, NULL);
+	}
+	return;
+lost:
+	snprintf(why, sizeof(why), "lost the store: %s", errno == EAGAIN ?
+	    "timeout (delivery_timeout)" : errno != 0 ? strerror(errno) :
+	    "closed");
+	lmtp_session_close(s);
+	for (i = 0; i < n; i++)
+		if (box[i]->code <= 0)
+			lmtp_box_set(box[i], NULL, why);
+}

@@ -38,14 +38,30 @@ htpasswd_known(const char *hash)
 	return (0);
 }
 
-/*
- * Load the users of the htpasswd file at path.  0, or -1 with *cause
- * (unreadable, a line without ':', a hash crypt(3) does not do, or no
- * user at all).
- */
-int
-htpasswd_load(const char *path, char **cause)
+/* Free a list of users. */
+static void
+htpasswd_users_free(struct htpasswd_user *u, size_t n)
 {
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		free(u[i].name);
+		free(u[i].hash);
+	}
+	free(u);
+}
+
+/*
+ * Read the users of the htpasswd file at path into *users, *nusers.  0,
+ * or -1 with *cause (unreadable, a line without ':', a hash crypt(3)
+ * does not do, or no user at all).
+ */
+static int
+htpasswd_read(const char *path, struct htpasswd_user **users,
+    size_t *nusers, char **cause)
+{
+	struct htpasswd_user	*u = NULL;
+	size_t			 n = 0;
 	FILE	*f;
 	char	*line = NULL, *colon;
 	size_t	 cap = 0;
@@ -69,20 +85,50 @@ htpasswd_load(const char *path, char **cause)
 			    lineno);
 			free(line);
 			fclose(f);
+			htpasswd_users_free(u, n);
 			return (-1);
 		}
 		*colon = '\0';
-		htpasswd_users = xreallocarray(htpasswd_users, htpasswd_n + 1,
-		    sizeof(*htpasswd_users));
-		htpasswd_users[htpasswd_n].name = xstrdup(line);
-		htpasswd_users[htpasswd_n++].hash = xstrdup(colon + 1);
+		u = xreallocarray(u, n + 1, sizeof(*u));
+		u[n].name = xstrdup(line);
+		u[n++].hash = xstrdup(colon + 1);
 	}
 	free(line);
 	fclose(f);
-	if (htpasswd_n == 0) {
+	if (n == 0) {
 		xasprintf(cause, "http_auth_file %s: no users", path);
 		return (-1);
 	}
+	*users = u;
+	*nusers = n;
+	return (0);
+}
+
+/* Load the users of the htpasswd file at path; 0, or -1 with *cause. */
+int
+htpasswd_load(const char *path, char **cause)
+{
+	struct htpasswd_user	*u;
+	size_t			 n;
+
+	if (htpasswd_read(path, &u, &n, cause) != 0)
+		return (-1);
+	htpasswd_free();
+	htpasswd_users = u;
+	htpasswd_n = n;
+	return (0);
+}
+
+/* Is the htpasswd file at path well-formed (mxd -t)?  0, or -1. */
+int
+htpasswd_test(const char *path, char **cause)
+{
+	struct htpasswd_user	*u;
+	size_t			 n;
+
+	if (htpasswd_read(path, &u, &n, cause) != 0)
+		return (-1);
+	htpasswd_users_free(u, n);
 	return (0);
 }
 
@@ -134,13 +180,7 @@ htpasswd_check(const char *b64)
 void
 htpasswd_free(void)
 {
-	size_t	i;
-
-	for (i = 0; i < htpasswd_n; i++) {
-		free(htpasswd_users[i].name);
-		free(htpasswd_users[i].hash);
-	}
-	free(htpasswd_users);
+	htpasswd_users_free(htpasswd_users, htpasswd_n);
 	htpasswd_users = NULL;
 	htpasswd_n = 0;
 }

@@ -70,6 +70,10 @@ void		 tags_put(struct http_req *);
 void		 tags_rename_one(struct http_req *);
 void		 tags_delete_one(struct http_req *);
 
+/* api-chaos.c */
+void		 chaos_get_request(struct http_req *);
+void		 chaos_put_request(struct http_req *);
+
 /* api-mailhog.c */
 void		 mailhog_messages(struct http_req *);
 void		 mailhog_search(struct http_req *);
@@ -87,6 +91,7 @@ void		 events_stop(void);
 
 /* htpasswd.c */
 int		 htpasswd_load(const char *, char **);
+int		 htpasswd_test(const char *, char **);
 int		 htpasswd_check(const char *);
 void		 htpasswd_free(void);
 

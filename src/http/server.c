@@ -8,6 +8,9 @@
  * known path with another method.  Path segments are IDs checked by the
  * handlers, never file names.  Requests are bounded in header size, body
  * size and time.  Started after the spool (it opens the index).
+ * https_listen addresses serve the same over TLS (RFC 2818) with SMTP's
+ * certificate (tls_cert, tls_key; tls.c makes each connection's TLS
+ * bufferevent, so a reload's new certificate serves new connections).
  */
 #include <sys/socket.h>
 
@@ -57,6 +60,8 @@ static const struct http_route http_routes[] = {
 	{ EVHTTP_REQ_PUT, "/api/v1/tags", tags_put },
 	{ EVHTTP_REQ_PUT, "/api/v1/tags/*", tags_rename_one },
 	{ EVHTTP_REQ_DELETE, "/api/v1/tags/*", tags_delete_one },
+	{ EVHTTP_REQ_GET, "/api/v1/chaos", chaos_get_request },
+	{ EVHTTP_REQ_PUT, "/api/v1/chaos", chaos_put_request },
 	{ EVHTTP_REQ_GET, "/livez", mailpit_probe },
 	{ EVHTTP_REQ_GET, "/readyz", mailpit_probe },
 	/* mxd's own: wait for a message; live events (MailHog's path) */
@@ -73,13 +78,15 @@ static const struct http_route http_routes[] = {
 };
 #define NROUTES	(sizeof(http_routes) / sizeof(http_routes[0]))
 
-/* A bound listening socket. */
+/* A bound listening socket and the server (plain or TLS) it feeds. */
 struct http_bound {
+	struct evhttp			*server;
 	struct evhttp_bound_socket	*bs;
 	struct http_bound		*next;
 };
 
 static struct evhttp		*http_server;
+static struct evhttp		*https_server;
 static struct http_bound	*http_bounds;
 static char			*http_spool_dir;
 static int			 http_auth_on;
@@ -117,32 +124,90 @@ http_loopback(const char *where)
 }
 
 /*
- * Check the settings before anything is bound: an address that is not
- * loopback needs basic authentication (http_auth_file) or an explicit
- * http_auth = none; load the password file.  0, or -1 with *cause.
+ * name's addresses: one that is not loopback needs basic authentication
+ * (http_auth_file) or an explicit http_auth = none.  0, or -1 with
+ * *cause.
  */
 static int
-http_init(const struct config *c, char **cause)
+http_check_open(const char *name, const struct strlist *l,
+    const struct config *c, int warn, char **cause)
 {
 	size_t	i;
 	int	none = strcmp(c->http_auth, "none") == 0;
 
-	for (i = 0; i < c->http_listen.n; i++) {
-		if (http_loopback(c->http_listen.v[i]))
+	for (i = 0; i < l->n; i++) {
+		if (http_loopback(l->v[i]))
 			continue;
-		if (none)
-			log_warnx("http_listen %s is not a loopback address "
-			    "and http_auth = none: anyone who can reach it "
-			    "reads and deletes the mail", c->http_listen.v[i]);
-		else if (c->http_auth_file[0] == '\0') {
-			xasprintf(cause, "http_listen %s is not a loopback "
+		if (none) {
+			if (warn)
+				log_warnx("%s %s is not a loopback address "
+				    "and http_auth = none: anyone who can "
+				    "reach it reads and deletes the mail", name,
+				    l->v[i]);
+		} else if (c->http_auth_file[0] == '\0') {
+			xasprintf(cause, "%s %s is not a loopback "
 			    "address: set http_auth_file (an htpasswd file) "
 			    "or, to expose the mail to anyone, http_auth = "
-			    "none", c->http_listen.v[i]);
+			    "none", name, l->v[i]);
 			return (-1);
 		}
 	}
-	if (c->http_listen.n == 0 || none || c->http_auth_file[0] == '\0')
+	return (0);
+}
+
+/*
+ * The settings' rules, for start and mxd -t: the rule above for both
+ * listen settings (warn: log the http_auth = none warning);
+ * https_listen needs the certificate.  0, or -1 with *cause.
+ */
+static int
+http_rules(const struct config *c, int warn, char **cause)
+{
+	if (http_check_open("http_listen", &c->http_listen, c, warn,
+	    cause) != 0 || http_check_open("https_listen", &c->https_listen,
+	    c, warn, cause) != 0)
+		return (-1);
+	if (c->https_listen.n > 0 && c->tls_cert[0] == '\0') {
+		xasprintf(cause, "https_listen needs a certificate: set "
+		    "tls_cert and tls_key");
+		return (-1);
+	}
+	return (0);
+}
+
+/* Does the password file apply (a listener, auth not none, a file)? */
+static int
+http_auth_applies(const struct config *c)
+{
+	return (c->http_listen.n + c->https_listen.n > 0 &&
+	    strcmp(c->http_auth, "none") != 0 && c->http_auth_file[0] != '\0');
+}
+
+/*
+ * mxd -t, start and reload (the core's check): the rules, and the
+ * password file well-formed, without loading it.  0, or -1 with *cause.
+ */
+static int
+http_check(const struct config *c, char **cause)
+{
+	if (http_rules(c, 0, cause) != 0)
+		return (-1);
+	if (http_auth_applies(c) && htpasswd_test(c->http_auth_file,
+	    cause) != 0)
+		return (-1);
+	return (0);
+}
+
+/*
+ * Check the settings before anything is bound (warning about http_auth
+ * = none) and load the password file.  0, or -1 with *cause.
+ */
+static int
+http_init(const struct config *c, char **cause)
+{
+	if (http_rules(c, 1, cause) != 0)
+		return (-1);
+	if (!http_auth_applies(c))
 		return (0);
 	if (htpasswd_load(c->http_auth_file, cause) != 0)
 		return (-1);
@@ -398,7 +463,7 @@ http_request_cb(struct evhttp_request *req, void *arg)
  * with errno.
  */
 static int
-http_bind(const char *where)
+http_bind(struct evhttp *server, const char *where)
 {
 	struct sockaddr_storage	 ss;
 	struct http_bound	*b;
@@ -424,8 +489,8 @@ http_bind(const char *where)
 		return (-1);
 	}
 	b = xcalloc(1, sizeof(*b));
-	if ((b->bs = evhttp_accept_socket_with_handle(http_server, fd)) ==
-	    NULL) {
+	b->server = server;
+	if ((b->bs = evhttp_accept_socket_with_handle(server, fd)) == NULL) {
 		close(fd);
 		free(b);
 		errno = EIO;
@@ -433,7 +498,8 @@ http_bind(const char *where)
 	}
 	b->next = http_bounds;
 	http_bounds = b;
-	log_info("listening on %s (http)", where);
+	log_info("listening on %s (%s)", where, server == https_server ?
+	    "https" : "http");
 	return (0);
 }
 
@@ -457,56 +523,92 @@ http_give_index(const struct config *c)
 	index_chown(pw->pw_uid, gid);
 }
 
+/* A new evhttp on base with mxd's bounds and the request callback. */
+static struct evhttp *
+http_new(struct event_base *base)
+{
+	struct evhttp	*h;
+
+	if ((h = evhttp_new(base)) == NULL)
+		return (NULL);
+	evhttp_set_max_headers_size(h, HTTP_MAX_HEADERS);
+	evhttp_set_max_body_size(h, HTTP_MAX_BODY);
+	evhttp_set_timeout(h, HTTP_TIMEOUT);
+	evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_OPTIONS);
+	evhttp_set_gencb(h, http_request_cb, NULL);
+	return (h);
+}
+
+/*
+ * Bind every address of setting name (l) for server.  A loopback IPv6
+ * address on a machine without IPv6 is skipped with a warning, as for
+ * SMTP.  The number opened, or -1 with *cause.
+ */
+static int
+http_bind_all(struct evhttp *server, const char *name,
+    const struct strlist *l, char **cause)
+{
+	size_t	i;
+	int	opened = 0;
+
+	for (i = 0; i < l->n; i++) {
+		if (http_bind(server, l->v[i]) == 0) {
+			opened++;
+			continue;
+		}
+		if (strncmp(l->v[i], "[::1]:", 6) == 0 &&
+		    (errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT)) {
+			log_warnx("%s %s: %s; skipped (no IPv6 here)", name,
+			    l->v[i], strerror(errno));
+			continue;
+		}
+		if (errno != EADDRINUSE)
+			xasprintf(cause, "%s %s: %s", name, l->v[i],
+			    strerror(errno));
+		else
+			xasprintf(cause, "%s %s: %s (is Mailpit, MailHog or "
+			    "another mxd using that port?  Choose another with "
+			    "-o %s=127.0.0.1:PORT, or none with -o %s=)", name,
+			    l->v[i], strerror(errno), name, name);
+		return (-1);
+	}
+	return (opened);
+}
+
 /*
  * Start the API, before privileges are dropped: the index of the spool,
- * then the listeners on base.
- * A loopback IPv6 address on a machine without IPv6 is skipped with a
- * warning, as for SMTP.  0, or -1 with *cause.
+ * then the listeners on base, plain and TLS.  0, or -1 with *cause.
  */
 static int
 http_start(struct event_base *base, char **cause)
 {
 	const struct config	*c = cfg;
-	size_t			 i, opened = 0;
+	int			 n, m = 0;
 
-	if (c->http_listen.n == 0)
+	if (c->http_listen.n + c->https_listen.n == 0)
 		return (0);
 	http_start_time = time(NULL);
 	http_spool_dir = xstrdup(c->spool_dir);
-	if (index_start(base, c->spool_dir, c->sink_max_messages, cause) != 0)
+	if (index_start(base, c->spool_dir, c->sink_max_messages,
+	    (long long)c->sink_max_size, cause) != 0)
 		return (-1);
 	http_give_index(c);
 	wait_init();
 	events_init(base);
 	mailpit_count_init();
-	if ((http_server = evhttp_new(base)) == NULL) {
+	if ((http_server = http_new(base)) == NULL ||
+	    (https_server = http_new(base)) == NULL) {
 		xasprintf(cause, "evhttp_new failed");
 		return (-1);
 	}
-	evhttp_set_max_headers_size(http_server, HTTP_MAX_HEADERS);
-	evhttp_set_max_body_size(http_server, HTTP_MAX_BODY);
-	evhttp_set_timeout(http_server, HTTP_TIMEOUT);
-	evhttp_set_allowed_methods(http_server, EVHTTP_REQ_GET |
-	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	    EVHTTP_REQ_POST | EVHTTP_REQ_OPTIONS);
-	evhttp_set_gencb(http_server, http_request_cb, NULL);
-	for (i = 0; i < c->http_listen.n; i++) {
-		if (http_bind(c->http_listen.v[i]) == 0) {
-			opened++;
-			continue;
-		}
-		if (strncmp(c->http_listen.v[i], "[::1]:", 6) == 0 &&
-		    (errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT)) {
-			log_warnx("http_listen %s: %s; skipped (no IPv6 here)",
-			    c->http_listen.v[i], strerror(errno));
-			continue;
-		}
-		xasprintf(cause, "http_listen %s: %s%s", c->http_listen.v[i],
-		    strerror(errno), errno == EADDRINUSE ? " (is Mailpit, "
-		    "MailHog or another mxd using that port?)" : "");
+	evhttp_set_bevcb(https_server, tls_http_bev, NULL);
+	if ((n = http_bind_all(http_server, "http_listen", &c->http_listen,
+	    cause)) < 0 || (m = http_bind_all(https_server, "https_listen",
+	    &c->https_listen, cause)) < 0)
 		return (-1);
-	}
-	if (opened == 0) {
+	if (n + m == 0) {
 		xasprintf(cause, "http_listen: no address could be opened");
 		return (-1);
 	}
@@ -523,7 +625,7 @@ http_shutdown(void)
 	events_stop();
 	while ((b = http_bounds) != NULL) {
 		http_bounds = b->next;
-		evhttp_del_accept_socket(http_server, b->bs);
+		evhttp_del_accept_socket(b->server, b->bs);
 		free(b);
 	}
 }
@@ -542,7 +644,9 @@ http_free_all(void)
 	http_shutdown();
 	if (http_server != NULL)
 		evhttp_free(http_server);
-	http_server = NULL;
+	if (https_server != NULL)
+		evhttp_free(https_server);
+	http_server = https_server = NULL;
 	index_stop();
 	htpasswd_free();
 	free(http_spool_dir);
@@ -566,4 +670,5 @@ const struct protocol http_protocol = {
 	.free_all = http_free_all,
 	.listeners = { { NULL, 0, NULL } },
 	.start = http_start,
+	.check = http_check,
 };

@@ -105,6 +105,30 @@ wait_init(void)
 	index_watch(wait_seen_cb, NULL);
 }
 
+/*
+ * The timeout parameter: whole seconds, a trailing "s" allowed (people
+ * write 3s), at most WAIT_MAX; absent: WAIT_DEFAULT.  -1 if malformed.
+ */
+static long long
+wait_timeout_param(struct http_req *r)
+{
+	const char	*v = http_param(r, "timeout");
+	long long	 n = 0;
+	size_t		 i, len;
+
+	if (v == NULL || *v == '\0')
+		return (WAIT_DEFAULT);
+	len = strlen(v);
+	if (len > 1 && v[len - 1] == 's')
+		len--;
+	for (i = 0; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9' || (n = n * 10 + (v[i] - '0')) >
+		    WAIT_MAX)
+			return (-1);
+	}
+	return (len > 0 ? n : -1);
+}
+
 /* GET /api/v1/wait: answer now, or park the request. */
 void
 wait_request(struct http_req *r)
@@ -115,9 +139,16 @@ wait_request(struct http_req *r)
 	const char			*q = http_param(r, "query");
 	const char			*after = http_param(r, "after");
 	json_t				*v;
+	char				 why[64];
 
 	if (after != NULL && *after != '\0' && !queue_id_valid(after)) {
 		http_reply_error(r, 400, "after: not a message ID");
+		return;
+	}
+	if ((tv.tv_sec = wait_timeout_param(r)) < 0) {
+		snprintf(why, sizeof(why), "timeout: whole seconds from 0 to "
+		    "%d, e.g. timeout=30", WAIT_MAX);
+		http_reply_error(r, 400, why);
 		return;
 	}
 	w = xcalloc(1, sizeof(*w));
@@ -130,9 +161,6 @@ wait_request(struct http_req *r)
 		free(w);
 		return;
 	}
-	tv.tv_sec = http_param_int(r, "timeout", WAIT_DEFAULT);
-	if (tv.tv_sec > WAIT_MAX)
-		tv.tv_sec = WAIT_MAX;
 	w->req = r->req;
 	evcon = evhttp_request_get_connection(r->req);
 	/* The connection's own timeout must outlast the wait. */

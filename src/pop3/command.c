@@ -102,17 +102,34 @@ pop3_command_rule(const char *verb, enum pop3_state st)
 	return ((c->states & POP3_STATE_BIT(st)) != 0);
 }
 
-/* The verbs, space-separated, for the unknown-command reply. */
+/*
+ * Is a verb worth naming to a client?  APOP is known only to say it is
+ * not supported; STLS only where a certificate is configured.
+ */
+static int
+pop3_command_offered(const struct pop3_cmd *c)
+{
+	if (strcmp(c->verb, "APOP") == 0)
+		return (0);
+	if (strcmp(c->verb, "STLS") == 0)
+		return (tls_enabled());
+	return (1);
+}
+
+/* The verbs offered, "A, B and C", for the unknown-command reply. */
 void
 pop3_command_list(char *buf, size_t len)
 {
-	size_t	i;
+	const char	*v[NCMDS];
+	size_t		 i, n = 0;
 
-	buf[0] = '\0';
 	for (i = 0; i < NCMDS; i++)
+		if (pop3_command_offered(&cmds[i]))
+			v[n++] = cmds[i].verb;
+	buf[0] = '\0';
+	for (i = 0; i < n; i++)
 		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s",
-		    i == 0 ? "" : i + 1 == NCMDS ? " and " : ", ",
-		    cmds[i].verb);
+		    i == 0 ? "" : i + 1 == n ? " and " : ", ", v[i]);
 }
 
 /* "user=1 pass=1 retr=2" for the disconnect line. */

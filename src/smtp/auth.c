@@ -279,6 +279,8 @@ auth_start(struct session *s, char *args)
 			reply(s, R_AUTH_UNKNOWN_MECH);
 		return;
 	}
+	if (fault_chaos(s, CHAOS_AUTH))
+		return;
 	if (ir != NULL && sasl_glue_decode(ir, buf, sizeof(buf), &len) != 0) {
 		reply(s, R_AUTH_BAD_BASE64);
 		return;

@@ -446,6 +446,8 @@ cmd_mail(struct session *s, char *args)
 		reply(s, R_TOO_MANY_MESSAGES, cfg->hostname);
 		return;
 	}
+	if (fault_chaos(s, CHAOS_SENDER))
+		return;
 	s->ntx++;
 	tx = s->tx = xcalloc(1, sizeof(*tx));
 	memcpy(tx->sender, p.addr, sizeof(tx->sender));
@@ -548,7 +550,7 @@ cmd_rcpt_fault(struct session *s, const char *addr)
 
 	if (!cfg->sink_faults || !fault_parse(addr, &f))
 		return (0);
-	if (f.kind == FAULT_RCPT) {
+	if (f.kind == FAULT_RCPT || f.kind == FAULT_BAD) {
 		log_info("s=%08llx qid=%s fault rcpt=<%s> reply=%d",
 		    (unsigned long long)s->id, s->tx->qid, log_str(addr),
 		    reply_row(f.reply)->code);
@@ -616,7 +618,8 @@ cmd_rcpt(struct session *s, char *args)
 	case RCPT_OURS:
 	case RCPT_POSTMASTER:
 	case RCPT_RELAY:
-		if (!cmd_rcpt_fault(s, p.addr))
+		if (!fault_chaos(s, CHAOS_RECIPIENT) &&
+		    !cmd_rcpt_fault(s, p.addr))
 			cmd_rcpt_take(s, p.addr);
 		break;
 	}

@@ -15,9 +15,15 @@
  *                      seconds late (1 to FAULT_DELAY_MAX)
  *   x+drop@d           after the data mxd closes the connection without
  *                      a reply; nothing is stored
+ *   x+fail-999@d, x+delay-0s@d ...  any other tag starting fail- or
+ *                      delay-: refused at RCPT with 501 5.1.3, naming
+ *                      the forms (a mistyped fault must not succeed)
  *
  * Only when sink_faults is on; the first data-stage fault among a
  * message's recipients is the one applied.
+ *
+ * Also Mailpit's chaos triggers (chaos.c, set by PUT /api/v1/chaos):
+ * fault_chaos() refuses a MAIL, RCPT or AUTH with the trigger's code.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -53,6 +59,8 @@ fault_tag(const char *addr, size_t *len)
 {
 	const char	*at, *plus;
 
+	if (addr[0] == '"')		/* a quoted local part is taken as is */
+		return NULL;
 	if ((at = strrchr(addr, '@')) == NULL)
 		at = addr + strlen(addr);
 	for (plus = at; plus > addr && plus[-1] != '+'; plus--)
@@ -85,7 +93,10 @@ fault_delay(const char *tag, size_t len)
 
 /*
  * Parse addr's fault tag into f.  Returns 1 if addr asks for a fault,
- * 0 if not (f->kind is FAULT_NONE): an unknown tag is a plain subaddress.
+ * 0 if not (f->kind is FAULT_NONE): an unknown tag is a plain subaddress,
+ * except one that starts like a fault (fail-, delay-): that is a typing
+ * mistake a test author must hear about (FAULT_BAD, reply
+ * R_FAULT_UNKNOWN), not an ordinary success.
  */
 int
 fault_parse(const char *addr, struct fault *f)
@@ -109,5 +120,49 @@ fault_parse(const char *addr, struct fault *f)
 		f->kind = FAULT_DELAY;
 		return 1;
 	}
+	if ((len >= 5 && strncasecmp(tag, "fail-", 5) == 0) ||
+	    (len >= 6 && strncasecmp(tag, "delay-", 6) == 0)) {
+		f->kind = FAULT_BAD;
+		f->reply = R_FAULT_UNKNOWN;
+		return 1;
+	}
 	return 0;
+}
+
+/* A chaos code's reply row (CHAOS_CODES in mxd.h). */
+static const struct chaos_row {
+	int			 code;
+	enum reply_id		 reply;
+} chaos_rows[] = {
+	{ 450, R_CHAOS_450 }, { 451, R_CHAOS_451 }, { 452, R_CHAOS_452 },
+	{ 454, R_CHAOS_454 }, { 535, R_CHAOS_535 }, { 550, R_CHAOS_550 },
+	{ 551, R_CHAOS_551 }, { 552, R_CHAOS_552 }, { 553, R_CHAOS_553 },
+	{ 554, R_CHAOS_554 },
+};
+
+/* The stage's word in the reply, as in Mailpit's "Chaos sender error". */
+static const char *const chaos_words[CHAOS_NSTAGES] = {
+	"sender", "recipient", "authentication",
+};
+
+/*
+ * If the chaos trigger of stage st fires, refuse the command with its
+ * code and return 1; else 0.
+ */
+int
+fault_chaos(struct session *s, enum chaos_stage st)
+{
+	size_t	i;
+	int	code;
+
+	if ((code = chaos_fire(cfg, st)) == 0)
+		return (0);
+	for (i = 0; i < sizeof(chaos_rows) / sizeof(chaos_rows[0]); i++)
+		if (chaos_rows[i].code == code) {
+			log_info("s=%08llx chaos %s reply=%d",
+			    (unsigned long long)s->id, chaos_names[st], code);
+			reply(s, chaos_rows[i].reply, chaos_words[st]);
+			return (1);
+		}
+	return (0);
 }

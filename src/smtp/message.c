@@ -237,8 +237,9 @@ message_committed_cb(void *arg, int err)
 		log_warn("s=%08llx qid=%s commit failed",
 		    (unsigned long long)s->id, tx->qid);
 	}
+	/* Stopping (SIGTERM came before this commit ended): no delay. */
 	if (err == 0 && tx->fault.kind == FAULT_DELAY &&
-	    !(s->flags & SESSION_F_GONE)) {
+	    !(s->flags & (SESSION_F_GONE | SESSION_F_SHUTDOWN))) {
 		log_info("s=%08llx qid=%s fault delay=%us",
 		    (unsigned long long)s->id, tx->qid, tx->fault.delay);
 		session_fault_delay(s, tx->fault.delay);

@@ -237,6 +237,9 @@ static const struct reply_row replies[R_MAX] = {
 	[R_FAULT_DATA_554] = { .code = 554, .esc = "5.6.0",
 	    .text = "Not stored, on purpose: "
 	    "+fail-data-554 asks for it (sink_faults)" },
+	[R_FAULT_UNKNOWN] = { .code = 501, .esc = "5.1.3",
+	    .text = "<%s> asks for no fault this server knows: use "
+	    "+fail-NNN, +fail-data-NNN, +delay-Ns or +drop (sink_faults)" },
 	[R_NO_SUCH_USER] = { .code = 550, .esc = "5.1.1",
 	    .text = "No such user here: <%s> is not a mailbox of this "
 	    "server; check the spelling of the address" },
@@ -246,6 +249,36 @@ static const struct reply_row replies[R_MAX] = {
 	[R_RCPT_TEMPFAIL] = { .code = 451, .esc = "4.4.3",
 	    .text = "Cannot check <%s> with the mail store now; "
 	    "try again later" },
+	[R_CHAOS_450] = { .code = 450, .esc = "4.2.0",
+	    .text = "Chaos %s error, on purpose: the chaos trigger set by "
+	    "PUT /api/v1/chaos (sink_faults)" },
+	[R_CHAOS_451] = { .code = 451, .esc = "4.3.0",
+	    .text = "Chaos %s error, on purpose: the chaos trigger set by "
+	    "PUT /api/v1/chaos (sink_faults)" },
+	[R_CHAOS_452] = { .code = 452, .esc = "4.3.1",
+	    .text = "Chaos %s error, on purpose: the chaos trigger set by "
+	    "PUT /api/v1/chaos (sink_faults)" },
+	[R_CHAOS_454] = { .code = 454, .esc = "4.7.0",
+	    .text = "Chaos %s error, on purpose: the chaos trigger set by "
+	    "PUT /api/v1/chaos (sink_faults)" },
+	[R_CHAOS_535] = { .code = 535, .esc = "5.7.8",
+	    .text = "Chaos %s error, on purpose: the chaos trigger set by "
+	    "PUT /api/v1/chaos (sink_faults)" },
+	[R_CHAOS_550] = { .code = 550, .esc = "5.7.1",
+	    .text = "Chaos %s error, on purpose: the chaos trigger set by "
+	    "PUT /api/v1/chaos (sink_faults)" },
+	[R_CHAOS_551] = { .code = 551, .esc = "5.7.1",
+	    .text = "Chaos %s error, on purpose: the chaos trigger set by "
+	    "PUT /api/v1/chaos (sink_faults)" },
+	[R_CHAOS_552] = { .code = 552, .esc = "5.3.4",
+	    .text = "Chaos %s error, on purpose: the chaos trigger set by "
+	    "PUT /api/v1/chaos (sink_faults)" },
+	[R_CHAOS_553] = { .code = 553, .esc = "5.7.1",
+	    .text = "Chaos %s error, on purpose: the chaos trigger set by "
+	    "PUT /api/v1/chaos (sink_faults)" },
+	[R_CHAOS_554] = { .code = 554, .esc = "5.7.1",
+	    .text = "Chaos %s error, on purpose: the chaos trigger set by "
+	    "PUT /api/v1/chaos (sink_faults)" },
 };
 
 /* The table's row for id, or NULL if it has none (for the unit test). */

@@ -211,9 +211,20 @@ enum reply_id {
 	R_FAULT_DATA_452,
 	R_FAULT_DATA_552,
 	R_FAULT_DATA_554,
+	R_FAULT_UNKNOWN,
 	R_NO_SUCH_USER,
 	R_NO_SUCH_USER_STORE,
 	R_RCPT_TEMPFAIL,
+	R_CHAOS_450,		/* fault.c: chaos triggers (chaos.c) */
+	R_CHAOS_451,
+	R_CHAOS_452,
+	R_CHAOS_454,
+	R_CHAOS_535,
+	R_CHAOS_550,
+	R_CHAOS_551,
+	R_CHAOS_552,
+	R_CHAOS_553,
+	R_CHAOS_554,
 	R_MAX
 };
 
@@ -225,6 +236,7 @@ enum fault_kind {
 	FAULT_DATA,		/* after the data: reply, store nothing */
 	FAULT_DELAY,		/* store, then 250 after delay seconds */
 	FAULT_DROP,		/* after the data: close, store nothing */
+	FAULT_BAD,		/* fail-... or delay-... that is none of these */
 };
 struct fault {
 	enum fault_kind		 kind;
@@ -232,6 +244,8 @@ struct fault {
 	unsigned		 delay;
 };
 int		 fault_parse(const char *, struct fault *);
+struct session;
+int		 fault_chaos(struct session *, enum chaos_stage);
 
 /* One mail transaction: MAIL, RCPTs, the message. */
 struct tx {

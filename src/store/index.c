@@ -3,8 +3,9 @@
  * row per queued message with what a listing and a search need, the
  * envelope recipients, and an FTS5 trigram table of the free text (it
  * answers LIKE '%word%' from its index).  In: commit and removal notices
- * from queue.c, queries from the HTTP API.  Out: rows, counts, IDs, and
- * a notice on the loop once committed messages are visible.
+ * from queue.c.  Out: the index file, kept in step with queue/ and
+ * within retention, and a notice on the loop once committed messages
+ * are visible.
  *
  * The spool is the truth.  A thread does all parsing and writing: it
  * follows the commit notices (the loop only hands it the queue ID),
@@ -16,6 +17,7 @@
  * thread go on), and writes only small things: read flags, and the row
  * of a message the API removed (after its file: a crash in between
  * leaves a row the next start drops, never a file without a row).
+ * The loop's reads (list, get, search, counts) are in query.c.
  */
 #include <sys/stat.h>
 
@@ -66,12 +68,6 @@ static const char index_schema[] =
 	" DELETE FROM tag WHERE msg = old.rowid; END;"
 	"INSERT OR IGNORE INTO meta VALUES ('schema', '" INDEX_SCHEMA "');";
 
-/* The columns of struct index_row, in its order. */
-#define INDEX_COLS	"m.qid, m.msgid, m.subject, m.from_j, m.to_j, " \
-	"m.cc_j, m.bcc_j, m.replyto_j, m.snippet, m.username, m.size, " \
-	"m.attachments, m.read, (SELECT json_group_array(name) FROM " \
-	"(SELECT name FROM tag WHERE msg = m.rowid ORDER BY name))"
-
 /* A job for the thread: index or drop one message. */
 struct index_job {
 	char	qid[QID_LEN + 1];
@@ -113,6 +109,7 @@ static size_t			 index_nmsgs;
 static char			(*index_gone)[QID_LEN + 1];	/* pruned */
 static size_t			 index_ngone;
 static long long		 index_max;	/* sink_max_messages */
+static long long		 index_max_size;	/* sink_max_size */
 
 /*
  * Log a warning (warn 1) or an info line.  log.c is the loop's: on the
@@ -556,33 +553,58 @@ index_reconcile(sqlite3 *db)
 }
 
 /*
- * Thread: retention.  With sink_max_messages set and more messages
- * indexed, remove the oldest from queue/ (the truth first), then their
- * rows in one transaction, and let the loop tell the removal watchers.
+ * Thread: the oldest messages that must go for the index to hold at most
+ * sink_max_messages messages and sink_max_size octets (each 0: no
+ * limit), into *ids; their number.
+ */
+static size_t
+index_prune_pick(sqlite3 *db, char (**ids)[QID_LEN + 1])
+{
+	sqlite3_stmt	*st;
+	long long	 n = 0, total = 0;
+	size_t		 k = 0;
+
+	*ids = NULL;
+	if ((index_max <= 0 && index_max_size <= 0) || (st = index_prepare(db,
+	    "SELECT count(*), coalesce(sum(size), 0) FROM msg")) == NULL)
+		return (0);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		n = sqlite3_column_int64(st, 0);
+		total = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	if ((index_max <= 0 || n <= index_max) && (index_max_size <= 0 ||
+	    total <= index_max_size))
+		return (0);
+	if ((st = index_prepare(db,
+	    "SELECT qid, size FROM msg ORDER BY qid")) == NULL)
+		return (0);
+	while (((index_max > 0 && n > index_max) || (index_max_size > 0 &&
+	    total > index_max_size)) && sqlite3_step(st) == SQLITE_ROW) {
+		*ids = xreallocarray(*ids, k + 1, sizeof(**ids));
+		snprintf((*ids)[k++], QID_LEN + 1, "%s",
+		    (const char *)sqlite3_column_text(st, 0));
+		n--;
+		total -= sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	return (k);
+}
+
+/*
+ * Thread: retention.  With sink_max_messages or sink_max_size set and
+ * more indexed, remove the oldest from queue/ (the truth first), then
+ * their rows in one transaction, and let the loop tell the removal
+ * watchers.
  */
 static void
 index_prune(sqlite3 *db)
 {
-	sqlite3_stmt	*st;
-	char		(*ids)[QID_LEN + 1] = NULL;
-	long long	 n = 0;
-	size_t		 k = 0, i;
+	char		(*ids)[QID_LEN + 1];
+	size_t		 k, i;
 
-	if (index_max <= 0 || (st = index_prepare(db,
-	    "SELECT count(*) FROM msg")) == NULL)
+	if ((k = index_prune_pick(db, &ids)) == 0)
 		return;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	if (n <= index_max || (st = index_prepare(db,
-	    "SELECT qid FROM msg ORDER BY qid LIMIT ?")) == NULL)
-		return;
-	sqlite3_bind_int64(st, 1, n - index_max);
-	ids = xcalloc((size_t)(n - index_max), sizeof(*ids));
-	while (sqlite3_step(st) == SQLITE_ROW && k < (size_t)(n - index_max))
-		snprintf(ids[k++], QID_LEN + 1, "%s",
-		    (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
 	for (i = 0; i < k; i++)
 		if (queue_unlink(index_spool, ids[i]) != 0 && errno != ENOENT)
 			index_log(1, "index: retention: qid=%s: %s", ids[i],
@@ -594,7 +616,8 @@ index_prune(sqlite3 *db)
 			(void)index_exec(db, "ROLLBACK");
 	}
 	index_log(0, "index: retention: removed the %zu oldest messages "
-	    "(sink_max_messages=%lld)", k, index_max);
+	    "(sink_max_messages=%lld sink_max_size=%lld)", k, index_max,
+	    index_max_size);
 	pthread_mutex_lock(&index_lock);
 	index_gone = xreallocarray(index_gone, index_ngone + k,
 	    sizeof(*index_gone));
@@ -725,12 +748,13 @@ index_seen_cb(evutil_socket_t fd, short events, void *arg)
  * Open (or rebuild) the index of the spool at spool_dir and start its
  * thread, which reconciles it with queue/ (read through spool_openat,
  * which works after privileges are dropped) and follows commits,
- * keeping at most max_messages (0: all); once per process, before
- * privileges are dropped.  0, or -1 with *cause.
+ * keeping at most max_messages and max_size octets (each 0: no
+ * limit); once per process, before privileges are dropped.  0, or -1
+ * with *cause.
  */
 int
 index_start(struct event_base *base, const char *spool_dir,
-    long long max_messages, char **cause)
+    long long max_messages, long long max_size, char **cause)
 {
 	sqlite3	*tdb;
 
@@ -738,6 +762,7 @@ index_start(struct event_base *base, const char *spool_dir,
 		return (0);
 	index_loop = pthread_self();
 	index_max = max_messages;
+	index_max_size = max_size;
 	mime_init();
 	index_spool = xstrdup(spool_dir);
 	xasprintf(&index_path, "%s/%s", spool_dir, INDEX_FILE);
@@ -863,219 +888,6 @@ index_unwatch(void (*cb)(const char *, void *), void *arg)
 			free(w);
 			return;
 		}
-}
-
-/* A text column as a new string ("" for NULL). */
-static char *
-index_col(sqlite3_stmt *st, int i)
-{
-	const unsigned char	*v = sqlite3_column_text(st, i);
-
-	return (xstrdup(v != NULL ? (const char *)v : ""));
-}
-
-/* Fill r from a row of INDEX_COLS. */
-static void
-index_row_read(sqlite3_stmt *st, struct index_row *r)
-{
-	memset(r, 0, sizeof(*r));
-	snprintf(r->qid, sizeof(r->qid), "%s",
-	    (const char *)sqlite3_column_text(st, 0));
-	r->message_id = index_col(st, 1);
-	r->subject = index_col(st, 2);
-	r->from = index_col(st, 3);
-	r->to = index_col(st, 4);
-	r->cc = index_col(st, 5);
-	r->bcc = index_col(st, 6);
-	r->reply_to = index_col(st, 7);
-	r->snippet = index_col(st, 8);
-	r->username = index_col(st, 9);
-	r->size = sqlite3_column_int64(st, 10);
-	r->attachments = sqlite3_column_int64(st, 11);
-	r->read = sqlite3_column_int(st, 12);
-	r->tags = index_col(st, 13);
-}
-
-/* Free one row's strings. */
-void
-index_row_free(struct index_row *r)
-{
-	free(r->message_id);
-	free(r->subject);
-	free(r->from);
-	free(r->to);
-	free(r->cc);
-	free(r->bcc);
-	free(r->reply_to);
-	free(r->snippet);
-	free(r->username);
-	free(r->tags);
-	memset(r, 0, sizeof(*r));
-}
-
-/* Free n rows and the array. */
-void
-index_rows_free(struct index_row *r, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++)
-		index_row_free(&r[i]);
-	free(r);
-}
-
-/* Messages in the index, and unread ones; 0 or -1. */
-int
-index_counts(long long *total, long long *unread)
-{
-	sqlite3_stmt	*st;
-	int		 rc = -1;
-
-	if ((st = index_prepare(index_db, "SELECT (SELECT count(*) FROM "
-	    "msg), (SELECT count(*) FROM msg WHERE read = 0)")) == NULL)
-		return (-1);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		*total = sqlite3_column_int64(st, 0);
-		*unread = sqlite3_column_int64(st, 1);
-		rc = 0;
-	}
-	sqlite3_finalize(st);
-	return (rc);
-}
-
-/*
- * Prepare "SELECT what FROM msg m WHERE <s> [AND m.qid > after] tail"
- * with the search's values bound from 1, planned for a page (newest
- * first, stops early) or for all hits; *next gets the next parameter
- * number.  NULL on failure.
- */
-static sqlite3_stmt *
-index_select(const char *what, const struct search *s, const char *after,
-    const char *tail, int page, int *next)
-{
-	sqlite3_stmt	*st;
-	char		*where, *sql, **params, *p;
-	size_t		 np, i;
-
-	where = search_sql(s, &params, &np);
-	/*
-	 * search.c writes "+m.rowid IN (hits)" so that a page walks msg
-	 * newest first; a count is faster driven by the hits themselves:
-	 * drop the + (our SQL only: user text is never in it).
-	 */
-	if (!page)
-		for (p = where; (p = strstr(p, "+m.rowid")) != NULL; p++)
-			*p = ' ';
-	xasprintf(&sql, "SELECT %s FROM msg m WHERE %s%s %s", what, where,
-	    after != NULL ? " AND m.qid > ?" : "", tail);
-	st = index_prepare(index_db, sql);
-	free(sql);
-	free(where);
-	for (i = 0; st != NULL && i < np; i++)
-		index_bind(st, (int)i + 1, params[i]);
-	if (st != NULL && after != NULL)
-		index_bind(st, (int)np + 1, after);
-	*next = (int)np + 1 + (after != NULL);
-	search_params_free(params, np);
-	return (st);
-}
-
-/*
- * The messages matching s (newer than after, if not NULL), newest
- * first, from start, at most limit (0: all): *rows (index_rows_free
- * them) and *n; *hits and *unread (if not NULL) count every match.
- * 0 or -1.
- */
-int
-index_query(const struct search *s, const char *after, long long start,
-    long long limit, struct index_row **rows, size_t *n, long long *hits,
-    long long *unread)
-{
-	sqlite3_stmt	*st;
-	int		 k;
-
-	*rows = NULL;
-	*n = 0;
-	if ((st = index_select(INDEX_COLS, s, after,
-	    "ORDER BY m.qid DESC LIMIT ? OFFSET ?", 1, &k)) == NULL)
-		return (-1);
-	sqlite3_bind_int64(st, k, limit > 0 ? limit : -1);
-	sqlite3_bind_int64(st, k + 1, start > 0 ? start : 0);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		*rows = xreallocarray(*rows, *n + 1, sizeof(**rows));
-		index_row_read(st, &(*rows)[(*n)++]);
-	}
-	sqlite3_finalize(st);
-	if (hits == NULL)
-		return (0);
-	if ((st = index_select("count(*), coalesce(sum(m.read = 0), 0)", s,
-	    after, "", 0, &k)) == NULL)
-		return (-1);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		*hits = sqlite3_column_int64(st, 0);
-		if (unread != NULL)
-			*unread = sqlite3_column_int64(st, 1);
-	}
-	sqlite3_finalize(st);
-	return (0);
-}
-
-/* The row of qid into r (index_row_free it); 0, or -1 if none. */
-int
-index_get(const char *qid, struct index_row *r)
-{
-	sqlite3_stmt	*st;
-	int		 rc = -1;
-
-	if ((st = index_prepare(index_db, "SELECT " INDEX_COLS " FROM msg m "
-	    "WHERE m.qid = ?")) == NULL)
-		return (-1);
-	index_bind(st, 1, qid);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		index_row_read(st, r);
-		rc = 0;
-	}
-	sqlite3_finalize(st);
-	return (rc);
-}
-
-/* The queue IDs matching s, newest first (free each and *ids); 0 or -1. */
-int
-index_ids(const struct search *s, char ***ids, size_t *n)
-{
-	sqlite3_stmt	*st;
-	int		 k;
-
-	*ids = NULL;
-	*n = 0;
-	if ((st = index_select("m.qid", s, NULL, "ORDER BY m.qid DESC", 0,
-	    &k)) == NULL)
-		return (-1);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		*ids = xreallocarray(*ids, *n + 1, sizeof(**ids));
-		(*ids)[(*n)++] = index_col(st, 0);
-	}
-	sqlite3_finalize(st);
-	return (0);
-}
-
-/* Mark qid (NULL: every message) read or unread; 0 or -1. */
-int
-index_set_read(const char *qid, int read)
-{
-	sqlite3_stmt	*st;
-	int		 rc;
-
-	if ((st = index_prepare(index_db, qid != NULL ?
-	    "UPDATE msg SET read = ? WHERE qid = ?" :
-	    "UPDATE msg SET read = ?")) == NULL)
-		return (-1);
-	sqlite3_bind_int(st, 1, read != 0);
-	if (qid != NULL)
-		index_bind(st, 2, qid);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return (rc == SQLITE_DONE ? 0 : -1);
 }
 
 /*

@@ -117,7 +117,7 @@ struct index_row {
 };
 
 int		 index_start(struct event_base *, const char *, long long,
-		    char **);
+		    long long, char **);
 void		 index_stop(void);
 void		 index_chown(uid_t, gid_t);
 void		 index_watch(void (*)(const char *, void *), void *);

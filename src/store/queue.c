@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mxd.h"
@@ -221,6 +222,64 @@ queue_read(int dirfd, const char *name, struct envelope *e, off_t *size)
 	return (rc);
 }
 
+/* What the state file says of each recipient, for mxd -q. */
+struct queue_state {
+	char	**line;		/* the last line's status and detail */
+	size_t	  n;
+};
+
+/* rcptstate_scan's callback: keep the last line of each recipient. */
+static void
+queue_state_cb(void *arg, time_t t, size_t rcpt, const char *word,
+    const char *detail)
+{
+	struct queue_state	*qs = arg;
+	char			 when[32], *s;
+	long long		 next;
+	struct tm		 tm;
+	time_t			 tn;
+
+	if (rcpt >= qs->n)
+		return;
+	if (strcmp(word, "sent") == 0 || strcmp(word, "bounced") == 0) {
+		if (qs->line[rcpt] == NULL)
+			xasprintf(&qs->line[rcpt], "%s to %s", word, detail);
+		return;
+	}
+	if (strcmp(word, "deferred") == 0 &&
+	    (next = strtoll(detail, &s, 10)) > 0 && *s == ' ') {
+		tn = (time_t)next;
+		gmtime_r(&tn, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		free(qs->line[rcpt]);
+		xasprintf(&qs->line[rcpt], "deferred, next try %s: %s", when,
+		    s + 1);
+		return;
+	}
+	free(qs->line[rcpt]);
+	xasprintf(&qs->line[rcpt], "%s%s%s", word, detail[0] ? ": " : "",
+	    detail);
+}
+
+/* Print e's recipients, each with its state (none: nothing). */
+static void
+queue_print_rcpts(const char *spool_dir, const struct envelope *e, FILE *f)
+{
+	struct queue_state	qs;
+	size_t			j;
+
+	qs.n = e->nrcpt;
+	qs.line = xcalloc(e->nrcpt + 1, sizeof(*qs.line));
+	(void)rcptstate_scan(spool_dir, e->qid, queue_state_cb, &qs);
+	for (j = 0; j < e->nrcpt; j++) {
+		fprintf(f, "%51s<%s>%s%s\n", "", e->rcpt[j],
+		    qs.line[j] != NULL ? "  " : "",
+		    qs.line[j] != NULL ? qs.line[j] : "");
+		free(qs.line[j]);
+	}
+	free(qs.line);
+}
+
 /* Sort queue file names: queue IDs sort by arrival. */
 static int
 queue_cmp(const void *a, const void *b)
@@ -270,7 +329,7 @@ queue_list(const char *spool_dir, FILE *f)
 	struct envelope		 e;
 	struct dirent		*de;
 	char			 path[4096], **names = NULL;
-	size_t			 n = 0, i, j, shown = 0;
+	size_t			 n = 0, i, shown = 0;
 	off_t			 size;
 	long long		 total = 0;
 	DIR			*d;
@@ -304,8 +363,7 @@ queue_list(const char *spool_dir, FILE *f)
 			total += size;
 			fprintf(f, "%-16s %10lld  %-20s  <%s>\n", e.qid,
 			    (long long)size, e.arrival, e.sender);
-			for (j = 0; j < e.nrcpt; j++)
-				fprintf(f, "%51s<%s>\n", "", e.rcpt[j]);
+			queue_print_rcpts(spool_dir, &e, f);
 			envelope_free(&e);
 		}
 		free(names[i]);

@@ -38,6 +38,8 @@ static const struct {
 	[RCPT_S_DELIVERED] = { "delivered", 1 },	/* reserved: delivery */
 	[RCPT_S_DEFERRED] = { "deferred", 0 },	/* reserved: delivery */
 	[RCPT_S_FAILED] = { "failed", 1 },	/* reserved: delivery */
+	[RCPT_S_SENT] = { "sent", 0 },		/* delivery: one mailbox */
+	[RCPT_S_BOUNCED] = { "bounced", 0 },	/* delivery: one mailbox */
 };
 #define RCPT_S_COUNT	(sizeof(rcptstate_table) / sizeof(rcptstate_table[0]))
 
@@ -250,5 +252,59 @@ rcptstate_remove(const char *spool_dir, const char *qid)
 		return (-1);
 	if (spool_unlinkat(spool_dir, path) == -1 && errno != ENOENT)
 		return (-1);
+	return (0);
+}
+
+/*
+ * Call cb(arg, time, rcpt, status-word, detail) for every complete line
+ * of state/<qid>, in order, including statuses rcptstate_read() does not
+ * know (delivery's `sent <mailbox>`); detail is "" when there is none.
+ * 0 (also when there is no state file), or -1 with errno.
+ */
+int
+rcptstate_scan(const char *spool_dir, const char *qid,
+    void (*cb)(void *, time_t, size_t, const char *, const char *),
+    void *arg)
+{
+	char		 path[QID_LEN + 8], line[RCPTSTATE_LINE_MAX], *p, *end;
+	char		*word;
+	size_t		 len;
+	long long	 t;
+	unsigned long long n;
+	FILE		*f;
+	int		 fd, skip = 0;
+
+	if (rcptstate_path(qid, path, sizeof(path)) != 0)
+		return (-1);
+	if ((fd = spool_openat(spool_dir, path, O_RDONLY, 0)) == -1)
+		return (errno == ENOENT ? 0 : -1);
+	if ((f = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return (-1);
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		len = strlen(line);
+		if (len == 0 || line[len - 1] != '\n') {
+			skip = 1;
+			continue;
+		}
+		line[len - 1] = '\0';
+		if (skip) {
+			skip = 0;
+			continue;
+		}
+		t = strtoll(line, &end, 10);
+		if (end == line || *end != ' ')
+			continue;
+		p = end + 1;
+		n = strtoull(p, &end, 10);
+		if (end == p || *end != ' ')
+			continue;
+		word = end + 1;
+		if ((p = strchr(word, ' ')) != NULL)
+			*p++ = '\0';
+		cb(arg, (time_t)t, (size_t)n, word, p != NULL ? p : "");
+	}
+	fclose(f);
 	return (0);
 }

@@ -453,7 +453,8 @@ def test_check_files_as_run_as_user():
                 "not readable by user nobody", "mode 0600", "owner root")
     rc, out, err = run_mxd(["-f", "-o", "listen=127.0.0.1:%d" %
                             free_port(), "-o", "spool_dir=" +
-                            os.path.join(d, "spool")] + tls)
+                            os.path.join(d, "spool"), "-o", "pop3_listen=",
+                            "-o", "http_listen="] + tls)
     assert rc not in (0, None), "mxd started; stderr %r" % err
     assert_in("tls_key " + key, err, "start-up error")
     os.chmod(key, 0o644)

@@ -41,6 +41,7 @@ def test_public_address_refused_without_auth():
     http_auth_file: exit 1 before binding, saying what to set (the
     address is TEST-NET-1, never this host's)"""
     rc, out, err = run_mxd(["-f", "-o", "listen=127.0.0.1:%d" % free_port(),
+                            "-o", "pop3_listen=",
                             "-o", "http_listen=192.0.2.1:%d" % free_port(),
                             "-o", "spool_dir=/nonexistent/spool"])
     assert_eq(rc, 1, "exit status")
@@ -139,6 +140,7 @@ def test_bad_password_file_refused():
     with open(path, "w") as f:
         f.write("alice:$apr1$abc$0123456789abcdefghijkl\n")
     rc, out, err = run_mxd(["-f", "-o", "listen=127.0.0.1:%d" % free_port(),
+                            "-o", "pop3_listen=",
                             "-o", "http_listen=127.0.0.1:%d" % free_port(),
                             "-o", "http_auth_file=" + path,
                             "-o", "spool_dir=" + probe.tmpdir + "/s2"])
@@ -157,9 +159,11 @@ def test_port_in_use():
     probe = http_server()
     probe.stop()
     try:
-        rc, out, err = run_mxd(["-f",
+        # No POP3: the sink's default port may be taken on this host.
+        rc, out, err = run_mxd(["-f", "-o", "pop3_listen=",
                                 "-o", "listen=127.0.0.1:%d" % free_port(),
                                 "-o", "http_listen=127.0.0.1:%d" % port,
+                                "-o", "pop3_listen=",
                                 "-o", "spool_dir=" + probe.spool])
     finally:
         hog.close()
@@ -180,6 +184,66 @@ def test_oversize_header():
     assert_eq(get_json(srv.http_port, "/api/v1/messages")["total"], 0,
               "still serving")
     srv.stop()
+
+
+def check_t(*opts):
+    """mxd -t with these -o settings: (exit status, stdout + stderr)."""
+    args = ["-t"]
+    for o in opts:
+        args += ["-o", o]
+    rc, out, err = run_mxd(args)
+    return rc, out + err
+
+
+def test_t_public_address():
+    """mxd -t catches a non-loopback http_listen or https_listen without
+    http_auth_file, naming the setting and what to set"""
+    for name in ("http_listen", "https_listen"):
+        rc, text = check_t("%s=192.0.2.1:%d" % (name, free_port()))
+        assert_eq(rc, 1, "exit status for " + name)
+        assert_in("%s 192.0.2.1:" % name, text, "which setting")
+        assert_in("is not a loopback address: set http_auth_file", text,
+                  "why")
+    rc, text = check_t("http_listen=192.0.2.1:%d" % free_port(),
+                       "http_auth=none")
+    assert_eq(rc, 0, "http_auth = none: allowed (%s)" % text)
+
+
+def test_t_https_needs_certificate():
+    """mxd -t: https_listen without tls_cert is an error"""
+    rc, text = check_t("https_listen=127.0.0.1:%d" % free_port())
+    assert_eq(rc, 1, "exit status")
+    assert_in("https_listen needs a certificate", text, "why")
+
+
+def test_t_htpasswd():
+    """mxd -t reads http_auth_file as mxd does at start: missing and
+    malformed (a line without a crypt(3) hash, no users) are errors with
+    the file's name and line; a good file passes, also one only root
+    may read (mxd reads it once, before it drops privileges)"""
+    tmp = http_server().tmpdir
+    good = os.path.join(tmp, "t-good")
+    htpasswd(good, "alice", "pw")
+    rc, text = check_t("http_auth_file=" + good)
+    assert_eq(rc, 0, "good file: %s" % text)
+    rc, text = check_t("http_auth_file=" + tmp + "/nonexistent")
+    assert_eq(rc, 1, "missing")
+    assert_in("http_auth_file %s/nonexistent: No such file" % tmp, text,
+              "missing: why")
+    for name, body, why in (
+            ("t-md5", "bob:$apr1$abc$def\n", ":1: want user:hash"),
+            ("t-nocolon", "# c\nbob\n", ":2: want user:hash"),
+            ("t-empty", "# nobody\n", ": no users")):
+        path = os.path.join(tmp, name)
+        with open(path, "w") as f:
+            f.write(body)
+        os.chmod(path, 0o644)
+        rc, text = check_t("http_auth_file=" + path)
+        assert_eq(rc, 1, name)
+        assert_in(path + why, text, name + ": why")
+    os.chmod(good, 0o600)
+    rc, text = check_t("http_auth_file=" + good, "user=nobody")
+    assert_eq(rc, 0, "a file only its owner reads: %s" % text)
 
 
 if __name__ == "__main__":

@@ -203,6 +203,15 @@ def test_wait_now_after_and_timeout():
     assert time.monotonic() - t0 >= 0.9, "returned before the timeout"
     r = request(srv.http_port, "GET", "/api/v1/wait?after=../x")
     assert_eq(r.status, 400, "bad after")
+    # A malformed timeout is refused at once, not waited out as 30 s.
+    for bad in ("abc", "-5", "1.5", "301", "s", "3ms"):
+        r = request(srv.http_port, "GET", "/api/v1/wait?query=subject:none"
+                    "&timeout=" + bad, timeout=15)
+        assert_eq(r.status, 400, "timeout=%s" % bad)
+        assert_in("timeout", r.json()["Error"], "timeout=%s" % bad)
+    r = request(srv.http_port, "GET", "/api/v1/wait?query=subject:early"
+                "&timeout=1s&after=" + qid, timeout=15)
+    assert_eq(r.status, 408, "timeout=1s: seconds with an s")
     srv.stop()
 
 
@@ -222,6 +231,35 @@ def test_retention():
     wait_until(lambda: sorted(srv.messages()) == sorted(ids[3:]),
                what="the 3 oldest files removed")
     srv.wait_log(r"index: retention: removed the \d+ oldest messages")
+    srv.stop()
+
+
+def test_retention_by_size():
+    """sink_max_size=5000: after 6 messages of ~2 KB each, the newest
+    that fit in 5000 octets remain (as many as fit, no fewer), in the
+    list and in queue/, and the log says so"""
+    srv = http_server(sink_max_size=5000)
+    body = "x" * 70 + "\r\n"
+    ids = [send(srv, subject="s%d" % i, body=body * 28) for i in range(6)]
+
+    def settled():
+        v = get_json(srv.http_port, "/api/v1/messages")
+        got = [m["ID"] for m in v["messages"]]
+        if not got or got[0] != ids[-1] or got != ids[::-1][:len(got)] \
+                or sum(m["Size"] for m in v["messages"]) > 5000:
+            return None
+        return v
+
+    from mxdtest import wait_until
+    v = wait_until(settled, what="the newest that fit listed")
+    sizes = [m["Size"] for m in v["messages"]]
+    assert 2000 < min(sizes) <= max(sizes) < 2500, sizes
+    assert_eq(len(sizes), 5000 // max(sizes), "as many as fit: %r" % sizes)
+    kept = ids[-len(sizes):]
+    wait_until(lambda: sorted(srv.messages()) == sorted(kept),
+               what="the older files removed")
+    srv.wait_log(r"index: retention: removed the \d+ oldest messages "
+                 r"\(sink_max_messages=0 sink_max_size=5000\)")
     srv.stop()
 
 

@@ -182,7 +182,9 @@ CHECKS = {
         "waitForMessage sees a message sent while it waits",
         "deleteMessagesBySearch", "deleteMessages by ID",
         "getMessageSummary of a deleted ID is an error",
-        "deleteMessages() deletes all"],
+        "deleteMessages() deletes all",
+        "getChaosTriggers: Mailpit's defaults",
+        "setChaosTriggers sets one and resets the others"],
     "mailhog": [
         "messages: three, newest first", "messages(start, limit)",
         "search kind to", "latestTo: decoded subject, Cc, attachment",

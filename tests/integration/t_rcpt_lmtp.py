@@ -99,7 +99,10 @@ def test_store_down_and_cache():
 
 
 def silent_store():
-    """A listener that accepts and never says a word: (socket, port)."""
+    """A listener that accepts and never says a word: (close, port).
+    close() stops its thread before it closes the socket (see
+    FakeStore.close: a thread left in accept() takes the next store's
+    connections)."""
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.bind(("127.0.0.1", 0))
     ls.listen(16)
@@ -112,14 +115,25 @@ def silent_store():
             except OSError:
                 return
             held.append(conn)
-    threading.Thread(target=accept, daemon=True).start()
-    return ls, ls.getsockname()[1]
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+
+    def close():
+        try:
+            ls.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        t.join(10)
+        ls.close()
+        for conn in held:
+            conn.close()
+    return close, ls.getsockname()[1]
 
 
 def test_silent_store():
     """a store that never answers: RCPT gets 451 4.4.3 after
     recipient_lmtp_timeout, and meanwhile another client is served"""
-    ls, port = silent_store()
+    close, port = silent_store()
     try:
         with server("lmtp:inet:127.0.0.1:%d" % port,
                     recipient_lmtp_timeout=2) as srv, \
@@ -133,7 +147,7 @@ def test_silent_store():
             srv.wait_log(r"lmtp lmtp:inet:127\.0\.0\.1:%d: no answer in "
                          r"time" % port)
     finally:
-        ls.close()
+        close()
 
 
 class FakeStore:

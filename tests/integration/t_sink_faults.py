@@ -53,6 +53,24 @@ def test_every_rcpt_code():
         c.expect("RCPT TO:<u@example.test>", 250, "2.1.5")
 
 
+def test_mistyped_fault_refused():
+    """a tag that starts like a fault but is none (fail-999, delay-0s,
+    delay-3x) is refused with 501 5.1.3 naming the forms, never taken as
+    an ordinary recipient; +failed and +news are ordinary subaddresses"""
+    srv.clear_queue()
+    with srv.client() as c:
+        c.expect("EHLO client.example", 250)
+        c.expect("MAIL FROM:<app@client.example>", 250)
+        for tag in ("fail-999", "FAIL-data-550", "delay-0s", "delay-301s",
+                    "delay-3x"):
+            r = c.cmd("RCPT TO:<u+%s@example.test>" % tag)
+            check(r, 501, "5.1.3")
+            assert_in("+fail-NNN, +fail-data-NNN, +delay-Ns or +drop",
+                      r[1][0], "reply to +%s" % tag)
+        c.expect("RCPT TO:<u+failed@example.test>", 250, "2.1.5")
+        c.expect("RCPT TO:<u+news@example.test>", 250, "2.1.5")
+
+
 def test_all_refused_smtplib():
     """the only recipient refused: smtplib raises SMTPRecipientsRefused"""
     with smtp() as s:

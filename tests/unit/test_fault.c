@@ -36,20 +36,23 @@ static const struct {
 	{ "a+delay-300s@example.test", FAULT_DELAY, 0, 300 },
 	{ "a+drop@example.test", FAULT_DROP, 0, 0 },
 	{ "a+drop", FAULT_DROP, 0, 0 },
+	/* Mistyped faults: refused, never an ordinary success. */
+	{ "a+fail-250@example.test", FAULT_BAD, 501, 0 },
+	{ "a+fail-555@example.test", FAULT_BAD, 501, 0 },
+	{ "a+fail-data-550@example.test", FAULT_BAD, 501, 0 },
+	{ "a+fail-5500@example.test", FAULT_BAD, 501, 0 },
+	{ "a+delay-0s@example.test", FAULT_BAD, 501, 0 },
+	{ "a+delay-301s@example.test", FAULT_BAD, 501, 0 },
+	{ "a+delay-99999999999999999999s@example.test", FAULT_BAD, 501, 0 },
+	{ "a+delay-s@example.test", FAULT_BAD, 501, 0 },
+	{ "a+delay-3@example.test", FAULT_BAD, 501, 0 },
+	{ "a+delay-3x@example.test", FAULT_BAD, 501, 0 },
+	{ "a+fail-550x@example.test", FAULT_BAD, 501, 0 },
 	/* Nothing asked for: a plain or unknown subaddress. */
 	{ "a@example.test", FAULT_NONE, 0, 0 },
 	{ "a+news@example.test", FAULT_NONE, 0, 0 },
-	{ "a+fail-250@example.test", FAULT_NONE, 0, 0 },
-	{ "a+fail-555@example.test", FAULT_NONE, 0, 0 },
-	{ "a+fail-data-550@example.test", FAULT_NONE, 0, 0 },
-	{ "a+fail-5500@example.test", FAULT_NONE, 0, 0 },
-	{ "a+delay-0s@example.test", FAULT_NONE, 0, 0 },
-	{ "a+delay-301s@example.test", FAULT_NONE, 0, 0 },
-	{ "a+delay-99999999999999999999s@example.test", FAULT_NONE, 0, 0 },
-	{ "a+delay-s@example.test", FAULT_NONE, 0, 0 },
-	{ "a+delay-3@example.test", FAULT_NONE, 0, 0 },
-	{ "a+delay-3x@example.test", FAULT_NONE, 0, 0 },
-	{ "a+fail-550x@example.test", FAULT_NONE, 0, 0 },
+	{ "a+failed@example.test", FAULT_NONE, 0, 0 },
+	{ "a+delayed@example.test", FAULT_NONE, 0, 0 },
 	{ "fail-550@example.test", FAULT_NONE, 0, 0 },
 	{ "a+@example.test", FAULT_NONE, 0, 0 },
 	{ "\"a+fail-550\"@example.test", FAULT_NONE, 0, 0 },
@@ -74,11 +77,12 @@ main(void)
 	}
 	/* A refusal at RCPT names the address; after DATA it cannot. */
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		if (cases[i].kind != FAULT_RCPT && cases[i].kind != FAULT_DATA)
+		if (cases[i].kind != FAULT_RCPT && cases[i].kind != FAULT_DATA &&
+		    cases[i].kind != FAULT_BAD)
 			continue;
 		fault_parse(cases[i].addr, &f);
 		ok((strstr(reply_row(f.reply)->text, "%s") != NULL) ==
-		    (f.kind == FAULT_RCPT), "%s: reply text takes the address "
+		    (f.kind != FAULT_DATA), "%s: reply text takes the address "
 		    "only at RCPT", cases[i].addr);
 	}
 	return (tap_done());

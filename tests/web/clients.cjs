@@ -187,6 +187,24 @@ async function mailpit(ids) {
 		const r = await mp.listMessages();
 		return [r.total === 0 && r.messages.length === 0, r];
 	});
+	await step("getChaosTriggers: Mailpit's defaults", async () => {
+		const t = await mp.getChaosTriggers();
+		return [t.Sender.ErrorCode === 451 && t.Sender.Probability === 0 &&
+		    t.Recipient.ErrorCode === 451 &&
+		    t.Authentication.ErrorCode === 535, t];
+	});
+	await step("setChaosTriggers sets one and resets the others",
+	    async () => {
+		const a = await mp.setChaosTriggers({ Recipient:
+		    { ErrorCode: 550, Probability: 100 } });
+		const b = await mp.getChaosTriggers();
+		const c = await mp.setChaosTriggers();
+		return [JSON.stringify(a) === JSON.stringify(b) &&
+		    b.Recipient.ErrorCode === 550 &&
+		    b.Recipient.Probability === 100 &&
+		    b.Sender.Probability === 0 &&
+		    c.Recipient.Probability === 0, [a, b, c]];
+	});
 }
 
 /* Test code written for MailHog, through the mailhog client. */

@@ -1,0 +1,331 @@
+/*
+ * runner.c: the delivery queue.  In: queued messages (a scan of queue/
+ * at start, then the spool's commit notices through queue_watch), the
+ * settings delivery, delivery_map and delivery_*, SIGUSR1 (mxd -Q).
+ * Out: each recipient's copy in its mailbox (maildir.c, lmtp.c), one
+ * durable state line per transition in state/<QID> (delivered, deferred
+ * <next-try> <reason>, failed <reason>; `sent`/`bounced <mailbox>` for
+ * one mailbox of an alias whose other mailboxes are not done), one log
+ * line per delivery, failed messages in dead/, and queue_unlink() once
+ * every recipient is final.  The loop plans (plan.c: reads the envelope
+ * and the state, expands aliases, picks targets) and never waits for a
+ * store or a disk flush: delivery_concurrency worker threads (worker.c)
+ * deliver, write the state lines and answer through a pipe, as the
+ * spool's I/O thread does.  This file: the list of known messages and
+ * when each is due, the threads, the pipe, the retry timer, mxd -Q.
+ * Recipients whose target is `keep` are left in the spool for POP3.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "deliver.h"
+
+static struct dl_entries	 runner_list = TAILQ_HEAD_INITIALIZER(runner_list);
+static struct dl_jobs		 runner_todo = TAILQ_HEAD_INITIALIZER(runner_todo);
+static struct dl_jobs		 runner_done = TAILQ_HEAD_INITIALIZER(runner_done);
+static pthread_mutex_t		 runner_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t		 runner_cond = PTHREAD_COND_INITIALIZER;
+static pthread_t		*runner_threads;
+static size_t			 runner_nthreads;
+static int			 runner_stopping;
+static int			 runner_pipe[2] = { -1, -1 };
+static struct event		*runner_pipe_ev, *runner_timer;
+static unsigned			 runner_busy;
+
+static void	runner_kick(void);
+
+/* A worker thread: take jobs, do them, hand them back to the loop. */
+static void *
+runner_thread(void *arg)
+{
+	struct lmtp_session	 ls = { .fd = -1 };
+	struct dl_job		*j;
+	char			 c = 0;
+	int			 wake;
+
+	for (;;) {
+		pthread_mutex_lock(&runner_lock);
+		while (TAILQ_EMPTY(&runner_todo) && !runner_stopping)
+			pthread_cond_wait(&runner_cond, &runner_lock);
+		if (runner_stopping) {
+			pthread_mutex_unlock(&runner_lock);
+			break;
+		}
+		j = TAILQ_FIRST(&runner_todo);
+		TAILQ_REMOVE(&runner_todo, j, entry);
+		pthread_mutex_unlock(&runner_lock);
+
+		worker_run(j, &ls);
+
+		pthread_mutex_lock(&runner_lock);
+		wake = TAILQ_EMPTY(&runner_done);
+		TAILQ_INSERT_TAIL(&runner_done, j, entry);
+		pthread_mutex_unlock(&runner_lock);
+		if (wake)
+			while (write(runner_pipe[1], &c, 1) == -1 && errno == EINTR)
+				;
+	}
+	lmtp_session_close(&ls);
+	return (NULL);
+}
+
+/* Forget an entry. */
+static void
+runner_entry_free(struct dl_entry *e)
+{
+	TAILQ_REMOVE(&runner_list, e, entry);
+	free(e);
+}
+
+/* Finished jobs: log their lines, schedule their next try (loop). */
+static void
+runner_pipe_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct dl_jobs	 got = TAILQ_HEAD_INITIALIZER(got);
+	struct dl_job	*j;
+	char		 buf[64];
+	size_t		 i;
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&runner_lock);
+	TAILQ_CONCAT(&got, &runner_done, entry);
+	pthread_mutex_unlock(&runner_lock);
+	while ((j = TAILQ_FIRST(&got)) != NULL) {
+		TAILQ_REMOVE(&got, j, entry);
+		for (i = 0; i < j->log.n; i++)
+			log_info("%s", j->log.v[i]);
+		if (j->removed)
+			queue_removed(j->e->qid);
+		runner_busy--;
+		j->e->busy = 0;
+		if (j->next == 0 && !j->e->force)
+			runner_entry_free(j->e);
+		else
+			j->e->due = j->next;
+		plan_job_free(j);
+	}
+	runner_kick();
+}
+
+/* The timer for the next retry is up. */
+static void
+runner_timer_cb(evutil_socket_t fd, short events, void *arg)
+{
+	runner_kick();
+}
+
+/*
+ * Hand due messages to the workers (at most two per worker waiting),
+ * then set the timer for the next one due.
+ */
+static void
+runner_kick(void)
+{
+	struct dl_entry	*e, *next;
+	struct dl_job	*j;
+	struct timeval	 tv;
+	time_t		 now = time(NULL), first = 0;
+	int		 added = 0;
+
+	plan_routes_refresh(0);
+	for (e = TAILQ_FIRST(&runner_list); e != NULL; e = next) {
+		next = TAILQ_NEXT(e, entry);
+		if (e->busy)
+			continue;
+		if (e->due > now) {
+			if (first == 0 || e->due < first)
+				first = e->due;
+			continue;
+		}
+		if (runner_busy >= runner_nthreads * 2) {
+			first = now;
+			continue;
+		}
+		if ((j = plan_message(e, now)) == NULL) {
+			if (e->due == 0)
+				runner_entry_free(e);
+			else if (first == 0 || e->due < first)
+				first = e->due;
+			continue;
+		}
+		e->busy = 1;
+		runner_busy++;
+		pthread_mutex_lock(&runner_lock);
+		TAILQ_INSERT_TAIL(&runner_todo, j, entry);
+		pthread_mutex_unlock(&runner_lock);
+		added = 1;
+	}
+	if (added)
+		pthread_cond_broadcast(&runner_cond);
+	if (first != 0 && (runner_busy < runner_nthreads * 2 || first > now)) {
+		tv.tv_sec = first > now ? first - now : 0;
+		tv.tv_usec = 0;
+		evtimer_add(runner_timer, &tv);
+	}
+}
+
+/* Know of qid (due now), once. */
+static void
+runner_add(const char *qid)
+{
+	struct dl_entry	*e;
+
+	TAILQ_FOREACH(e, &runner_list, entry)
+		if (strcmp(e->qid, qid) == 0) {
+			e->due = 0;
+			return;
+		}
+	e = xcalloc(1, sizeof(*e));
+	memcpy(e->qid, qid, QID_LEN + 1);
+	TAILQ_INSERT_TAIL(&runner_list, e, entry);
+}
+
+/* The spool committed qid (queue_watch). */
+static void
+runner_committed_cb(const char *qid, void *arg)
+{
+	runner_add(qid);
+	runner_kick();
+}
+
+/* At start: every message in queue/ may have recipients to deliver. */
+static void
+runner_scan_queue(void)
+{
+	struct dirent	*de;
+	char		 qid[QID_LEN + 1];
+	DIR		*d;
+	int		 fd;
+
+	if ((fd = spool_openat(cfg->spool_dir, "queue", O_RDONLY |
+	    O_DIRECTORY, 0)) == -1 || (d = fdopendir(fd)) == NULL) {
+		log_warn("deliver: cannot read %s/queue", cfg->spool_dir);
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strlen(de->d_name) != QID_LEN + 4 ||
+		    strcmp(de->d_name + QID_LEN, ".eml") != 0)
+			continue;
+		memcpy(qid, de->d_name, QID_LEN);
+		qid[QID_LEN] = '\0';
+		if (queue_id_valid(qid))
+			runner_add(qid);
+	}
+	closedir(d);
+}
+
+/*
+ * The event loop exists (or the configuration was reloaded): start the
+ * workers and look at the queue; when running, reread delivery_map.
+ */
+static void
+runner_start(struct event_base *base)
+{
+	size_t	i;
+
+	if (runner_threads != NULL) {
+		plan_routes_refresh(1);
+		runner_kick();
+		return;
+	}
+	if (!plan_active(cfg))
+		return;
+	if (pipe2(runner_pipe, O_CLOEXEC | O_NONBLOCK) == -1)
+		fatal("deliver: pipe");
+	runner_pipe_ev = event_new(base, runner_pipe[0], EV_READ | EV_PERSIST,
+	    runner_pipe_cb, NULL);
+	runner_timer = evtimer_new(base, runner_timer_cb, NULL);
+	if (runner_pipe_ev == NULL || runner_timer == NULL)
+		fatalx("deliver: event_new failed");
+	event_add(runner_pipe_ev, NULL);
+	runner_nthreads = (size_t)cfg->delivery_concurrency;
+	runner_threads = xcalloc(runner_nthreads, sizeof(*runner_threads));
+	for (i = 0; i < runner_nthreads; i++)
+		if ((errno = pthread_create(&runner_threads[i], NULL, runner_thread,
+		    NULL)) != 0)
+			fatal("deliver: pthread_create");
+	runner_scan_queue();
+	queue_watch(runner_committed_cb, NULL);
+	log_info("deliver: %zu workers, delivery=%s%s%s", runner_nthreads,
+	    cfg->delivery, cfg->delivery_map[0] ? " delivery_map=" : "",
+	    cfg->delivery_map);
+	runner_kick();
+}
+
+/* SIGUSR1 (mxd -Q): try every message again now, deferred or not. */
+static void
+runner_retry_now(void)
+{
+	struct dl_entry	*e;
+
+	if (runner_threads == NULL)
+		return;
+	runner_scan_queue();
+	TAILQ_FOREACH(e, &runner_list, entry) {
+		e->due = 0;
+		e->force = 1;
+	}
+	log_info("deliver: retrying %s now (mxd -Q)", "every message");
+	runner_kick();
+}
+
+/* At exit: let the workers finish what they hold, then free it all. */
+static void
+runner_stop(void)
+{
+	struct dl_entry	*e;
+	struct dl_job	*j;
+	size_t		 i;
+
+	if (runner_threads == NULL)
+		return;
+	queue_unwatch(runner_committed_cb, NULL);
+	pthread_mutex_lock(&runner_lock);
+	runner_stopping = 1;
+	pthread_cond_broadcast(&runner_cond);
+	pthread_mutex_unlock(&runner_lock);
+	for (i = 0; i < runner_nthreads; i++)
+		pthread_join(runner_threads[i], NULL);
+	free(runner_threads);
+	runner_threads = NULL;
+	TAILQ_CONCAT(&runner_done, &runner_todo, entry);
+	while ((j = TAILQ_FIRST(&runner_done)) != NULL) {
+		TAILQ_REMOVE(&runner_done, j, entry);
+		for (i = 0; i < j->log.n; i++)
+			log_info("%s", j->log.v[i]);
+		plan_job_free(j);
+	}
+	while ((e = TAILQ_FIRST(&runner_list)) != NULL)
+		runner_entry_free(e);
+	event_free(runner_pipe_ev);
+	event_free(runner_timer);
+	close(runner_pipe[0]);
+	close(runner_pipe[1]);
+	plan_routes_clear();
+}
+
+const struct deliverer deliver_runner = {
+	.name = "deliver",
+	.check = plan_check,
+	.start = runner_start,
+	.retry_now = runner_retry_now,
+	.stop = runner_stop,
+	.explain = plan_explain,
+};

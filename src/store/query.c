@@ -1,0 +1,256 @@
+/*
+ * query.c: the loop's reads of the message index (index.c keeps it):
+ * counts, a page of rows for a search, one row, the IDs a search
+ * matches, and the read flag.  In: a search (search.c), a queue ID.
+ * Out: struct index_row values (MessageSummary's facts), counts, IDs.
+ * Everything here runs on the event loop, on the loop's connection
+ * (index_handle()); WAL lets the index's thread write meanwhile.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store/index.h"
+
+/* The columns of struct index_row, in its order. */
+#define INDEX_COLS	"m.qid, m.msgid, m.subject, m.from_j, m.to_j, " \
+	"m.cc_j, m.bcc_j, m.replyto_j, m.snippet, m.username, m.size, " \
+	"m.attachments, m.read, (SELECT json_group_array(name) FROM " \
+	"(SELECT name FROM tag WHERE msg = m.rowid ORDER BY name))"
+
+/* Prepare sql on the loop's connection; NULL (logged) on failure. */
+static sqlite3_stmt *
+query_prepare(const char *sql)
+{
+	sqlite3		*db = index_handle();
+	sqlite3_stmt	*st;
+
+	if (db == NULL)
+		return (NULL);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		log_warnx("index: %s: %s", sqlite3_errmsg(db), sql);
+		return (NULL);
+	}
+	return (st);
+}
+
+/* Bind text to parameter i of st, a copy SQLite frees. */
+static void
+query_bind(sqlite3_stmt *st, int i, const char *v)
+{
+	sqlite3_bind_text(st, i, v != NULL ? v : "", -1, SQLITE_TRANSIENT);
+}
+
+/* A text column as a new string ("" for NULL). */
+static char *
+index_col(sqlite3_stmt *st, int i)
+{
+	const unsigned char	*v = sqlite3_column_text(st, i);
+
+	return (xstrdup(v != NULL ? (const char *)v : ""));
+}
+
+/* Fill r from a row of INDEX_COLS. */
+static void
+index_row_read(sqlite3_stmt *st, struct index_row *r)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->qid, sizeof(r->qid), "%s",
+	    (const char *)sqlite3_column_text(st, 0));
+	r->message_id = index_col(st, 1);
+	r->subject = index_col(st, 2);
+	r->from = index_col(st, 3);
+	r->to = index_col(st, 4);
+	r->cc = index_col(st, 5);
+	r->bcc = index_col(st, 6);
+	r->reply_to = index_col(st, 7);
+	r->snippet = index_col(st, 8);
+	r->username = index_col(st, 9);
+	r->size = sqlite3_column_int64(st, 10);
+	r->attachments = sqlite3_column_int64(st, 11);
+	r->read = sqlite3_column_int(st, 12);
+	r->tags = index_col(st, 13);
+}
+
+/* Free one row's strings. */
+void
+index_row_free(struct index_row *r)
+{
+	free(r->message_id);
+	free(r->subject);
+	free(r->from);
+	free(r->to);
+	free(r->cc);
+	free(r->bcc);
+	free(r->reply_to);
+	free(r->snippet);
+	free(r->username);
+	free(r->tags);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Free n rows and the array. */
+void
+index_rows_free(struct index_row *r, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		index_row_free(&r[i]);
+	free(r);
+}
+
+/* Messages in the index, and unread ones; 0 or -1. */
+int
+index_counts(long long *total, long long *unread)
+{
+	sqlite3_stmt	*st;
+	int		 rc = -1;
+
+	if ((st = query_prepare("SELECT (SELECT count(*) FROM "
+	    "msg), (SELECT count(*) FROM msg WHERE read = 0)")) == NULL)
+		return (-1);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*total = sqlite3_column_int64(st, 0);
+		*unread = sqlite3_column_int64(st, 1);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return (rc);
+}
+
+/*
+ * Prepare "SELECT what FROM msg m WHERE <s> [AND m.qid > after] tail"
+ * with the search's values bound from 1, planned for a page (newest
+ * first, stops early) or for all hits; *next gets the next parameter
+ * number.  NULL on failure.
+ */
+static sqlite3_stmt *
+index_select(const char *what, const struct search *s, const char *after,
+    const char *tail, int page, int *next)
+{
+	sqlite3_stmt	*st;
+	char		*where, *sql, **params, *p;
+	size_t		 np, i;
+
+	where = search_sql(s, &params, &np);
+	/*
+	 * search.c writes "+m.rowid IN (hits)" so that a page walks msg
+	 * newest first; a count is faster driven by the hits themselves:
+	 * drop the + (our SQL only: user text is never in it).
+	 */
+	if (!page)
+		for (p = where; (p = strstr(p, "+m.rowid")) != NULL; p++)
+			*p = ' ';
+	xasprintf(&sql, "SELECT %s FROM msg m WHERE %s%s %s", what, where,
+	    after != NULL ? " AND m.qid > ?" : "", tail);
+	st = query_prepare(sql);
+	free(sql);
+	free(where);
+	for (i = 0; st != NULL && i < np; i++)
+		query_bind(st, (int)i + 1, params[i]);
+	if (st != NULL && after != NULL)
+		query_bind(st, (int)np + 1, after);
+	*next = (int)np + 1 + (after != NULL);
+	search_params_free(params, np);
+	return (st);
+}
+
+/*
+ * The messages matching s (newer than after, if not NULL), newest
+ * first, from start, at most limit (0: all): *rows (index_rows_free
+ * them) and *n; *hits and *unread (if not NULL) count every match.
+ * 0 or -1.
+ */
+int
+index_query(const struct search *s, const char *after, long long start,
+    long long limit, struct index_row **rows, size_t *n, long long *hits,
+    long long *unread)
+{
+	sqlite3_stmt	*st;
+	int		 k;
+
+	*rows = NULL;
+	*n = 0;
+	if ((st = index_select(INDEX_COLS, s, after,
+	    "ORDER BY m.qid DESC LIMIT ? OFFSET ?", 1, &k)) == NULL)
+		return (-1);
+	sqlite3_bind_int64(st, k, limit > 0 ? limit : -1);
+	sqlite3_bind_int64(st, k + 1, start > 0 ? start : 0);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		*rows = xreallocarray(*rows, *n + 1, sizeof(**rows));
+		index_row_read(st, &(*rows)[(*n)++]);
+	}
+	sqlite3_finalize(st);
+	if (hits == NULL)
+		return (0);
+	if ((st = index_select("count(*), coalesce(sum(m.read = 0), 0)", s,
+	    after, "", 0, &k)) == NULL)
+		return (-1);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*hits = sqlite3_column_int64(st, 0);
+		if (unread != NULL)
+			*unread = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	return (0);
+}
+
+/* The row of qid into r (index_row_free it); 0, or -1 if none. */
+int
+index_get(const char *qid, struct index_row *r)
+{
+	sqlite3_stmt	*st;
+	int		 rc = -1;
+
+	if ((st = query_prepare("SELECT " INDEX_COLS " FROM msg m "
+	    "WHERE m.qid = ?")) == NULL)
+		return (-1);
+	query_bind(st, 1, qid);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		index_row_read(st, r);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return (rc);
+}
+
+/* The queue IDs matching s, newest first (free each and *ids); 0 or -1. */
+int
+index_ids(const struct search *s, char ***ids, size_t *n)
+{
+	sqlite3_stmt	*st;
+	int		 k;
+
+	*ids = NULL;
+	*n = 0;
+	if ((st = index_select("m.qid", s, NULL, "ORDER BY m.qid DESC", 0,
+	    &k)) == NULL)
+		return (-1);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		*ids = xreallocarray(*ids, *n + 1, sizeof(**ids));
+		(*ids)[(*n)++] = index_col(st, 0);
+	}
+	sqlite3_finalize(st);
+	return (0);
+}
+
+/* Mark qid (NULL: every message) read or unread; 0 or -1. */
+int
+index_set_read(const char *qid, int read)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if ((st = query_prepare(qid != NULL ?
+	    "UPDATE msg SET read = ? WHERE qid = ?" :
+	    "UPDATE msg SET read = ?")) == NULL)
+		return (-1);
+	sqlite3_bind_int(st, 1, read != 0);
+	if (qid != NULL)
+		query_bind(st, 2, qid);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return (rc == SQLITE_DONE ? 0 : -1);
+}

@@ -1,0 +1,392 @@
+#!/usr/bin/env python3
+"""
+t_deliver_lmtp.py: delivery = lmtp:... to Dovecot's real LMTP server (a
+private instance, mxdtest/dovecot.py).  Messages reach the mailboxes
+over the unix socket and the loopback port, byte for byte from mxd's
+Received: on, with Delivered-To prepended (Return-Path from Dovecot);
+bob+tag@ goes to bob; an alias to two users, and duplicates after
+expansion, are delivered once each; a Bcc recipient is never in another
+recipient's copy; the spool file and its state go once all are
+delivered; one unwritable mailbox defers only that recipient, which is
+retried; Dovecot stopped -> deferred, started + mxd -Q -> delivered;
+a 5xx after the data -> dead/ and a notice to the postmaster;
+mxd -q shows the per-recipient state; mxd -R removes a message; mxd -t
+prints the pipeline.
+"""
+
+import email
+import os
+import re
+import socket
+import tempfile
+import threading
+
+from mxdtest import (Server, check, run_mxd, assert_eq, assert_in,
+                     wait_until, run)
+from mxdtest.dovecot import Dovecot
+
+DOMAIN = "example.test"
+
+
+def body(subject, extra=b""):
+    return (b"From: a@sender.test\r\nTo: list@example.test\r\n"
+            b"Message-ID: <" + subject.encode() + b"@sender.test>\r\n"
+            b"Subject: " + subject.encode() + b"\r\n\r\nhello\r\n"
+            b"..a line that began with a dot\r\n" + extra)
+
+
+def after_received(msg):
+    return msg[msg.index(b"Received: from client.test"):]
+
+
+def headers_before(msg):
+    return msg[:msg.index(b"Received: from client.test")]
+
+
+def send(srv, rcpts, data):
+    with srv.client() as c:
+        c.expect("EHLO client.test", 250)
+        return c.mail_tx("a@sender.test", rcpts, data)
+
+
+def table(tmp, text):
+    path = os.path.join(tmp, "recipients")
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o644)
+    return path
+
+
+def test_unix_and_inet():
+    """both targets: the copy equals the spool file from Received: on,
+    Delivered-To is the mailbox, Return-Path the sender; the queue file
+    and its state are removed; the log has a Postfix-style line"""
+    with Dovecot() as dc:
+        dc.add_user("bob@example.test")
+        for target in (dc.lmtp_unix, dc.lmtp_inet):
+            with Server(domains=DOMAIN, delivery=target,
+                        spool_sync="yes") as srv:
+                before = len(dc.messages("bob@example.test"))
+                data = body("t-" + target[5:9])
+                qid = send(srv, ["bob@example.test"], data)
+                wait_until(lambda: len(dc.messages("bob@example.test")) >
+                           before, what="delivery via %s" % target)
+                got = [m for m in dc.messages("bob@example.test")
+                       if qid.encode() in m]
+                assert_eq(len(got), 1, "one copy of %s" % qid)
+                got = got[0]
+                # Dovecot's Maildir keeps LF line ends; the rest is byte
+                # for byte: mxd's Received: (4 lines), then the message
+                # as the client sent it, dot-stuffing undone.
+                tail = after_received(got).replace(b"\n", b"\r\n")
+                rec = b"".join(tail.split(b"\r\n", 4)[:4])
+                assert_in(b"id " + qid.encode(), rec, "QID in Received")
+                assert_eq(tail.split(b"\r\n", 4)[4],
+                          data.replace(b"\r\n..", b"\r\n."),
+                          "byte for byte after mxd's Received:")
+                assert_in(b"\n.a line that began with a dot\n", got,
+                          "mxd's dot-stuffing undone by the store")
+                hdr = headers_before(got)
+                # mxd's own, right above its Received: (Dovecot adds
+                # another above its own Received: unless told not to).
+                assert_eq(hdr.endswith(b"\nDelivered-To: bob@example.test\n"),
+                          True, "Delivered-To prepended by mxd: %r" % hdr)
+                assert_in(b"Return-Path: <a@sender.test>", hdr,
+                          "Return-Path")
+                assert_eq(b"X-Mxd-" in got, False, "no envelope block")
+                srv.wait_log(r"qid=%s to=<bob@example.test> relay=%s "
+                             r"delay=\d+ dsn=2\.0\.0 status=sent" %
+                             (qid, re.escape(target)))
+                wait_until(lambda: not os.path.exists(os.path.join(
+                    srv.spool, "queue", qid + ".eml")), what="queue file "
+                    "removed")
+                assert_eq(os.path.exists(os.path.join(srv.spool, "state",
+                                                      qid)), False,
+                          "state file removed")
+
+
+def test_alias_tag_bcc_duplicates():
+    """an alias to bob and carol plus bob himself and bob+tag: bob gets
+    ONE copy (duplicates after expansion), carol one; neither copy names
+    the other recipients (Bcc: no envelope block)"""
+    tmp = tempfile.mkdtemp(prefix="mxdtest.")
+    os.chmod(tmp, 0o755)        # mxd runs as nobody when started as root
+    t = table(tmp, "bob@example.test\ncarol@example.test\n"
+              "list@example.test bob, carol\n")
+    with Dovecot() as dc:
+        dc.add_user("bob@example.test")
+        dc.add_user("carol@example.test")
+        with Server(domains=DOMAIN, delivery=dc.lmtp_unix,
+                    recipient_table=t, recipient_delimiter="+") as srv:
+            qid = send(srv, ["list@example.test", "bob@example.test",
+                             "bob+tag@example.test"], body("alias"))
+            wait_until(lambda: not os.path.exists(os.path.join(
+                srv.spool, "queue", qid + ".eml")), what="all delivered")
+            bob = dc.messages("bob@example.test")
+            carol = dc.messages("carol@example.test")
+            assert_eq((len(bob), len(carol)), (1, 1), "one copy each")
+            assert_in(b"Delivered-To: carol@example.test", carol[0],
+                      "carol's Delivered-To")
+            for m in bob + carol:
+                assert_eq(b"bob+tag" in m, False, "Bcc bob+tag not shown")
+            assert_eq(b"carol" in bob[0], False, "carol not in bob's copy")
+            srv.wait_log(r"qid=%s to=<carol@example.test> "
+                         r"orig_to=<list@example.test> " % qid)
+
+
+def test_bcc_single():
+    """to: alice, Bcc: bob (envelope only): alice's copy never names bob"""
+    with Dovecot() as dc:
+        dc.add_user("alice@example.test")
+        dc.add_user("bob@example.test")
+        with Server(domains=DOMAIN, delivery=dc.lmtp_inet) as srv:
+            data = (b"From: a@sender.test\r\nTo: alice@example.test\r\n"
+                    b"Subject: bcc\r\n\r\nhi\r\n")
+            send(srv, ["alice@example.test", "bob@example.test"], data)
+            wait_until(lambda: dc.messages("alice@example.test") and
+                       dc.messages("bob@example.test"), what="both")
+            a = dc.messages("alice@example.test")[0]
+            assert_eq(b"bob@" in a, False, "bob not in alice's copy")
+            b = dc.messages("bob@example.test")[0]
+            assert_eq(b"Delivered-To: bob@example.test" in b, True, "bob")
+
+
+def test_unwritable_mailbox_deferred():
+    """carol's Maildir unwritable: Dovecot says 4xx for her only; bob is
+    delivered once; mxd -q shows carol deferred with the reason; carol
+    made writable + mxd -Q: delivered, bob still has one copy"""
+    with Dovecot() as dc:
+        dc.add_user("bob@example.test")
+        home = dc.add_user("carol@example.test")
+        os.makedirs(home, exist_ok=True)
+        os.chown(home, dc.uid, dc.gid)
+        md = os.path.join(home, "Maildir")
+        os.makedirs(md)
+        os.chmod(md, 0o500)
+        if os.geteuid() == 0:
+            os.chown(md, dc.uid, dc.gid)
+        with Server(domains=DOMAIN, delivery=dc.lmtp_unix,
+                    delivery_retry_min="1h") as srv:
+            qid = send(srv, ["bob@example.test", "carol@example.test"],
+                       body("defer"))
+            srv.wait_log(r"qid=%s to=<carol@example.test> .*"
+                         r"status=deferred" % qid)
+            srv.wait_log(r"qid=%s to=<bob@example.test> .*status=sent"
+                         % qid)
+            assert_eq(len(dc.messages("bob@example.test")), 1, "bob once")
+            rc, out, err = run_mxd(["-q", "-o", "spool_dir=" + srv.spool])
+            assert_eq(rc, 0, "mxd -q")
+            assert_in("delivered", out, "bob delivered in -q")
+            assert_in("deferred", out, "carol deferred in -q")
+            os.chmod(md, 0o700)
+            rc, out, err = run_mxd(["-Q", "-o", "spool_dir=" + srv.spool])
+            assert_eq(rc, 0, "mxd -Q: " + err)
+            wait_until(lambda: dc.messages("carol@example.test"),
+                       what="carol after mxd -Q")
+            wait_until(lambda: not os.path.exists(os.path.join(
+                srv.spool, "queue", qid + ".eml")), what="queue file gone")
+            assert_eq(len(dc.messages("bob@example.test")), 1,
+                      "bob still once")
+
+
+def test_store_down_then_up():
+    """Dovecot stopped: deferred, the message stays; started + mxd -Q:
+    delivered"""
+    dc = Dovecot()
+    try:
+        dc.add_user("bob@example.test")
+        dc.start()
+        dc.stop()
+        with Server(domains=DOMAIN, delivery=dc.lmtp_inet,
+                    delivery_retry_min="1h") as srv:
+            qid = send(srv, ["bob@example.test"], body("down"))
+            srv.wait_log(r"qid=%s to=<bob@example.test> .*dsn=4\.4\.2 "
+                         r"status=deferred" % qid)
+            assert_eq(os.path.exists(os.path.join(srv.spool, "queue",
+                                                  qid + ".eml")), True,
+                      "waits in the queue")
+            dc.start()
+            rc, out, err = run_mxd(["-Q", "-o", "spool_dir=" + srv.spool])
+            assert_eq(rc, 0, "mxd -Q")
+            wait_until(lambda: dc.messages("bob@example.test"),
+                       what="delivered after -Q")
+    finally:
+        dc.cleanup()
+
+
+def test_remove_and_pipeline():
+    """mxd -R removes a deferred message and its state; mxd -t prints the
+    pipeline with the delivery target; a bad target is refused"""
+    with Server(domains=DOMAIN, delivery="lmtp:inet:127.0.0.1:1",
+                delivery_retry_min="1h") as srv:
+        qid = send(srv, ["bob@example.test"], body("rm"))
+        srv.wait_log(r"qid=%s .*status=deferred" % qid)
+        rc, out, err = run_mxd(["-R", qid, "-o", "spool_dir=" + srv.spool])
+        assert_eq(rc, 0, "mxd -R: " + err)
+        assert_eq(os.path.exists(os.path.join(srv.spool, "queue",
+                                              qid + ".eml")), False, "gone")
+        assert_eq(os.path.exists(os.path.join(srv.spool, "state", qid)),
+                  False, "state gone")
+    rc, out, err = run_mxd(["-t", "-o", "delivery=lmtp:unix:/run/x"])
+    assert_eq(rc, 0, "mxd -t")
+    assert_in("delivery: lmtp:unix:/run/x", out, "pipeline")
+    rc, out, err = run_mxd(["-t", "-o", "delivery=smtp:x"])
+    assert_eq(rc, 1, "bad target refused")
+    assert_in("bad delivery target", err, "why")
+
+
+class FakeStore:
+    """A scripted LMTP server: every RCPT 250, and after the data 550
+    5.2.2 for full@, 250 for the others (RFC 2033 4.2: one reply per
+    accepted recipient, in order)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.data = []
+        self.acceptor = threading.Thread(target=self.serve, daemon=True)
+        self.acceptor.start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.session, args=(c,),
+                             daemon=True).start()
+
+    def session(self, c):
+        f = c.makefile("rb")
+        c.sendall(b"220 fake LMTP\r\n")
+        rcpts = []
+        while True:
+            line = f.readline()
+            if not line:
+                return
+            verb = line[:4].upper()
+            if verb == b"LHLO":
+                c.sendall(b"250-fake\r\n250 8BITMIME\r\n")
+            elif verb == b"RCPT":
+                rcpts.append(line)
+                c.sendall(b"250 2.1.5 ok\r\n")
+            elif verb == b"DATA":
+                c.sendall(b"354 go\r\n")
+                body = b""
+                while True:
+                    l = f.readline()
+                    if l in (b".\r\n", b""):
+                        break
+                    body += l
+                self.data.append(body)
+                for r in rcpts:
+                    c.sendall(b"550 5.2.2 mailbox full\r\n"
+                              if b"full@" in r else b"250 2.0.0 ok\r\n")
+                rcpts = []
+            elif verb == b"QUIT":
+                c.sendall(b"221 bye\r\n")
+                return
+            else:
+                rcpts = [] if verb == b"RSET" else rcpts
+                c.sendall(b"250 ok\r\n")
+
+    def close(self):
+        """Stop the accepting thread before closing the socket: left in
+        accept() on a closed descriptor, it would take the connections
+        of the next listener given the same descriptor number."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.acceptor.join(10)
+        self.sock.close()
+
+
+def test_permanent_after_250():
+    """the store says 5xx after the data: the message goes to dead/, the
+    recipient is failed (status=bounced), the postmaster gets a notice
+    with the original attached (message/rfc822) in its Maildir; the
+    other recipient is delivered; the queue file goes"""
+    fake = FakeStore()
+    tmp = tempfile.mkdtemp(prefix="mxdtest.")
+    os.chmod(tmp, 0o777)
+    mp = os.path.join(tmp, "map")
+    with open(mp, "w") as f:
+        f.write("postmaster@mx.test maildir:%s/pm\n" % tmp)
+    os.chmod(mp, 0o644)
+    try:
+        with Server(domains=DOMAIN, delivery="lmtp:inet:127.0.0.1:%d" %
+                    fake.port, delivery_map=mp) as srv:
+            qid = send(srv, ["full@example.test", "ok@example.test"],
+                       body("perm"))
+            srv.wait_log(r"qid=%s to=<full@example.test> .*dsn=5\.2\.2 "
+                         r"status=bounced \(550 5\.2\.2 mailbox full\)"
+                         % qid)
+            srv.wait_log(r"qid=%s notice to=<postmaster@mx.test> "
+                         r"relay=maildir:\S+ dsn=2\.0\.0 status=sent" % qid)
+            wait_until(lambda: not os.path.exists(os.path.join(
+                srv.spool, "queue", qid + ".eml")), what="queue file gone")
+            dead = open(os.path.join(srv.spool, "dead", qid + ".eml"),
+                        "rb").read()
+            assert_in(b"X-Mxd-Queue-Id: " + qid.encode(), dead,
+                      "the spool file in dead/")
+            new = os.path.join(tmp, "pm", "new")
+            notes = [open(os.path.join(new, n), "rb").read()
+                     for n in os.listdir(new)]
+            assert_eq(len(notes), 1, "one notice")
+            m = email.message_from_bytes(notes[0])
+            assert_eq(m["Return-Path"], "<>", "null sender")
+            assert_in(qid, m["Subject"], "subject names the message")
+            parts = m.get_payload()
+            assert_in("<full@example.test>: 550 5.2.2 mailbox full",
+                      parts[0].get_payload(), "reason")
+            assert_eq(parts[1].get_content_type(), "message/rfc822",
+                      "original attached")
+            orig = parts[1].get_payload()[0]
+            assert_eq(orig["Subject"], "perm", "the original")
+            assert_eq(orig["X-Mxd-Recipient"], None, "no envelope")
+            # One transaction per mailbox: each copy has its own
+            # Delivered-To.
+            assert_eq(sorted(d.split(b"\r\n", 1)[0] for d in fake.data),
+                      [b"Delivered-To: full@example.test",
+                       b"Delivered-To: ok@example.test"], "two copies")
+    finally:
+        fake.close()
+
+
+def test_lifetime_over():
+    """a store that never comes back: after delivery_lifetime the
+    recipient fails (status=expired), the message is in dead/ and the
+    postmaster's notice says why; mxd -q showed it deferred before"""
+    tmp = tempfile.mkdtemp(prefix="mxdtest.")
+    os.chmod(tmp, 0o777)
+    mp = os.path.join(tmp, "map")
+    with open(mp, "w") as f:
+        f.write("postmaster@mx.test maildir:%s/pm\n" % tmp)
+    os.chmod(mp, 0o644)
+    with Server(domains=DOMAIN, delivery="lmtp:unix:%s/nothing" % tmp,
+                delivery_map=mp, delivery_retry_min="1s",
+                delivery_lifetime="3s") as srv:
+        qid = send(srv, ["bob@example.test"], body("expire"))
+        srv.wait_log(r"qid=%s to=<bob@example.test> .*status=deferred" %
+                     qid)
+        rc, out, err = run_mxd(["-q", "-o", "spool_dir=" + srv.spool])
+        assert_in("deferred, next try", out, "mxd -q: deferred")
+        srv.wait_log(r"qid=%s to=<bob@example.test> status=expired "
+                     r"\(delivery_lifetime over: " % qid, timeout=30)
+        srv.wait_log(r"qid=%s notice to=<postmaster@mx.test> .*"
+                     r"status=sent" % qid)
+        wait_until(lambda: not os.path.exists(os.path.join(
+            srv.spool, "queue", qid + ".eml")), what="queue file gone")
+        assert_eq(os.path.exists(os.path.join(srv.spool, "dead",
+                                              qid + ".eml")), True, "dead/")
+        new = os.path.join(tmp, "pm", "new")
+        note = open(os.path.join(new, os.listdir(new)[0]), "rb").read()
+        assert_in(b"<bob@example.test>: delivery_lifetime over", note,
+                  "the notice says why")
+
+
+if __name__ == "__main__":
+    run(globals())
