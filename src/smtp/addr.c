@@ -41,6 +41,8 @@ static const struct {
 	{ ADDR_BAD_IDN, "has a domain that is not valid IDNA2008 "
 	  "(RFC 5891, RFC 6531 3.3)" },
 	{ ADDR_BAD_UTF8, "is not valid UTF-8 (RFC 6531 3.3)" },
+	{ ADDR_DISPLAY_NAME, "has a display name: give only the address, "
+	  "<user@domain>; the name belongs in the message's header" },
 };
 
 /* Why a path was refused, as text for the reply. */
@@ -342,6 +344,9 @@ addr_parse_cmd(char *args, const char *keyword, struct smtp_path *p)
 		path = args;
 		end = args + strcspn(args, " \t");
 		args = (char *)end;
+		/* "Dave <dave@example.org>": copied from a To: header. */
+		if (strchr(args, '<') != NULL && strchr(args, '>') != NULL)
+			return (ADDR_DISPLAY_NAME);
 	}
 	plen = (size_t)(end - path);
 	if (plen > SMTP_PATH_MAX - 2)

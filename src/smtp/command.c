@@ -391,8 +391,6 @@ cmd_addr_reply(struct session *s, enum addr_status st, int sender)
 		reply(s, sender ? R_MAIL_SYNTAX : R_RCPT_SYNTAX);
 	else if (st == ADDR_TOO_LONG)
 		reply(s, sender ? R_SENDER_TOO_LONG : R_PATH_TOO_LONG);
-	else if (st == ADDR_BAD_PATH)
-		reply(s, sender ? R_BAD_SENDER : R_BAD_RCPT);
 	else
 		reply(s, sender ? R_BAD_SENDER_WHY : R_BAD_RCPT_WHY,
 		    addr_why(st));

@@ -66,12 +66,6 @@ static const struct reply_row replies[R_MAX] = {
 	    "[SIZE=n] [BODY=8BITMIME] [SMTPUTF8]" },
 	[R_RCPT_SYNTAX] = { .code = 501, .esc = "5.5.4",
 	    .text = "Syntax: RCPT TO:<address>" },
-	[R_BAD_SENDER] = { .code = 501, .esc = "5.1.7",
-	    .text = "Bad sender address syntax: "
-	    "want user@domain, or <> for bounces" },
-	[R_BAD_RCPT] = { .code = 501, .esc = "5.1.3",
-	    .text = "Bad recipient address syntax: "
-	    "want user@domain" },
 	[R_PATH_TOO_LONG] = { .code = 501, .esc = "5.1.3",
 	    .text = "Recipient address too long (limit "
 	    "is 256 octets, 64 before the @)" },

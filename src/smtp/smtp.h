@@ -65,6 +65,7 @@ enum addr_status {
 	ADDR_BAD_LITERAL,	/* address-literal */
 	ADDR_BAD_IDN,		/* U-label not valid IDNA2008 */
 	ADDR_BAD_UTF8,		/* not UTF-8 (RFC 6531) */
+	ADDR_DISPLAY_NAME,	/* Name <addr>: a header's form, not a path */
 };
 
 enum param_status {
@@ -149,8 +150,6 @@ enum reply_id {
 	R_NO_ARGS,
 	R_MAIL_SYNTAX,
 	R_RCPT_SYNTAX,
-	R_BAD_SENDER,
-	R_BAD_RCPT,
 	R_PATH_TOO_LONG,
 	R_SENDER_TOO_LONG,
 	R_NEED_SMTPUTF8,
