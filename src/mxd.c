@@ -267,11 +267,12 @@ mxd_drop_privileges(const struct config *c)
 }
 
 /*
- * Could the user mxd runs as open path (a directory if dir)?  Started as
- * root, a child becomes that user and tries, as mxd will after dropping
- * privileges (a reload rereads the certificate, libsasl2 opens the
- * sasldb at each AUTH); otherwise mxd tries as itself.  0, or -1 with
- * *cause naming the setting, the file and why.
+ * Could the user mxd runs as open path (dir: 0 a file, 1 a directory;
+ * 2 a directory to create files in)?  Started as root, a child becomes
+ * that user and tries, as mxd will after dropping privileges (a reload
+ * rereads the certificate, libsasl2 opens the sasldb at each AUTH,
+ * delivery makes mailboxes); otherwise mxd tries as itself.  0, or -1
+ * with *cause naming the setting, the file and why.
  */
 static int
 mxd_check_file(const struct config *c, const char *what, const char *path,
@@ -288,7 +289,7 @@ mxd_check_file(const struct config *c, const char *what, const char *path,
 		xasprintf(cause, "%s %s: %s", what, path, strerror(errno));
 		return (-1);
 	}
-	if (dir != !!S_ISDIR(sb.st_mode)) {
+	if (!!dir != !!S_ISDIR(sb.st_mode)) {
 		xasprintf(cause, "%s %s: %s", what, path, dir ?
 		    "not a directory" : "is a directory");
 		return (-1);
@@ -305,6 +306,9 @@ mxd_check_file(const struct config *c, const char *what, const char *path,
 			    setresgid(gid, gid, gid) == -1 ||
 			    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
 				_exit(255);
+			if (dir == 2)
+				_exit(access(path, W_OK | X_OK) == -1 ?
+				    errno & 0x7f : 0);
 			if ((fd = open(path, O_RDONLY | O_CLOEXEC |
 			    (dir ? O_DIRECTORY : 0))) == -1)
 				_exit(errno & 0x7f);
@@ -314,6 +318,9 @@ mxd_check_file(const struct config *c, const char *what, const char *path,
 			if (errno != EINTR)
 				fatal("waitpid");
 		err = WIFEXITED(status) ? WEXITSTATUS(status) : EIO;
+	} else if (dir == 2) {
+		if (access(path, W_OK | X_OK) == -1)
+			err = errno;
 	} else if ((fd = open(path, O_RDONLY | O_CLOEXEC |
 	    (dir ? O_DIRECTORY : 0))) == -1)
 		err = errno;
@@ -322,12 +329,46 @@ mxd_check_file(const struct config *c, const char *what, const char *path,
 	if (err == 0)
 		return (0);
 	owner = getpwuid(sb.st_uid);
-	xasprintf(cause, "%s %s: not readable by user %s (%s; mode %04o, "
-	    "owner %s)", what, path, pw != NULL ? c->user : "mxd runs as",
+	xasprintf(cause, "%s %s: not %s by user %s (%s; mode %04o, "
+	    "owner %s)", what, path, dir == 2 ? "writable" : "readable",
+	    pw != NULL ? c->user : "mxd runs as",
 	    err == 255 ? "cannot become that user" : strerror(err),
 	    (unsigned)(sb.st_mode & 07777), owner != NULL ? owner->pw_name :
 	    "?");
 	return (-1);
+}
+
+/*
+ * delivery = maildir:/root/%d/%u: the run-as user must be able to make
+ * the mailboxes, so the deepest directory that exists on the way to the
+ * first % must be writable by it; else every message would be deferred
+ * (found by a new user: -t said ok, then nothing was delivered).
+ */
+static int
+mxd_check_maildir(const struct config *c, char **cause)
+{
+	char		 dir[PATH_MAX], what[PATH_MAX + 16];
+	struct stat	 sb;
+	char		*slash;
+
+	if (strncmp(c->delivery, "maildir:", 8) != 0)
+		return (0);
+	snprintf(dir, sizeof(dir), "%.*s", (int)strcspn(c->delivery + 8, "%"),
+	    c->delivery + 8);
+	while (strlen(dir) > 1 && dir[strlen(dir) - 1] == '/')
+		dir[strlen(dir) - 1] = '\0';
+	while (dir[0] == '/' && stat(dir, &sb) == -1) {
+		if ((slash = strrchr(dir, '/')) == NULL || slash == dir) {
+			snprintf(dir, sizeof(dir), "/");
+			break;
+		}
+		*slash = '\0';
+	}
+	if (dir[0] != '/')
+		return (0);
+	snprintf(what, sizeof(what), "delivery %s: the mailboxes go under",
+	    c->delivery);
+	return (mxd_check_file(c, what, dir, 2, cause));
 }
 
 /*
@@ -374,6 +415,8 @@ mxd_check_files(const struct config *c, char **cause)
 		return (-1);
 	if (c->recipient_table[0] != '\0' && mxd_check_file(c,
 	    "recipient_table", c->recipient_table, 0, cause) != 0)
+		return (-1);
+	if (mxd_check_maildir(c, cause) != 0)
 		return (-1);
 	if (!c->auth || c->sasl_config_dir[0] == '\0')
 		return (0);

@@ -15,11 +15,12 @@ the Maildir mxd wrote, over IMAP.
 import imaplib
 import mailbox
 import os
+import pwd
 import signal
 import tempfile
 
 from mxdtest import Server, check, run_mxd, assert_eq, assert_in, \
-    wait_until, run
+    wait_until, run, Skip
 from mxdtest.dovecot import Dovecot
 
 DOMAIN = "example.test"
@@ -80,6 +81,30 @@ def test_maildir_bytes():
         assert_in(",S=%d" % len(raw), name, "S= size in the name")
         srv.wait_log(r"qid=%s to=<bob@example.test> relay=maildir:\S+ "
                      r"delay=\d+ dsn=2\.0\.0 status=sent" % qid)
+
+
+def test_check_maildir_writable():
+    """mxd -t refuses a maildir target the run-as user cannot create
+    mailboxes under, naming the directory, the user and its mode; the
+    same tree made writable passes"""
+    if os.geteuid() != 0:
+        raise Skip("needs root (to check as user nobody)")
+    d = tempfile.mkdtemp(prefix="mxdtest.")
+    os.chmod(d, 0o755)
+    root = os.path.join(d, "mail")
+    os.mkdir(root, 0o755)
+    args = ["-t", "-o", "domains=example.org", "-o", "user=nobody",
+            "-o", "spool_dir=" + os.path.join(d, "spool")]
+    rc, out, err = run_mxd(args + ["-o", "delivery=maildir:%s/%%d/%%u"
+                                   % os.path.join(root, "not", "yet")])
+    assert_eq(rc, 1, "exit status")
+    assert_in("the mailboxes go under %s: not writable by user nobody"
+              % root, err, "why")
+    assert_in("mode 0755, owner root", err, "mode and owner")
+    os.chown(root, pwd.getpwnam("nobody").pw_uid, -1)
+    rc, out, err = run_mxd(args + ["-o", "delivery=maildir:%s/%%d/%%u"
+                                   % root])
+    assert_eq(rc, 0, "exit status once writable: %s" % err)
 
 
 def test_maildir_escape():
