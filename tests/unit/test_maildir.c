@@ -39,7 +39,7 @@ main(void)
 	    "control octets become _");
 	is_str(path("/m/%d/%u", "postmaster", NULL), "/m/_/postmaster",
 	    "no domain: _");
-	is_str(path("/m/100%%/%u", "x@y", NULL), "/m/100%/x", "%% is %");
+	is_str(path("/m/100%%/%u", "x@y", NULL), "/m/100%/x", "%%%% is %%");
 	is_str(path("m/%u", "x@y", NULL), "ERR", "a relative pattern");
 	ok(maildir_path("/m/%u", "x@y", NULL, (char [4]){ 0 }, 4) == -1,
 	    "too long for the buffer");
