@@ -107,46 +107,6 @@ maildrop_match(const char *user, const char *rcpt)
 	return (rd != NULL && maildrop_same_domain(ud, rd));
 }
 
-/* Sort queue file names: queue IDs sort by arrival. */
-static int
-maildrop_cmp(const void *a, const void *b)
-{
-	return (strcmp(*(char *const *)a, *(char *const *)b));
-}
-
-/* The queue IDs in queue/, sorted; NULL with errno if it cannot be read. */
-static char **
-maildrop_names(const char *spool_dir, size_t *n)
-{
-	struct dirent	*de;
-	char		**names = NULL;
-	DIR		*d;
-	int		 fd;
-
-	*n = 0;
-	if ((fd = spool_openat(spool_dir, "queue", O_RDONLY | O_DIRECTORY,
-	    0)) == -1)
-		return (NULL);
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return (NULL);
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strlen(de->d_name) != QID_LEN + 4 ||
-		    strcmp(de->d_name + QID_LEN, ".eml") != 0)
-			continue;
-		names = xreallocarray(names, *n + 1, sizeof(*names));
-		de->d_name[QID_LEN] = '\0';
-		names[(*n)++] = xstrdup(de->d_name);
-	}
-	closedir(d);
-	if (*n > 0)
-		qsort(names, *n, sizeof(*names), maildrop_cmp);
-	else
-		names = xcalloc(1, sizeof(*names));
-	return (names);
-}
-
 /*
  * Add queue/<qid> to md if it holds a copy for user: a recipient that
  * matches and is not done.  A message that went meanwhile is skipped.
@@ -209,7 +169,7 @@ maildrop_open(struct maildrop *md, const char *spool_dir, const char *user,
 	size_t	  n, i;
 
 	memset(md, 0, sizeof(*md));
-	if ((names = maildrop_names(spool_dir, &n)) == NULL)
+	if ((names = queue_ids(spool_dir, &n)) == NULL)
 		return (-1);
 	md->spool_dir = xstrdup(spool_dir);
 	for (i = 0; i < n; i++) {

@@ -289,8 +289,9 @@ queue_cmp(const void *a, const void *b)
 
 /*
  * The queue IDs of the messages in queue/ under spool_dir, oldest first,
- * in a new array of new strings (free them); *n their count.  NULL with
- * *n 0 if there are none or queue/ cannot be read.
+ * in a new array of new strings (free them); *n their count (an empty
+ * array when there are none).  NULL with errno, *n 0, if queue/ cannot
+ * be read.
  */
 char **
 queue_ids(const char *spool_dir, size_t *n)
@@ -319,6 +320,8 @@ queue_ids(const char *spool_dir, size_t *n)
 	closedir(d);
 	if (*n > 0)
 		qsort(v, *n, sizeof(*v), queue_cmp);
+	else
+		v = xcalloc(1, sizeof(*v));
 	return (v);
 }
 
