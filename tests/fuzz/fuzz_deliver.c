@@ -13,20 +13,14 @@
  * each mailbox once, only for recipients not final, never one already
  * sent, never a keep target; and ASan sees no leak or overflow.
  */
-#include <sys/stat.h>
-
-#include <dirent.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
-
-#include <event2/buffer.h>
 
 #include "deliver/deliver.h"
+#include "fuzzlib.h"
 
 #define FUZZ_PARTS	5
 #define FUZZ_RCPT_MAX	16
@@ -41,21 +35,11 @@ static char		 spool[64], map[96];
 static void
 setup(void)
 {
-	char	*why = NULL, *over[] = { "spool_sync=no",
-	    "hostname=fuzz.test", "domains=example.test,x.test" };
+	char	*over[] = { "spool_sync=no", "hostname=fuzz.test",
+	    "domains=example.test,x.test" };
 
-	if (config_load(&conf, NULL, over, 3, &why) != 0)
-		abort();
-	snprintf(spool, sizeof(spool), "/tmp/mxd-fuzz-deliver.XXXXXX");
-	if (mkdtemp(spool) == NULL)
-		abort();
+	fuzz_spool_setup(&conf, over, 3, "deliver", spool, sizeof(spool));
 	snprintf(map, sizeof(map), "%s/delivery.map", spool);
-	if (config_set(&conf, "spool_dir", spool, &why) != 0)
-		abort();
-	cfg = &conf;
-	if (spool_init(spool, 0, (const char **)&why) != 0)
-		abort();
-	log_init(-1, "mxd", "mail");
 }
 
 /* Write len octets of s to path (replacing it). */
@@ -69,32 +53,6 @@ put_file(const char *path, const char *s, size_t len)
 	if (len > 0 && fwrite(s, 1, len, f) != len)
 		abort();
 	fclose(f);
-}
-
-/* Write the queue file of FUZZ_QID to the n recipients. */
-static void
-put_queue(char **rcpt, size_t n)
-{
-	struct evbuffer	*b = evbuffer_new();
-	struct envelope	 e;
-	char		 path[128];
-	FILE		*f;
-
-	memset(&e, 0, sizeof(e));
-	snprintf(e.qid, sizeof(e.qid), "%s", FUZZ_QID);
-	snprintf(e.arrival, sizeof(e.arrival), "2026-11-29T00:00:00Z");
-	snprintf(e.client_addr, sizeof(e.client_addr), "127.0.0.1");
-	snprintf(e.sender, sizeof(e.sender), "a@example.com");
-	e.rcpt = rcpt;
-	e.nrcpt = n;
-	envelope_write(b, &e);
-	evbuffer_add_printf(b, "Received: from x\r\n\r\nbody\r\n");
-	snprintf(path, sizeof(path), "%s/queue/%s.eml", spool, FUZZ_QID);
-	if ((f = fopen(path, "w")) == NULL)
-		abort();
-	evbuffer_write(b, fileno(f));
-	fclose(f);
-	evbuffer_free(b);
 }
 
 /*
@@ -279,7 +237,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	load_table(part[2], plen[2], delim);
 	/* 3: the recipients; 4: state/<QID>. */
 	n = recipients(part[3], rcpt);
-	put_queue(rcpt, n);
+	fuzz_spool_put(spool, FUZZ_QID, "2026-11-29T00:00:00Z", rcpt, n,
+	    "\r\nbody\r\n");
 	snprintf(path, sizeof(path), "%s/state/%s", spool, FUZZ_QID);
 	put_file(path, part[4], plen[4]);
 	for (i = 0; i < n; i++) {
