@@ -191,10 +191,11 @@ def test_kill9_loop():
         dups = sorted(k for k, n in final.items() if n > 1)
         again = sorted(k for k, n in recorded.items()
                        if final.get(k, 0) != n)
-        print("# %d messages got 250, %d copies, %d recorded delivered at "
-              "a kill, %d duplicates (kill between the store's 250 and the "
-              "state write): %r" % (len(accepted), sum(final.values()),
-                                    len(recorded), len(dups), dups[:10]))
+        print("# lmtp: %d kills, %d messages got 250, %d copies, %d "
+              "recorded delivered at a kill, %d lost, %d duplicates (kill "
+              "between the store's 250 and the state write): %r" %
+              (ROUNDS, len(accepted), sum(final.values()), len(recorded),
+               len(lost), len(dups), dups[:10]))
         assert_eq(lost, [], "messages lost")
         assert_eq(again, [], "copies after `delivered` was recorded")
         assert_eq(all(v >= 1 for v in recorded.values()), True,
