@@ -32,6 +32,7 @@ message that made it, completes it).
 import mailbox
 import os
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -354,6 +355,7 @@ def test_kill9_loop_maildir():
     assert_eq(all(v >= 1 for v in recorded.values()), True,
               "recorded delivered means in the Maildir")
     md_tmp_cleanup(base, target, files)
+    shutil.rmtree(base, ignore_errors=True)     # kept when a check fails
 
 
 def md_tmp_cleanup(base, target, files):
