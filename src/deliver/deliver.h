@@ -53,6 +53,7 @@ struct dl_box {
 	char		 target[1024];
 	size_t		*idx;		/* envelope recipient numbers */
 	size_t		 nidx;
+	int		 tried;	/* worker: its result is in */
 	int		 code;
 	char		 dsn[16];
 	char		 reason[256];
@@ -108,6 +109,7 @@ struct dl_job {
 	time_t			 arrival;
 	char			*spool_dir, *hostname, *delim;
 	long long		 retry_min, retry_max, lifetime, timeout;
+	long long		 rcpt_limit;	/* lmtp_recipient_limit */
 	struct strlist		 log;		/* lines for the loop */
 	struct strlist		 failed;	/* `<addr>: reason`, notice */
 	char			 pm_addr[SMTP_PATH_MAX + 1];

@@ -460,6 +460,7 @@ plan_message(struct dl_entry *e, time_t now)
 	j->retry_max = cfg->delivery_retry_max;
 	j->lifetime = cfg->delivery_lifetime;
 	j->timeout = cfg->delivery_timeout;
+	j->rcpt_limit = cfg->lmtp_recipient_limit;
 	j->arrival = plan_arrival(e->qid);
 	plan_plan_postmaster(j);
 	return (j);
