@@ -20,6 +20,8 @@
 #define LMTP_LINE_MAX		2048
 /* Lines in one reply (LHLO lists its extensions). */
 #define LMTP_LINES_MAX		100
+/* A box's code when the store's RCPT limit left it for another try. */
+#define LMTP_NEXT_TX		(-2)
 
 /* Where the store listens. */
 struct lmtp_target {

@@ -369,8 +369,9 @@ worker_gather(struct dl_job *j, size_t k, struct dl_box **tx)
  * its own Delivered-To (worker_deliver_box).  Several LMTP mailboxes go
  * in one transaction (RFC 2033 4.2: one reply each after the data) with
  * nothing prepended: every recipient gets the same octets, so a header
- * naming one would show it to all (a Bcc leak); the store adds each
- * copy's Delivered-To (Dovecot's lmtp_hdr_delivery_address = final).
+ * naming one would show it to all (a Bcc leak).  Dovecot 2.3 adds no
+ * Delivered-To then either (lmtp_hdr_delivery_address is none for a mail
+ * with several recipients): hence lmtp_recipient_limit's default of 1.
  */
 static void
 worker_deliver_tx(struct dl_job *j, struct dl_box **tx, size_t n,
@@ -430,8 +431,13 @@ worker_run(struct dl_job *j, struct lmtp_session *ls)
 			continue;
 		n = worker_gather(j, k, tx);
 		worker_deliver_tx(j, tx, n, ls);
-		for (t = 0; t < n; t++)
-			worker_record(j, tx[t]);
+		for (t = 0; t < n; t++) {
+			/* Box k is always tried: the loop ends. */
+			if (tx[t]->code == LMTP_NEXT_TX)
+				tx[t]->code = 0;
+			else
+				worker_record(j, tx[t]);
+		}
 	}
 	free(tx);
 	if (j->failed.n > 0)

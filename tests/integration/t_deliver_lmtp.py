@@ -398,11 +398,14 @@ class ScriptStore:
     order they reached DATA.  reply(address) gives the reply after the
     final dot for each accepted recipient (RFC 2033 4.2, in RCPT order;
     default 250); with drop_after=n the first transaction's connection is
-    closed after n of its replies (later ones are answered in full)."""
+    closed after n of its replies (later ones are answered in full); with
+    max_rcpts=n a transaction takes n recipients, then RCPT gets 452
+    4.5.3 (RFC 5321 4.5.3.1.10)."""
 
-    def __init__(self, reply=None, drop_after=None):
+    def __init__(self, reply=None, drop_after=None, max_rcpts=None):
         self.reply = reply or (lambda a: b"250 2.0.0 <%s> saved" % a)
         self.drop_after = drop_after
+        self.max_rcpts = max_rcpts
         self.tx = []
         self.sessions = 0
         self.lock = threading.Lock()
@@ -445,6 +448,9 @@ class ScriptStore:
                     mail, rcpts = line.rstrip(), []
                     c.sendall(b"250 2.1.0 ok\r\n")
                 elif verb == b"RCPT":
+                    if self.max_rcpts == len(rcpts):
+                        c.sendall(b"452 4.5.3 too many recipients\r\n")
+                        continue
                     rcpts.append(line.rstrip()[9:-1])
                     c.sendall(b"250 2.1.5 ok\r\n")
                 elif verb == b"DATA":
@@ -705,6 +711,29 @@ def test_multi_limit_two():
                        for t in store.tx], [False, False, True],
                       "Delivered-To only when alone")
             assert_eq(store.sessions, 1, "one connection")
+    finally:
+        store.close()
+
+
+def test_multi_store_rcpt_limit():
+    """a store that takes two recipients per transaction and says 452
+    4.5.3 to the third RCPT (RFC 5321 4.5.3.1.10): the rest go in the
+    next transactions at once, nobody is deferred, each gets one copy"""
+    store = ScriptStore(max_rcpts=2)
+    try:
+        with Server(domains=DOMAIN, delivery=store.target,
+                    lmtp_recipient_limit="50",
+                    delivery_retry_min="1h") as srv:
+            rcpts = ["r%d@example.test" % n for n in range(1, 6)]
+            qid = send(srv, rcpts, body("store-limit"))
+            wait_until(lambda: not os.path.exists(os.path.join(
+                srv.spool, "queue", qid + ".eml")), what="all delivered")
+            assert_eq([t["rcpts"] for t in store.tx],
+                      [[b"r1@example.test", b"r2@example.test"],
+                       [b"r3@example.test", b"r4@example.test"],
+                       [b"r5@example.test"]], "2, 2, 1")
+            assert_eq("status=deferred" in srv.log_text(), False,
+                      "nobody deferred")
     finally:
         store.close()
 
