@@ -501,4 +501,7 @@ plan_explain(const struct config *c, FILE *f)
 		    "%lld at once\n", c->delivery_retry_min,
 		    c->delivery_retry_max, c->delivery_lifetime,
 		    c->delivery_concurrency);
+	if (plan_active(c) && c->lmtp_recipient_limit > 1)
+		fprintf(f, "  lmtp: up to %lld mailboxes a transaction (no "
+		    "Delivered-To: when several)\n", c->lmtp_recipient_limit);
 }

@@ -234,6 +234,10 @@ def test_remove_and_pipeline():
     rc, out, err = run_mxd(["-t", "-o", "delivery=lmtp:unix:/run/x"])
     assert_eq(rc, 0, "mxd -t")
     assert_in("delivery: lmtp:unix:/run/x", out, "pipeline")
+    rc, out, err = run_mxd(["-t", "-o", "delivery=lmtp:unix:/run/x",
+                            "-o", "lmtp_recipient_limit=20"])
+    assert_in("lmtp: up to 20 mailboxes a transaction", out,
+              "mxd -t: lmtp_recipient_limit")
     rc, out, err = run_mxd(["-t", "-o", "delivery=smtp:x"])
     assert_eq(rc, 1, "bad target refused")
     assert_in("bad delivery target", err, "why")
