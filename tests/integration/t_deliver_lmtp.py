@@ -404,12 +404,18 @@ class ScriptStore:
     default 250); with drop_after=n the first transaction's connection is
     closed after n of its replies (later ones are answered in full); with
     max_rcpts=n a transaction takes n recipients, then RCPT gets 452
-    4.5.3 (RFC 5321 4.5.3.1.10)."""
+    4.5.3 (RFC 5321 4.5.3.1.10); with hang=(t, n) the t-th transaction
+    (from 1) stops after n replies: self.hung is set, and the session
+    ends when self.release is."""
 
-    def __init__(self, reply=None, drop_after=None, max_rcpts=None):
+    def __init__(self, reply=None, drop_after=None, max_rcpts=None,
+                 hang=None):
         self.reply = reply or (lambda a: b"250 2.0.0 <%s> saved" % a)
         self.drop_after = drop_after
         self.max_rcpts = max_rcpts
+        self.hang = hang
+        self.hung = threading.Event()
+        self.release = threading.Event()
         self.tx = []
         self.sessions = 0
         self.lock = threading.Lock()
@@ -470,8 +476,14 @@ class ScriptStore:
                                         "body": body})
                         drop = self.drop_after
                         self.drop_after = None
+                        hang = (self.hang[1] if self.hang is not None and
+                                self.hang[0] == len(self.tx) else None)
                     for n, r in enumerate(rcpts):
                         if drop is not None and n == drop:
+                            return
+                        if hang is not None and n == hang:
+                            self.hung.set()
+                            self.release.wait(60)
                             return
                         c.sendall(self.reply(r) + b"\r\n")
                     mail, rcpts = None, []
@@ -739,6 +751,43 @@ def test_multi_store_rcpt_limit():
             assert_eq("status=deferred" in srv.log_text(), False,
                       "nobody deferred")
     finally:
+        store.close()
+
+
+def test_multi_kill9_repeats_one_transaction():
+    """lmtp_recipient_limit = 2, four recipients: the first transaction
+    (r1, r2) ends and is recorded; mxd is killed (kill -9) while the
+    second (r3, r4) has had one of its two replies.  The next mxd on the
+    same spool sends r3 and r4 again, together, and never r1 or r2: a
+    crash repeats only the transaction under way"""
+    store = ScriptStore(hang=(2, 1))
+    opts = dict(domains=DOMAIN, delivery=store.target,
+                lmtp_recipient_limit="2", delivery_retry_min="1h")
+    rcpts = ["r%d@example.test" % n for n in range(1, 5)]
+    try:
+        srv = Server(**opts)
+        srv.start()
+        qid = send(srv, rcpts, body("kill9"))
+        wait_until(store.hung.is_set, what="the second transaction")
+        srv.proc.kill()
+        srv.proc.wait(timeout=10)
+        srv.stopped, srv.rc = True, 0
+        with open(os.path.join(srv.spool, "state", qid)) as f:
+            lines = [l.split()[1:3] for l in f]
+        assert_eq(lines, [["0", "delivered"], ["1", "delivered"]],
+                  "r1 and r2 recorded before the second transaction, r3 "
+                  "(replied to) and r4 not")
+        store.release.set()
+        with Server(spool=srv.spool, **opts) as again:
+            wait_until(lambda: not os.path.exists(os.path.join(
+                again.spool, "queue", qid + ".eml")), what="all delivered")
+        assert_eq([t["rcpts"] for t in store.tx],
+                  [[b"r1@example.test", b"r2@example.test"],
+                   [b"r3@example.test", b"r4@example.test"],
+                   [b"r3@example.test", b"r4@example.test"]],
+                  "only the transaction under way again")
+    finally:
+        store.release.set()
         store.close()
 
 
