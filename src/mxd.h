@@ -117,6 +117,7 @@ struct config {
 	long long	  delivery_retry_max;
 	long long	  delivery_lifetime;
 	long long	  delivery_timeout;
+	long long	  lmtp_recipient_limit;
 };
 
 enum opt_type {
