@@ -21,13 +21,13 @@ recipients; at most lmtp_recipient_limit recipients per transaction.
 import email
 import os
 import re
-import socket
 import tempfile
 import threading
 
 from mxdtest import (Server, check, run_mxd, assert_eq, assert_in,
                      wait_until, run)
 from mxdtest.dovecot import Dovecot
+from mxdtest.listener import Listener
 
 DOMAIN = "example.test"
 
@@ -249,24 +249,11 @@ class FakeStore:
     accepted recipient, in order)."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
         self.data = []
-        self.acceptor = threading.Thread(target=self.serve, daemon=True)
-        self.acceptor.start()
+        self.listener = Listener(self.session)
+        self.port = self.listener.port
 
-    def serve(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.session, args=(c,),
-                             daemon=True).start()
-
-    def session(self, c):
+    def session(self, c, n):
         f = c.makefile("rb")
         c.sendall(b"220 fake LMTP\r\n")
         rcpts = []
@@ -301,15 +288,8 @@ class FakeStore:
                 c.sendall(b"250 ok\r\n")
 
     def close(self):
-        """Stop the accepting thread before closing the socket: left in
-        accept() on a closed descriptor, it would take the connections
-        of the next listener given the same descriptor number."""
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.acceptor.join(10)
-        self.sock.close()
+        """Stop for good (mxdtest.Listener: the accepting thread first)."""
+        self.listener.close()
 
 
 def test_permanent_after_250():
@@ -417,32 +397,21 @@ class ScriptStore:
         self.hung = threading.Event()
         self.release = threading.Event()
         self.tx = []
-        self.sessions = 0
         self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
+        self.listener = Listener(self.session)
+        self.port = self.listener.port
         self.target = "lmtp:inet:127.0.0.1:%d" % self.port
-        self.acceptor = threading.Thread(target=self.serve, daemon=True)
-        self.acceptor.start()
 
-    def serve(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                self.sessions += 1
-            threading.Thread(target=self.session, args=(c,),
-                             daemon=True).start()
+    @property
+    def sessions(self):
+        """Connections taken so far."""
+        return self.listener.nconns
 
     def rcpts_of(self, address):
         """How many transactions named address."""
         return sum(t["rcpts"].count(address) for t in self.tx)
 
-    def session(self, c):
+    def session(self, c, n):
         with c:
             f = c.makefile("rb")
             c.sendall(b"220 script LMTP\r\n")
@@ -496,14 +465,9 @@ class ScriptStore:
                     c.sendall(b"250 2.0.0 ok\r\n")
 
     def close(self):
-        """Stop the accepting thread before closing the socket (see
-        FakeStore.close)."""
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.acceptor.join(10)
-        self.sock.close()
+        """Stop for good (mxdtest.Listener: the accepting thread first)."""
+        self.release.set()
+        self.listener.close()
 
 
 def pm_map(tmp):
