@@ -136,9 +136,14 @@ index_counts(long long *total, long long *unread)
 static const char *
 index_count_fts(void)
 {
-	long long	total, unread;
+	long long	total = 0, unread = 0;
 
-	if (index_counts(&total, &unread) == 0 && total - unread > unread)
+	(void)index_counts(&total, &unread);
+	if (unread == total)		/* none read: a sink's usual state */
+		return ("count(*), count(*)");
+	if (unread == 0)
+		return ("count(*), 0");
+	if (total - unread > unread)
 		return ("count(*), coalesce(sum(f.rowid IN (SELECT rowid "
 		    "FROM msg WHERE read = 0)), 0)");
 	return ("count(*), count(*) - coalesce(sum(f.rowid IN (SELECT "

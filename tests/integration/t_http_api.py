@@ -289,6 +289,9 @@ def test_search_text_pages_and_counts():
         return get_json(port, "/api/v1/search?query=" + urllib_quote(q) +
                         extra)
 
+    v = search("zebra")
+    assert_eq((v["messages_count"], v["messages_unread"]), (5, 5),
+              "counts, none read")
     get_json(port, "/api/v1/message/" + ids[1])     # read one
     v = search("zebra", "&start=1&limit=2")
     assert_eq([m["ID"] for m in v["messages"]], ids[1:3], "a page")
@@ -311,6 +314,10 @@ def test_search_text_pages_and_counts():
     assert_eq([m["ID"] for m in v["messages"]], [other], "negation only")
     v = get_json(port, "/api/v1/message/latest?query=zebra")
     assert_eq(v["ID"], ids[0], "latest of a search")
+    request(port, "PUT", "/api/v1/messages", {"Read": True})
+    v = search("zebra")
+    assert_eq((v["messages_count"], v["messages_unread"]), (5, 0),
+              "counts, all read")
 
 
 def urllib_quote(s):
