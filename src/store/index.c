@@ -395,11 +395,13 @@ index_insert(sqlite3 *db, struct index_parsed *p)
 		return (0);		/* already there */
 	if ((st = index_prepare(db, "INSERT INTO msg (qid, msgid, subject, "
 	    "from_j, to_j, cc_j, bcc_j, replyto_j, snippet, sender, username, "
-	    "size, attachments, inlines, rowid) VALUES (?, ?, ?, ?, ?, ?, ?, "
-	    "?, ?, ?, ?, ?, ?, ?, ?)")) == NULL)
+	    "size, attachments, inlines, rowid, read) VALUES (?, ?, ?, ?, ?, "
+	    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) == NULL)
 		return (-1);
 	index_bind(st, 1, p->qid);
 	sqlite3_bind_int64(st, 15, index_qid_row(p->qid));
+	/* Read before a rebuild: spool_dir/seen says so (seen.c). */
+	sqlite3_bind_int(st, 16, seen_read(p->qid));
 	index_bind(st, 2, p->mm.message_id);
 	index_bind(st, 3, p->mm.subject);
 	lists[0] = p->mm.from;
@@ -793,7 +795,8 @@ index_start(struct event_base *base, const char *spool_dir,
 	mime_init();
 	index_spool = xstrdup(spool_dir);
 	xasprintf(&index_path, "%s/%s", spool_dir, INDEX_FILE);
-	if ((index_db = index_open(index_path, cause)) == NULL)
+	if ((index_db = index_open(index_path, cause)) == NULL ||
+	    seen_start(spool_dir, cause) != 0)
 		return (-1);
 	/*
 	 * The thread's connection is opened here too, and both have their
@@ -843,6 +846,7 @@ index_chown(uid_t uid, gid_t gid)
 		    errno != ENOENT)
 			index_log(1, "index: %s: %s", p, strerror(errno));
 	}
+	seen_chown(uid, gid);
 }
 
 /* Stop the thread (after its current batch) and close the index. */
@@ -865,6 +869,7 @@ index_stop(void)
 	close(index_pipe[0]);
 	close(index_pipe[1]);
 	sqlite3_close(index_db);
+	seen_stop();
 	while ((w = index_watchers) != NULL) {
 		index_watchers = w->next;
 		free(w);
@@ -924,6 +929,7 @@ index_unwatch(void (*cb)(const char *, void *), void *arg)
 int
 index_batch_begin(void)
 {
+	seen_hold();
 	return (index_exec(index_db, "BEGIN IMMEDIATE"));
 }
 
@@ -933,6 +939,7 @@ index_batch_end(void)
 {
 	if (index_exec(index_db, "COMMIT") != 0)
 		(void)index_exec(index_db, "ROLLBACK");
+	seen_release();
 }
 
 /* The loop's connection, for the rest of store/ (tags.c); NULL if none. */

@@ -303,13 +303,41 @@ index_ids(const struct search *s, char ***ids, size_t *n)
 	return (0);
 }
 
-/* Mark qid (NULL: every message) read or unread; 0 or -1. */
+/*
+ * Journal the change of every message whose flag read changes (qid, or
+ * all for NULL) in spool_dir/seen (seen.c), so that a rebuild keeps it.
+ */
+static void
+index_note_read(const char *qid, int read)
+{
+	sqlite3_stmt	*st;
+
+	if (qid != NULL) {
+		seen_note(qid, read);
+		return;
+	}
+	if ((st = query_prepare("SELECT qid FROM msg WHERE read = ?")) ==
+	    NULL)
+		return;
+	sqlite3_bind_int(st, 1, read == 0);
+	seen_hold();
+	while (sqlite3_step(st) == SQLITE_ROW)
+		seen_note((const char *)sqlite3_column_text(st, 0), read);
+	seen_release();
+	sqlite3_finalize(st);
+}
+
+/*
+ * Mark qid (NULL: every message) read or unread, in the index and in
+ * the spool's journal; 0 or -1.
+ */
 int
 index_set_read(const char *qid, int read)
 {
 	sqlite3_stmt	*st;
 	int		 rc;
 
+	index_note_read(qid, read != 0);
 	if ((st = query_prepare(qid != NULL ?
 	    "UPDATE msg SET read = ? WHERE qid = ?" :
 	    "UPDATE msg SET read = ?")) == NULL)
