@@ -3,9 +3,10 @@
 t_http_index.py: the index behind the HTTP API (spool_dir/index.sqlite)
 follows the spool, which stays the truth: a message is visible within
 a bounded wait after its 250 (the latency is printed, not asserted);
-read state survives a restart, and a rebuild (spool_dir/seen); an index that is deleted, corrupted
-with garbage bytes, or out of date (a file removed, or added, while mxd
-was down) is rebuilt or reconciled at start, giving the same list; and
+read state survives a restart, and a rebuild (spool_dir/seen); an
+index that is deleted, corrupted with garbage bytes, or out of date (a
+file removed, or added, while mxd was down) is rebuilt or reconciled at
+start, giving the same list; and
 wait-for-message (GET /api/v1/wait) is woken by a commit, answers at
 once for an existing match, honours `after`, and times out with 408.
 """
