@@ -239,6 +239,7 @@ index_query(const struct search *s, const char *after, long long start,
     long long *unread)
 {
 	sqlite3_stmt	*st;
+	size_t		 i;
 	int		 k;
 
 	*rows = NULL;
@@ -254,6 +255,14 @@ index_query(const struct search *s, const char *after, long long start,
 	sqlite3_finalize(st);
 	if (hits == NULL)
 		return (0);
+	/* A first page that is not full holds every hit: count those. */
+	if (start <= 0 && (limit <= 0 || (long long)*n < limit)) {
+		*hits = (long long)*n;
+		if (unread != NULL)
+			for (*unread = 0, i = 0; i < *n; i++)
+				*unread += !(*rows)[i].read;
+		return (0);
+	}
 	if ((st = index_select(NULL, s, after, SEL_COUNT, &k)) == NULL)
 		return (-1);
 	if (sqlite3_step(st) == SQLITE_ROW) {

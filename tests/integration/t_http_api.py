@@ -286,8 +286,15 @@ def test_search_text_pages_and_counts():
     ids.reverse()                                   # newest first
 
     def search(q, extra=""):
-        return get_json(port, "/api/v1/search?query=" + urllib_quote(q) +
-                        extra)
+        v = get_json(port, "/api/v1/search?query=" + urllib_quote(q) +
+                     extra)
+        # Counted by SQL (a page of 1) and from a whole first page.
+        one = get_json(port, "/api/v1/search?limit=1&query=" +
+                       urllib_quote(q))
+        assert_eq((one["messages_count"], one["messages_unread"]),
+                  (v["messages_count"], v["messages_unread"]),
+                  "counts of %s, a page of 1 and %r" % (q, extra))
+        return v
 
     v = search("zebra")
     assert_eq((v["messages_count"], v["messages_unread"]), (5, 5),
