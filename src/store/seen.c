@@ -90,7 +90,8 @@ seen_parse(FILE *f, char **files, size_t n)
 		v[nv].seq = nv;
 		nv++;
 	}
-	qsort(v, nv, sizeof(*v), seen_cmp_line);
+	if (nv > 0)
+		qsort(v, nv, sizeof(*v), seen_cmp_line);
 	for (i = 0; i < nv; i++) {
 		if (i + 1 < nv && strcmp(v[i].qid, v[i + 1].qid) == 0)
 			continue;	/* the last line of a queue ID wins */
