@@ -151,27 +151,21 @@ index_count_fts(void)
 }
 
 /*
- * Prepare "SELECT what" over the messages matching s (newer than after,
- * if not NULL) for how (SEL_*; SEL_COUNT chooses what itself), with the
- * search's values bound from 1; *next gets the next parameter number.
- * A search with free text that the trigram index answers walks that
- * index (f) newest first, joined to msg (m): a page of a search every
- * message matches stops after the page, and a count of free text alone
- * reads no msg row.  Others walk msg newest first.  Both go by rowid,
- * which sorts as the queue ID does (index_qid_row).  NULL on failure.
+ * The SQL of index_select for the condition where, the FTS5 expression
+ * match (NULL: none) and a bound on the queue ID (after: 0 none, 1 a
+ * rowid, 2 a text).  A search with free text that the trigram index
+ * answers walks that index (f) newest first, joined to msg (m): a page
+ * of a search every message matches stops after the page, and a count
+ * of free text alone reads no msg row.  Others walk msg newest first.
+ * Both go by rowid, which sorts as the queue ID does (index_qid_row).
  */
-static sqlite3_stmt *
-index_select(const char *what, const struct search *s, const char *after,
-    int how, int *next)
+static char *
+index_select_sql(const char *what, char *where, const char *match,
+    int after, int how)
 {
-	sqlite3_stmt	*st;
-	char		*where, *match, *sql, **params, *p, *tail;
-	const char	*key, *from;
-	size_t		 np, i;
-	int		 k = 1, byrow;
+	const char	*key = match != NULL ? "f.rowid" : "m.rowid", *from;
+	char		*sql, *tail, *p;
 
-	where = search_sql_fts(s, &match, &params, &np);
-	key = match != NULL ? "f.rowid" : "m.rowid";
 	/*
 	 * CROSS JOIN keeps f first: else the planner may walk msg_read
 	 * and ask f about each row (seconds at 100 000 messages).
@@ -180,7 +174,7 @@ index_select(const char *what, const struct search *s, const char *after,
 	    "msg m";
 	if (how == SEL_COUNT) {
 		what = "count(*), coalesce(sum(m.read = 0), 0)";
-		if (match != NULL && strcmp(where, "1") == 0 && after == NULL) {
+		if (match != NULL && strcmp(where, "1") == 0 && !after) {
 			what = index_count_fts();
 			from = "fts f";
 		}
@@ -194,18 +188,39 @@ index_select(const char *what, const struct search *s, const char *after,
 	if (how == SEL_COUNT && match == NULL)
 		for (p = where; (p = strstr(p, "+m.rowid")) != NULL; p++)
 			*p = ' ';
-	/* A queue ID is a rowid bound; other text (none today) compares. */
-	byrow = after != NULL && queue_id_valid(after);
 	if (how == SEL_COUNT)
 		tail = xstrdup("");
 	else
 		xasprintf(&tail, " ORDER BY %s DESC%s", key, how == SEL_PAGE ?
 		    " LIMIT ? OFFSET ?" : "");
-	xasprintf(&sql, "SELECT %s FROM %s WHERE %s%s%s%s%s", what, from,
+	xasprintf(&sql, "SELECT %s FROM %s WHERE %s%s%s%s%s%s", what, from,
 	    match != NULL ? "f.fts MATCH ? AND " : "", where,
-	    after == NULL ? "" : " AND ", after == NULL ? "" : byrow ?
-	    (match != NULL ? "f.rowid > ?" : "m.rowid > ?") : "m.qid > ?",
-	    tail);
+	    after ? " AND " : "", after == 1 ? key : after ? "m.qid" : "",
+	    after ? " > ?" : "", tail);
+	free(tail);
+	return (sql);
+}
+
+/*
+ * Prepare "SELECT what" over the messages matching s (newer than after,
+ * if not NULL) for how (SEL_*; SEL_COUNT chooses what itself), with the
+ * search's values bound from 1; *next gets the next parameter number.
+ * NULL on failure.
+ */
+static sqlite3_stmt *
+index_select(const char *what, const struct search *s, const char *after,
+    int how, int *next)
+{
+	sqlite3_stmt	*st;
+	char		*where, *match, *sql, **params;
+	size_t		 np, i;
+	int		 k = 1, byrow;
+
+	where = search_sql_fts(s, &match, &params, &np);
+	/* A queue ID is a rowid bound; other text (none today) compares. */
+	byrow = after != NULL && queue_id_valid(after);
+	sql = index_select_sql(what, where, match, after == NULL ? 0 :
+	    byrow ? 1 : 2, how);
 	st = query_prepare(sql);
 	if (st != NULL && match != NULL)
 		query_bind(st, k++, match);
@@ -219,7 +234,6 @@ index_select(const char *what, const struct search *s, const char *after,
 		k++;
 	}
 	*next = k;
-	free(tail);
 	free(sql);
 	free(where);
 	free(match);
