@@ -34,6 +34,7 @@ static size_t		  seen_n;
 static int		  seen_fd = -1;
 static char		 *seen_buf;	/* lines not yet written */
 static size_t		  seen_len;
+static size_t		  seen_cap;
 static int		  seen_held;	/* seen_hold() */
 
 /* Sort queue IDs (fixed-size entries). */
@@ -196,7 +197,7 @@ seen_flush(void)
 	}
 	free(seen_buf);
 	seen_buf = NULL;
-	seen_len = 0;
+	seen_len = seen_cap = 0;
 }
 
 /* Hold the lines of the next changes until seen_release() (a batch). */
@@ -225,7 +226,10 @@ seen_note(const char *qid, int read)
 		return;
 	n = snprintf(line, sizeof(line), "%s %s\n", qid, read ? "read" :
 	    "unread");
-	seen_buf = xreallocarray(seen_buf, seen_len + (size_t)n, 1);
+	if (seen_len + (size_t)n > seen_cap) {	/* doubling: many lines */
+		seen_cap = seen_cap == 0 ? 4096 : 2 * seen_cap;
+		seen_buf = xreallocarray(seen_buf, seen_cap, 1);
+	}
 	memcpy(seen_buf + seen_len, line, (size_t)n);
 	seen_len += (size_t)n;
 	if (!seen_held)
