@@ -327,22 +327,18 @@ index_ids(const struct search *s, char ***ids, size_t *n)
 }
 
 /*
- * Journal the change of every message whose flag read changes (qid, or
- * all for NULL) in spool_dir/seen (seen.c), so that a rebuild keeps it.
+ * Journal in spool_dir/seen (seen.c), so that a rebuild keeps it, the
+ * change of every message that mark-all (read) changes.
  */
 static void
-index_note_read(const char *qid, int read)
+index_note_all(int read)
 {
 	sqlite3_stmt	*st;
 
-	if (qid != NULL) {
-		seen_note(qid, read);
-		return;
-	}
 	if ((st = query_prepare("SELECT qid FROM msg WHERE read = ?")) ==
 	    NULL)
 		return;
-	sqlite3_bind_int(st, 1, read == 0);
+	sqlite3_bind_int(st, 1, !read);
 	seen_hold();
 	while (sqlite3_step(st) == SQLITE_ROW)
 		seen_note((const char *)sqlite3_column_text(st, 0), read);
@@ -352,7 +348,7 @@ index_note_read(const char *qid, int read)
 
 /*
  * Mark qid (NULL: every message) read or unread, in the index and in
- * the spool's journal; 0 or -1.
+ * the spool's journal; rows already so are not written.  0 or -1.
  */
 int
 index_set_read(const char *qid, int read)
@@ -360,15 +356,20 @@ index_set_read(const char *qid, int read)
 	sqlite3_stmt	*st;
 	int		 rc;
 
-	index_note_read(qid, read != 0);
+	read = read != 0;
+	if (qid == NULL)
+		index_note_all(read);
 	if ((st = query_prepare(qid != NULL ?
-	    "UPDATE msg SET read = ? WHERE qid = ?" :
-	    "UPDATE msg SET read = ?")) == NULL)
+	    "UPDATE msg SET read = ?1 WHERE qid = ?2 AND read != ?1" :
+	    "UPDATE msg SET read = ?1 WHERE read != ?1")) == NULL)
 		return (-1);
-	sqlite3_bind_int(st, 1, read != 0);
+	sqlite3_bind_int(st, 1, read);
 	if (qid != NULL)
 		query_bind(st, 2, qid);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE && qid != NULL &&
+	    sqlite3_changes(index_handle()) > 0)
+		seen_note(qid, read);
 	return (rc == SQLITE_DONE ? 0 : -1);
 }
