@@ -21,15 +21,24 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 
-# Debian packages the build and the tests use.
-PKGS="gcc make autoconf automake pkg-config libevent-dev libssl-dev
-libsasl2-dev libidn2-dev python3 swaks curl openssl procps sasl2-bin libsasl2-modules
+# Debian packages: what the build needs (and the clients the README's
+# first steps type: swaks, nc, curl), and what the tests add.  `run`
+# installs the first list only, `test` both.
+BUILD_PKGS="gcc make autoconf automake pkg-config libevent-dev libssl-dev
+libsasl2-dev libidn2-dev libsqlite3-dev libgmime-3.0-dev libjansson-dev
+libcrypt-dev swaks curl netcat-openbsd"
+TEST_PKGS="python3 openssl procps sasl2-bin libsasl2-modules
 libsasl2-modules-db libnet-ssleay-perl libio-socket-ssl-perl clang
 libclang-rt-14-dev valgrind util-linux fetchmail
-dovecot-lmtpd dovecot-imapd
-libsqlite3-dev libgmime-3.0-dev libjansson-dev libcrypt-dev sqlite3
-chromium nodejs netcat-openbsd"
+dovecot-lmtpd dovecot-imapd sqlite3 chromium nodejs"
+PKGS="$BUILD_PKGS"
 
+# Install what of $PKGS is missing.  Installing starts no daemon: the
+# tests start their own private Dovecot, and a system one that Debian's
+# package would start (on 0.0.0.0:143 and 993, with the machine's
+# users) has no business on a developer's or a CI machine.  A
+# policy-rc.d that refuses every start does that (invoke-rc.d and
+# deb-systemd-invoke ask it), unless the machine has its own.
 need_pkgs() {
 	missing=""
 	for p in $PKGS; do
@@ -41,9 +50,20 @@ need_pkgs() {
 	sudo=""
 	[ "$(id -u)" -eq 0 ] || sudo="sudo"
 	export DEBIAN_FRONTEND=noninteractive
-	$sudo apt-get update -qq
+	policy=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		policy=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\n# dev.sh: no daemon starts while it installs\n'\
+'exit 101\n' | $sudo tee "$policy" >/dev/null
+		$sudo chmod 0755 "$policy"
+	fi
+	rc=0
+	$sudo apt-get update -qq || rc=$?
 	# shellcheck disable=SC2086
-	$sudo apt-get install -y -qq --no-install-recommends $missing
+	[ "$rc" -ne 0 ] || $sudo apt-get install -y -qq \
+	    --no-install-recommends $missing || rc=$?
+	[ -z "$policy" ] || $sudo rm -f "$policy"
+	return "$rc"
 }
 
 # npm and the packages the tests drive (tests/web/package.json, pinned by
@@ -142,6 +162,7 @@ run)
 	exec "$top/build/src/mxd" -f "$@"
 	;;
 test)
+	PKGS="$BUILD_PKGS $TEST_PKGS"
 	need_pkgs
 	build build
 	san="-fsanitize=address,undefined -fno-omit-frame-pointer"
