@@ -176,6 +176,15 @@ mxd_remove(const struct config *c, const char *qid)
 		return (1);
 	}
 	printf("mxd: removed %s\n", qid);
+	/*
+	 * The daemon did not do it, so its log would not say so: say it in
+	 * the system log (the journal, or mail.log beside a syslogging
+	 * mxd), so that grep QID still ends with what became of it.
+	 */
+	log_init(0, "mxd", c->syslog_facility);
+	log_info("qid=%s removed by mxd -R (uid %u)", qid,
+	    (unsigned)getuid());
+	log_flush();
 	return (0);
 }
 
