@@ -206,11 +206,12 @@ mxd_pipeline(const struct config *c)
 	printf("\n  domains:");
 	for (k = 0; k < c->domains.n; k++)
 		printf(" %s", c->domains.v[k]);
-	printf("%s\n  rcpt check: %s%s%s%s\n", c->domains.n ? "" : " (any)",
+	printf("%s\n  rcpt check: %s%s%s", c->domains.n ? "" : " (any)",
 	    c->recipient_check, c->recipient_table[0] ? " table=" : "",
-	    c->recipient_table, c->recipient_lmtp[0] ? (strcmp(
-	    c->recipient_check, "lmtp") == 0 ? " (asks the store)" : "") :
-	    "");
+	    c->recipient_table);
+	if (c->recipient_lmtp[0] && strcmp(c->recipient_check, "lmtp") == 0)
+		printf(" (asks %s)", c->recipient_lmtp);
+	printf("\n");
 	printf("  spool: %s (sync %s)\n", c->spool_dir, c->spool_sync ?
 	    "yes" : "no");
 	deliver_runner.explain(c, stdout);

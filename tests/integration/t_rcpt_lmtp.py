@@ -312,6 +312,9 @@ def test_t_rcpt_lmtp():
         rc, out, err = run_mxd(["-t", "rcpt", "bob@example.test"] + args)
         assert_eq(rc, 0, "exit status for bob (stderr %r)" % err)
         assert_in("the store answered: 250", out, "output")
+        rc, out, err = run_mxd(["-t"] + args)
+        assert_in("rcpt check: lmtp (asks %s)\n" % dc.lmtp_unix, out,
+                  "mxd -t names the store it asks")
         rc, out, err = run_mxd(["-t", "rcpt", "ghost@example.test"] + args)
         assert_eq(rc, 1, "exit status for ghost")
         assert_in("the store answered: 550 5.1.1 <ghost@example.test> "
