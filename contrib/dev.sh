@@ -149,7 +149,15 @@ case "${1:-}" in
 run)
 	need_pkgs
 	build build
-	# mxd says where it listens, where mail lands and how to list it.
+	shift
+	# mxd says where it listens, where mail lands and how to list it;
+	# the hints below name the embedded default's ports, which options
+	# may change.
+	if [ $# -gt 0 ]; then
+		echo "dev.sh: starting mxd with your options ($*); its first" \
+		    "lines say where it listens"
+		exec "$top/build/src/mxd" -f "$@"
+	fi
 	echo "dev.sh: starting mxd; in another terminal try:" \
 	    "swaks --server 127.0.0.1:2525 --to you@example.org"
 	echo "dev.sh: and read it back over POP3 (any password):" \
@@ -158,8 +166,7 @@ run)
 	echo "dev.sh: and look at it in a browser: http://127.0.0.1:8025/" \
 	    "(the same port serves Mailpit's and MailHog's API:" \
 	    "curl http://127.0.0.1:8025/api/v1/messages)"
-	shift
-	exec "$top/build/src/mxd" -f "$@"
+	exec "$top/build/src/mxd" -f
 	;;
 test)
 	PKGS="$BUILD_PKGS $TEST_PKGS"
