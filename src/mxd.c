@@ -592,8 +592,10 @@ mxd_hello(const struct config *c, const char *file)
 	else
 		fprintf(stderr, "mxd: list it with: %s -q -o spool_dir=%s\n",
 		    exe, c->spool_dir);
-	fprintf(stderr, "mxd: the log follows in this terminal; Ctrl-C "
-	    "stops mxd\n");
+	/* Under systemd stderr is the journal, which has no Ctrl-C. */
+	if (isatty(STDERR_FILENO))
+		fprintf(stderr, "mxd: the log follows in this terminal; "
+		    "Ctrl-C stops mxd\n");
 }
 
 /*
