@@ -423,6 +423,8 @@ index_parse_batch(const struct index_job *jobs, size_t n)
 		n = INDEX_BATCH;
 	b->p = xcalloc(n, sizeof(*b->p));
 	for (; b->n < n && text < INDEX_BATCH_TEXT; b->n++) {
+		if (__atomic_load_n(&index_stopping, __ATOMIC_RELAXED))
+			break;		/* index_hand frees what is done */
 		p = &b->p[b->n];
 		if (jobs[b->n].drop) {
 			snprintf(p->qid, sizeof(p->qid), "%s", jobs[b->n].qid);
@@ -681,20 +683,20 @@ index_apply(struct index_writer *w, struct index_batch *bs)
 }
 
 /*
- * Writer: messages were not written (the transaction failed: the index
- * locked too long, the disk full).  The spool is the truth: reconcile
+ * Writer: what failed (the transaction: the index locked too long, the
+ * disk full; or a reconcile) is lost.  The spool is the truth: reconcile
  * with queue/ later, after *backoff seconds, doubled for the next time.
  */
 static void
-index_fail(int *backoff, size_t n)
+index_fail(int *backoff, const char *what)
 {
 	pthread_mutex_lock(&index_lock);
 	index_lost = 1;
 	clock_gettime(CLOCK_REALTIME, &index_retry);
 	index_retry.tv_sec += *backoff;
 	pthread_mutex_unlock(&index_lock);
-	index_log(1, "index: %zu messages not written; reconciling with "
-	    "queue/ in %d s", n, *backoff);
+	index_log(1, "index: %s; reconciling with queue/ in %d s", what,
+	    *backoff);
 	if ((*backoff *= 2) > INDEX_RETRY_MAX)
 		*backoff = INDEX_RETRY_MAX;
 }
@@ -892,13 +894,14 @@ index_due(void)
 
 /*
  * Writer, under index_lock: wait until there is something to do:
- * batches to write, a reconcile due, or mxd stopping.
+ * batches to write, a reconcile due, or mxd stopping.  A reconcile
+ * waits for its time, or for the parser to go idle (it says so).
  */
 static void
 index_writer_wait(void)
 {
 	while (index_batches == NULL && !index_stopping && !index_due()) {
-		if (index_lost)
+		if (index_lost && index_njobs == 0 && !index_parsing)
 			pthread_cond_timedwait(&index_wcond, &index_lock,
 			    &index_retry);
 		else
@@ -917,6 +920,7 @@ index_writer_main(void *arg)
 {
 	struct index_writer	 w;
 	struct index_batch	*bs, *b;
+	char			 what[64];
 	size_t			 n;
 	int			 backoff = 1, rc;
 
@@ -924,7 +928,7 @@ index_writer_main(void *arg)
 	w.db = arg;
 	index_thread_setup("mxd-indexw", 0);
 	if (index_reconcile(&w) != 0)
-		index_fail(&backoff, 0);
+		index_fail(&backoff, "the reconcile with queue/ failed");
 	index_prune(&w);
 	pthread_mutex_lock(&index_lock);
 	for (;;) {
@@ -948,9 +952,15 @@ index_writer_main(void *arg)
 			n = 0;
 			rc = index_reconcile(&w);
 		}
-		if (rc != 0)
-			index_fail(&backoff, n);
-		else
+		if (rc != 0) {
+			if (n > 0)
+				snprintf(what, sizeof(what), "%zu messages not "
+				    "written", n);
+			else
+				snprintf(what, sizeof(what), "the reconcile "
+				    "with queue/ failed");
+			index_fail(&backoff, what);
+		} else
 			backoff = 1;
 		index_prune(&w);
 		pthread_mutex_lock(&index_lock);
@@ -1154,7 +1164,7 @@ index_stop(void)
 	if (!index_running)
 		return;
 	pthread_mutex_lock(&index_lock);
-	index_stopping = 1;
+	__atomic_store_n(&index_stopping, 1, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&index_cond);
 	pthread_cond_broadcast(&index_wcond);
 	pthread_cond_broadcast(&index_room);
