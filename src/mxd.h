@@ -117,6 +117,7 @@ struct config {
 	long long	  delivery_retry_max;
 	long long	  delivery_lifetime;
 	long long	  delivery_timeout;
+	long long	  lmtp_recipient_limit;
 };
 
 enum opt_type {
@@ -563,5 +564,10 @@ int		 chaos_default(enum chaos_stage);
 struct chaos_trigger chaos_get(enum chaos_stage);
 void		 chaos_set(const struct chaos_trigger[CHAOS_NSTAGES]);
 int		 chaos_fire(const struct config *, enum chaos_stage);
+
+/* stats.c: counters since start (counted by smtp/, shown by http/). */
+void		 stats_accepted(size_t);
+void		 stats_rejected(void);
+void		 stats_get(unsigned long long *, unsigned long long *);
 
 #endif

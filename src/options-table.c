@@ -177,5 +177,8 @@ const struct option_entry options_table[] = {
 	  "fails (dead/, a notice to the postmaster)", NULL, 0 },
 	{ "delivery_timeout", OPT_TIME, OFF(delivery_timeout), "5m", 1, 3600,
 	  "longest wait for an LMTP store's reply", NULL, 0 },
+	{ "lmtp_recipient_limit", OPT_COUNT, OFF(lmtp_recipient_limit), "1",
+	  1, 1000, "most mailboxes in one LMTP transaction (RFC 2033 4.2); "
+	  "above 1, mxd prepends no Delivered-To (Dovecot adds none)", NULL, 0 },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0 }
 };

@@ -2,7 +2,7 @@
 """deliver-bench.py: delivery to Dovecot over LMTP, mxd beside Postfix,
 in one run (stdlib only; figures, no assertions).
 
-    contrib/bench/deliver-bench.py [--mxd build/src/mxd] [-n N] [-s S]
+    contrib/bench/deliver-bench.py [--mxd build/src/mxd] [-n N] [-s S] [-r R]
 
 Starts a private Dovecot LMTP server (tests/integration/mxdtest/
 dovecot.py: a throw-away configuration, passwd-file users, Maildir),
@@ -15,6 +15,13 @@ parallel sessions to:
              message sent to the last one in the Dovecot mailbox
   postfix    a private Postfix instance, virtual_transport =
              lmtp:unix:<the same Dovecot>: the same two figures
+
+then, with R > 1 (default 5), N messages with R recipients each (R
+mailboxes, smtp-source -r) to mxd with lmtp_recipient_limit = 1 (one
+LMTP transaction per mailbox), mxd with lmtp_recipient_limit = 50 (one
+transaction per message) and Postfix (lmtp_destination_recipient_limit
+50, its default); end to end is then from the first message sent to
+the last of the N x R copies in the mailboxes.
 
 Every server syncs to disk before its 250 (mxd spool_sync = yes,
 Postfix's default).  Needs root (Postfix's daemons and Dovecot drop to
@@ -48,50 +55,72 @@ def wait_port(port, timeout=20):
     sys.exit("nothing listens on %d" % port)
 
 
-def count(dc, addr):
-    d = os.path.join(dc.maildir(addr), "new")
-    try:
-        return len(os.listdir(d))
-    except FileNotFoundError:
-        return 0
+def mailboxes(rcpt, nrcpt):
+    """The mailboxes smtp-source -r sends to: rcpt, 2rcpt, 3rcpt, ..."""
+    return [rcpt] + ["%d%s" % (k, rcpt) for k in range(2, nrcpt + 1)]
 
 
-def load(port, rcpt, n, sessions):
-    """smtp-source: n messages to rcpt; the seconds it took."""
+def count(dc, addr, nrcpt=1):
+    n = 0
+    for a in mailboxes(addr, nrcpt):
+        try:
+            n += len(os.listdir(os.path.join(dc.maildir(a), "new")))
+        except FileNotFoundError:
+            pass
+    return n
+
+
+def load(port, rcpt, n, sessions, nrcpt=1):
+    """smtp-source: n messages to rcpt (nrcpt recipients each); the
+    start and the seconds it took."""
     t0 = time.monotonic()
     subprocess.run(["smtp-source", "-s", str(sessions), "-m", str(n),
-                    "-l", "2048", "-f", "bench@sender.test", "-t", rcpt,
+                    "-r", str(nrcpt), "-l", "2048", "-f",
+                    "bench@sender.test", "-t", rcpt,
                     "127.0.0.1:%d" % port], check=True,
                    stdout=subprocess.DEVNULL)
     return t0, time.monotonic() - t0
 
 
-def wait_count(dc, addr, n, timeout=600):
+def wait_count(dc, addr, n, timeout=600, nrcpt=1):
     deadline = time.monotonic() + timeout
-    while count(dc, addr) < n:
+    while count(dc, addr, nrcpt) < n:
         if time.monotonic() > deadline:
-            sys.exit("only %d of %d messages reached %s" %
-                     (count(dc, addr), n, addr))
+            sys.exit("only %d of %d copies reached %s" %
+                     (count(dc, addr, nrcpt), n, addr))
         time.sleep(0.01)
     return time.monotonic()
 
 
-def run_mxd(mxd, work, dc, delivery, rcpt, n, sessions):
+def cpu(pid):
+    """utime + stime of pid (every thread), in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_mxd(mxd, work, dc, delivery, rcpt, n, sessions, nrcpt=1,
+            opts=()):
+    """intake and end-to-end seconds; mxd's CPU seconds in
+    run_mxd.cpu."""
     port = free_port()
-    spool = os.path.join(work, "spool-" + delivery.split(":")[0])
+    spool = tempfile.mkdtemp(prefix="spool-", dir=work)
     log = open(os.path.join(work, "mxd.log"), "ab")
-    p = subprocess.Popen([mxd, "-f", "-o", "listen=127.0.0.1:%d" % port,
-                          "-o", "spool_dir=" + spool, "-o",
-                          "domains=example.test", "-o", "delivery=" +
-                          delivery, "-o", "hostname=bench.test",
-                          "-o", "pop3_listen=", "-o", "http_listen="],
-                         stdout=log, stderr=log)
+    args = [mxd, "-f", "-o", "listen=127.0.0.1:%d" % port,
+            "-o", "spool_dir=" + spool, "-o",
+            "domains=example.test", "-o", "delivery=" +
+            delivery, "-o", "hostname=bench.test",
+            "-o", "pop3_listen=", "-o", "http_listen="]
+    for o in opts:
+        args += ["-o", o]
+    p = subprocess.Popen(args, stdout=log, stderr=log)
     try:
         wait_port(port)
-        t0, intake = load(port, rcpt, n, sessions)
+        t0, intake = load(port, rcpt, n, sessions, nrcpt)
         e2e = None
         if delivery != "keep":
-            e2e = wait_count(dc, rcpt, n) - t0
+            e2e = wait_count(dc, rcpt, n * nrcpt, nrcpt=nrcpt) - t0
+        run_mxd.cpu = cpu(p.pid)
         return intake, e2e
     finally:
         p.terminate()
@@ -149,8 +178,9 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 """
 
 
-def run_postfix(work, dc, rcpt, n, sessions):
-    pf = os.path.join(work, "pf")
+def run_postfix(work, dc, rcpt, n, sessions, nrcpt=1):
+    pf = tempfile.mkdtemp(prefix="pf-", dir=work)
+    os.chmod(pf, 0o755)
     for d in ("etc", "queue", "data"):
         os.makedirs(os.path.join(pf, d), exist_ok=True)
     shutil.chown(os.path.join(pf, "data"), "postfix")
@@ -165,8 +195,8 @@ def run_postfix(work, dc, rcpt, n, sessions):
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port)
-        t0, intake = load(port, rcpt, n, sessions)
-        return intake, wait_count(dc, rcpt, n) - t0
+        t0, intake = load(port, rcpt, n, sessions, nrcpt)
+        return intake, wait_count(dc, rcpt, n * nrcpt, nrcpt=nrcpt) - t0
     finally:
         subprocess.run(["postfix", "-c", etc, "stop"],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -177,6 +207,8 @@ def main():
     ap.add_argument("--mxd", default=os.path.join(TOP, "build", "src", "mxd"))
     ap.add_argument("-n", type=int, default=1000, help="messages per run")
     ap.add_argument("-s", type=int, default=10, help="parallel sessions")
+    ap.add_argument("-r", type=int, default=5, help="recipients per "
+                    "message in the second table (1: no second table)")
     a = ap.parse_args()
     os.environ["PATH"] += ":/usr/sbin:/sbin"
     for tool in ("smtp-source", "postfix", "dovecot"):
@@ -185,9 +217,16 @@ def main():
     work = tempfile.mkdtemp(prefix="deliver-bench.", dir="/var/tmp")
     os.chmod(work, 0o755)
     rows = []
-    with Dovecot() as dc:
-        for u in ("keep", "mxd", "postfix"):
-            dc.add_user(u + "@example.test")
+    # Every user before Dovecot starts: it rereads its passwd-file only
+    # when the file's mtime changes, which a second write within the
+    # same second does not do.
+    dc = Dovecot()
+    for u in ("keep", "mxd", "postfix"):
+        dc.add_user(u + "@example.test")
+    for base in ("one", "many", "pf") if a.r > 1 else ():
+        for box in mailboxes(base + "@example.test", a.r):
+            dc.add_user(box)
+    with dc:
         i, _ = run_mxd(a.mxd, work, dc, "keep", "keep@example.test", a.n,
                        a.s)
         rows.append(("mxd, delivery = keep", a.n / i, None))
@@ -197,9 +236,38 @@ def main():
         i, e = run_postfix(work, dc, "postfix@example.test", a.n, a.s)
         rows.append(("Postfix, virtual_transport = lmtp (Dovecot)",
                      a.n / i, a.n / e))
+        multi = []
+        if a.r > 1:
+            i, e = run_mxd(a.mxd, work, dc, dc.lmtp_unix,
+                           "one@example.test", a.n, a.s, a.r,
+                           ["lmtp_recipient_limit=1"])
+            multi.append(("mxd, lmtp_recipient_limit = 1", a.n / i,
+                          a.n / e, 1000 * run_mxd.cpu / a.n))
+            i, e = run_mxd(a.mxd, work, dc, dc.lmtp_unix,
+                           "many@example.test", a.n, a.s, a.r,
+                           ["lmtp_recipient_limit=50"])
+            multi.append(("mxd, lmtp_recipient_limit = 50", a.n / i,
+                          a.n / e, 1000 * run_mxd.cpu / a.n))
+            i, e = run_postfix(work, dc, "pf@example.test", a.n, a.s, a.r)
+            multi.append(("Postfix (lmtp_destination_recipient_limit = "
+                          "50)", a.n / i, a.n / e, None))
     shutil.rmtree(work, ignore_errors=True)
     print("%d messages of 2 KiB, %d sessions, one recipient each, %d CPUs"
           % (a.n, a.s, os.cpu_count()))
+    table(rows)
+    if multi:
+        print()
+        print("%d messages of 2 KiB, %d sessions, %d recipients each "
+              "(%d copies)" % (a.n, a.s, a.r, a.n * a.r))
+        print("| server | intake msgs/s | SMTP 250 to the last copy, "
+              "msgs/s | mxd CPU ms/msg |")
+        print("|---|---:|---:|---:|")
+        for name, intake, e2e, ms in multi:
+            print("| %s | %.0f | %.0f | %s |" % (name, intake, e2e, "-" if
+                                               ms is None else "%.2f" % ms))
+
+
+def table(rows):
     print("| server | intake msgs/s | SMTP 250 to Dovecot mailbox, msgs/s |")
     print("|---|---:|---:|")
     for name, intake, e2e in rows:

@@ -20,6 +20,8 @@
 #define LMTP_LINE_MAX		2048
 /* Lines in one reply (LHLO lists its extensions). */
 #define LMTP_LINES_MAX		100
+/* A box's code when the store's RCPT limit left it for another try. */
+#define LMTP_NEXT_TX		(-2)
 
 /* Where the store listens. */
 struct lmtp_target {
@@ -53,6 +55,7 @@ struct dl_box {
 	char		 target[1024];
 	size_t		*idx;		/* envelope recipient numbers */
 	size_t		 nidx;
+	int		 tried;	/* worker: its result is in */
 	int		 code;
 	char		 dsn[16];
 	char		 reason[256];
@@ -108,6 +111,7 @@ struct dl_job {
 	time_t			 arrival;
 	char			*spool_dir, *hostname, *delim;
 	long long		 retry_min, retry_max, lifetime, timeout;
+	long long		 rcpt_limit;	/* lmtp_recipient_limit */
 	struct strlist		 log;		/* lines for the loop */
 	struct strlist		 failed;	/* `<addr>: reason`, notice */
 	char			 pm_addr[SMTP_PATH_MAX + 1];

@@ -739,7 +739,9 @@ lmtp_ascii(const char *s)
 /*
  * Deliver m to the n boxes (one target) in one transaction on s: MAIL,
  * RCPT for each, DATA, and after the final dot one reply per accepted
- * recipient, in order (RFC 2033 4.2).  Each box gets its code.
+ * recipient, in order (RFC 2033 4.2).  Each box gets its code, or
+ * LMTP_NEXT_TX when the store's recipient limit (452 4.5.3) left it for
+ * another transaction.
  */
 void
 lmtp_deliver(struct lmtp_session *s, const struct dl_msg *m,
@@ -783,6 +785,16 @@ lmtp_deliver(struct lmtp_session *s, const struct dl_msg *m,
 		    lmtp_sync_reply(s, &r) != 0)
 			goto lost;
 		lmtp_box_set(box[i], &r, NULL);
+		/*
+		 * RFC 5321 4.5.3.1.10, RFC 3463 4.5.3: the store takes no more
+		 * recipients in this transaction; the rest go in the next.
+		 */
+		if (r.code == 452 && accepted > 0 &&
+		    strcmp(box[i]->dsn, "4.5.3") == 0) {
+			for (; i < n; i++)
+				box[i]->code = LMTP_NEXT_TX;
+			break;
+		}
 		if (r.code / 100 == 2) {
 			box[i]->code = -1;	/* accepted: its reply is due */
 			accepted++;

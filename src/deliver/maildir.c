@@ -8,23 +8,30 @@
  * (O_CREAT|O_EXCL), fsync it; link(2) it into new/
  * (which never replaces a file: EEXIST means another name); fsync new/;
  * unlink the tmp/ name.  cur/ is never touched.  A crash before the
- * link leaves only a file in tmp/, which Maildir readers ignore (and
- * clean after 36 hours).  A pattern ending in a Maildir++ folder,
+ * link leaves only a file in tmp/, and one between the link and the
+ * unlink a second name of the file in new/; Maildir readers ignore
+ * tmp/, and each delivery removes tmp/ files 36 hours old (the
+ * convention; Dovecot and Courier's maildrop do the same).  A pattern ending in a Maildir++ folder,
  * maildir:/var/mail/%d/%u/.Lists, delivers into that folder.  Runs on
  * runner.c's worker threads, never on the event loop (fsync).
  */
 #include <sys/stat.h>
 #include <sys/time.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "deliver.h"
+
+/* A tmp/ file neither read nor written for this long is stale. */
+#define MAILDIR_TMP_STALE	(36 * 60 * 60)
 
 static unsigned	maildir_seq;	/* Q<n> of the unique name */
 
@@ -263,6 +270,36 @@ maildir_fail(struct dl_box *b, const char *what, const char *path)
 	    path, strerror(err));
 }
 
+/*
+ * Remove the files in dir/tmp/ that nobody has read or written for 36
+ * hours: what a crash left there, ours or another writer's (the Maildir
+ * convention lets any program that uses the Maildir do it).  A file
+ * being written is younger; one still linked into new/ only loses its
+ * tmp/ name.
+ */
+static void
+maildir_clean_tmp(const char *dir)
+{
+	struct dirent	*de;
+	struct stat	 st;
+	char		 path[PATH_MAX];
+	time_t		 old = time(NULL) - MAILDIR_TMP_STALE;
+	DIR		*d;
+
+	snprintf(path, sizeof(path), "%s/tmp", dir);
+	if ((d = opendir(path)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || fstatat(dirfd(d), de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == -1)
+			continue;
+		if (S_ISREG(st.st_mode) && st.st_mtime < old &&
+		    st.st_atime < old)
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+	}
+	closedir(d);
+}
+
 /* Deliver m with hdr into the Maildir dir, for box b. */
 void
 maildir_deliver(const char *dir, const struct dl_msg *m, const char *hdr,
@@ -276,6 +313,7 @@ maildir_deliver(const char *dir, const struct dl_msg *m, const char *hdr,
 		maildir_fail(b, "cannot create", dir);
 		return;
 	}
+	maildir_clean_tmp(dir);
 	maildir_name(name, sizeof(name), m->hostname);
 	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, name);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,

@@ -460,6 +460,7 @@ plan_message(struct dl_entry *e, time_t now)
 	j->retry_max = cfg->delivery_retry_max;
 	j->lifetime = cfg->delivery_lifetime;
 	j->timeout = cfg->delivery_timeout;
+	j->rcpt_limit = cfg->lmtp_recipient_limit;
 	j->arrival = plan_arrival(e->qid);
 	plan_plan_postmaster(j);
 	return (j);
@@ -500,4 +501,7 @@ plan_explain(const struct config *c, FILE *f)
 		    "%lld at once\n", c->delivery_retry_min,
 		    c->delivery_retry_max, c->delivery_lifetime,
 		    c->delivery_concurrency);
+	if (plan_active(c) && c->lmtp_recipient_limit > 1)
+		fprintf(f, "  lmtp: up to %lld mailboxes a transaction (no "
+		    "Delivered-To: when several)\n", c->lmtp_recipient_limit);
 }

@@ -3,7 +3,9 @@
  * never on the event loop (it waits for stores and for fsync).  In: a
  * dl_job from plan.c (the mailboxes, their targets, the settings it
  * needs: a worker never reads the configuration, which SIGHUP may
- * replace).  Out: each mailbox's copy through maildir.c or lmtp.c; one
+ * replace).  Out: each mailbox's copy through maildir.c or lmtp.c (the
+ * mailboxes of one LMTP target in transactions of up to
+ * lmtp_recipient_limit recipients); after each delivery, one
  * durable state line per transition (rcptstate_append with
  * fdatasync): delivered, deferred <next-try> <reason>, failed <reason>,
  * sent/bounced <mailbox> for one mailbox of an alias; dead/<QID>.eml
@@ -302,12 +304,15 @@ worker_settle(struct dl_job *j, size_t i, const struct dl_box *last,
 	worker_state(j, i, RCPT_S_DEFERRED, detail);
 }
 
-/* Is box k the last of j's boxes with recipient i? */
+/* Has every box of j with recipient i had its try? */
 static int
-worker_last_box(const struct dl_job *j, size_t k, size_t i)
+worker_all_tried(const struct dl_job *j, size_t i)
 {
-	for (k++; k < j->nbox; k++)
-		if (worker_has_idx(j->box[k].idx, j->box[k].nidx, i))
+	size_t	k;
+
+	for (k = 0; k < j->nbox; k++)
+		if (!j->box[k].tried &&
+		    worker_has_idx(j->box[k].idx, j->box[k].nidx, i))
 			return (0);
 	return (1);
 }
@@ -338,42 +343,103 @@ worker_deliver_box(struct dl_job *j, struct dl_box *b,
 	lmtp_deliver(ls, &j->m, hdr, &b, 1, (long)j->timeout);
 }
 
+/*
+ * Gather into tx the boxes of one delivery that starts at box k: box k
+ * alone for Maildir; for LMTP, box k and the boxes after it not tried
+ * yet for the same target, at most rcpt_limit (lmtp_recipient_limit).
+ * Their number.
+ */
+static size_t
+worker_gather(struct dl_job *j, size_t k, struct dl_box **tx)
+{
+	const char	*t = j->box[k].target;
+	size_t		 n = 0;
+
+	tx[n++] = &j->box[k];
+	if (strncmp(t, "lmtp:", 5) != 0)
+		return (n);
+	for (k++; k < j->nbox && (long long)n < j->rcpt_limit; k++)
+		if (!j->box[k].tried && strcmp(j->box[k].target, t) == 0)
+			tx[n++] = &j->box[k];
+	return (n);
+}
+
+/*
+ * Deliver the n boxes of tx.  One LMTP mailbox, or a Maildir one, gets
+ * its own Delivered-To (worker_deliver_box).  Several LMTP mailboxes go
+ * in one transaction (RFC 2033 4.2: one reply each after the data) with
+ * nothing prepended: every recipient gets the same octets, so a header
+ * naming one would show it to all (a Bcc leak).  Dovecot 2.3 adds no
+ * Delivered-To then either (lmtp_hdr_delivery_address is none for a mail
+ * with several recipients): hence lmtp_recipient_limit's default of 1.
+ */
+static void
+worker_deliver_tx(struct dl_job *j, struct dl_box **tx, size_t n,
+    struct lmtp_session *ls)
+{
+	if (n == 1)
+		worker_deliver_box(j, tx[0], ls);
+	else
+		lmtp_deliver(ls, &j->m, "", tx, n, (long)j->timeout);
+}
+
+/*
+ * Record what became of box b, tried just now: its log line, dead/ for
+ * a 5xx, and at once the state of its recipients, before the next
+ * delivery (a crash can then repeat only the one under way).  A
+ * recipient whose boxes have all been tried is settled; one with boxes
+ * still to try gets a `sent`/`bounced` line for this one.
+ */
+static void
+worker_record(struct dl_job *j, struct dl_box *b)
+{
+	time_t	now = time(NULL);
+	size_t	i, n;
+
+	b->tried = 1;
+	worker_log(j, "qid=%s to=<%s>%s%s%s relay=%s delay=%lld dsn=%s "
+	    "status=%s (%s)", j->m.qid, b->addr, b->orig[0] ?
+	    " orig_to=<" : "", b->orig, b->orig[0] ? ">" : "",
+	    b->target, (long long)(now - j->arrival), b->dsn,
+	    worker_status(b), b->reason);
+	if (b->code >= 500) {
+		/* Into dead/ before any state says failed. */
+		worker_dead(j);
+		worker_failed(j, b->addr, b->reason);
+	}
+	for (n = 0; n < b->nidx; n++) {
+		i = b->idx[n];
+		if (worker_all_tried(j, i))
+			worker_settle(j, i, b, now);
+		else if (worker_box_done(b))
+			worker_state(j, i, b->code < 300 ? RCPT_S_SENT :
+			    RCPT_S_BOUNCED, b->addr);
+	}
+}
+
 /* Do one job on a worker thread. */
 void
 worker_run(struct dl_job *j, struct lmtp_session *ls)
 {
-	struct dl_box		*b;
+	struct dl_box		**tx;
 	enum rcpt_status	*st;
-	size_t			 i, k, n;
-	time_t			 now;
+	size_t			 k, t, n;
 
+	tx = xcalloc(j->nbox + 1, sizeof(*tx));
 	for (k = 0; k < j->nbox; k++) {
-		b = &j->box[k];
-		worker_deliver_box(j, b, ls);
-		now = time(NULL);
-		worker_log(j, "qid=%s to=<%s>%s%s%s relay=%s delay=%lld dsn=%s "
-		    "status=%s (%s)", j->m.qid, b->addr, b->orig[0] ?
-		    " orig_to=<" : "", b->orig, b->orig[0] ? ">" : "",
-		    b->target, (long long)(now - j->arrival), b->dsn,
-		    worker_status(b), b->reason);
-		if (b->code >= 500) {
-			/* Into dead/ before any state says failed. */
-			worker_dead(j);
-			worker_failed(j, b->addr, b->reason);
-		}
-		/*
-		 * Record at once, before the next copy: a crash can then
-		 * repeat only the copy under way.
-		 */
-		for (n = 0; n < b->nidx; n++) {
-			i = b->idx[n];
-			if (worker_last_box(j, k, i))
-				worker_settle(j, i, b, now);
-			else if (worker_box_done(b))
-				worker_state(j, i, b->code < 300 ?
-				    RCPT_S_SENT : RCPT_S_BOUNCED, b->addr);
+		if (j->box[k].tried)
+			continue;
+		n = worker_gather(j, k, tx);
+		worker_deliver_tx(j, tx, n, ls);
+		for (t = 0; t < n; t++) {
+			/* Box k is always tried: the loop ends. */
+			if (tx[t]->code == LMTP_NEXT_TX)
+				tx[t]->code = 0;
+			else
+				worker_record(j, tx[t]);
 		}
 	}
+	free(tx);
 	if (j->failed.n > 0)
 		worker_notice(j, ls);
 	st = xcalloc(j->env.nrcpt + 1, sizeof(*st));
@@ -388,4 +454,3 @@ worker_run(struct dl_job *j, struct lmtp_session *ls)
 	}
 	free(st);
 }
-

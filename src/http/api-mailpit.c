@@ -542,10 +542,12 @@ mailpit_rss(void)
 void
 mailpit_info(struct http_req *r)
 {
-	long long	 total = 0, unread = 0, dbsize = 0;
-	char		*db;
+	long long		 total = 0, unread = 0, dbsize = 0;
+	unsigned long long	 octets, refused;
+	char			*db;
 
 	(void)index_counts(&total, &unread);
+	stats_get(&octets, &refused);
 	(void)index_size(&dbsize);
 	xasprintf(&db, "%s/index.sqlite", cfg->spool_dir);
 	http_reply_json(r, 200, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, "
@@ -562,8 +564,8 @@ mailpit_info(struct http_req *r)
 	    "Memory", (json_int_t)mailpit_rss(),
 	    "MessagesDeleted", (json_int_t)mailpit_deleted,
 	    "SMTPAccepted", (json_int_t)mailpit_accepted,
-	    "SMTPAcceptedSize", (json_int_t)0,
-	    "SMTPRejected", (json_int_t)0,
+	    "SMTPAcceptedSize", (json_int_t)octets,
+	    "SMTPRejected", (json_int_t)refused,
 	    "SMTPIgnored", (json_int_t)0));
 	free(db);
 }

@@ -237,6 +237,8 @@ message_committed_cb(void *arg, int err)
 		log_warn("s=%08llx qid=%s commit failed",
 		    (unsigned long long)s->id, tx->qid);
 	}
+	if (err == 0)
+		stats_accepted(tx->size);
 	/* Stopping (SIGTERM came before this commit ended): no delay. */
 	if (err == 0 && tx->fault.kind == FAULT_DELAY &&
 	    !(s->flags & (SESSION_F_GONE | SESSION_F_SHUTDOWN))) {

@@ -7,6 +7,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "smtp.h"
 
@@ -421,6 +422,17 @@ reply_note(struct session *s, int code, const char *esc)
 		    esc ? " " : "", reply_bare_lf_note[i]));
 }
 
+/*
+ * Does a failure reply now refuse mail: a recipient (RCPT), or a message
+ * (DATA, or its end)?  For SMTPRejected in /api/v1/info (stats.c).
+ */
+static int
+reply_refuses_mail(const struct session *s)
+{
+	return (s->state == STATE_DATA || strncasecmp(s->line, "RCPT", 4) ==
+	    0 || strncasecmp(s->line, "DATA", 4) == 0);
+}
+
 /* Send a reply from the table; arguments fill the text's conversions. */
 void
 reply(struct session *s, enum reply_id id, ...)
@@ -441,6 +453,9 @@ reply(struct session *s, enum reply_id id, ...)
 	}
 	if (replies[id].code >= 400)
 		reply_log_failure(s, line);
+	if (replies[id].code >= 400 && replies[id].closes == NULL &&
+	    reply_refuses_mail(s))
+		stats_rejected();
 	if (replies[id].closes != NULL) {
 		s->quit_reason = replies[id].closes;
 		session_enter_state(s, STATE_QUIT);

@@ -47,7 +47,7 @@
 #include "store/index.h"
 
 #define INDEX_FILE	"index.sqlite"
-#define INDEX_SCHEMA	"2"
+#define INDEX_SCHEMA	"3"
 #define INDEX_BATCH	1024		/* messages per batch, at most */
 #define INDEX_BATCH_TEXT (4 << 20)	/* octets of search text per batch */
 #define INDEX_AHEAD	2		/* batches parsed ahead of the writer */
@@ -81,7 +81,22 @@ static const char index_schema[] =
 	"CREATE TRIGGER IF NOT EXISTS msg_gone AFTER DELETE ON msg BEGIN"
 	" DELETE FROM fts WHERE rowid = old.rowid;"
 	" DELETE FROM rcpt WHERE msg = old.rowid;"
-	" DELETE FROM tag WHERE msg = old.rowid; END;"
+	" DELETE FROM tag WHERE msg = old.rowid;"
+	" UPDATE stat SET total = total - 1, unread = unread -"
+	" (old.read = 0); END;"
+	/*
+	 * The counts a listing shows, kept by triggers in one row so that
+	 * no request counts msg (query.c, index_counts).
+	 */
+	"CREATE TABLE IF NOT EXISTS stat(one INTEGER PRIMARY KEY"
+	" CHECK (one = 1), total INTEGER NOT NULL, unread INTEGER NOT NULL);"
+	"INSERT OR IGNORE INTO stat VALUES (1, 0, 0);"
+	"CREATE TRIGGER IF NOT EXISTS msg_new AFTER INSERT ON msg BEGIN"
+	" UPDATE stat SET total = total + 1, unread = unread +"
+	" (new.read = 0); END;"
+	"CREATE TRIGGER IF NOT EXISTS msg_flag AFTER UPDATE OF read ON msg"
+	" BEGIN UPDATE stat SET unread = unread + (new.read = 0) -"
+	" (old.read = 0); END;"
 	"INSERT OR IGNORE INTO meta VALUES ('schema', '" INDEX_SCHEMA "');";
 
 /* A job for the parser: index or drop one message. */
@@ -519,8 +534,9 @@ index_writer_ready(struct index_writer *w)
 	if (w->msg == NULL)
 		w->msg = index_prepare(w->db, "INSERT OR IGNORE INTO msg (qid, "
 		    "msgid, subject, from_j, to_j, cc_j, bcc_j, replyto_j, "
-		    "snippet, sender, username, size, attachments, inlines) "
-		    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+		    "snippet, sender, username, size, attachments, inlines, "
+		    "rowid, read) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+		    "?, ?, ?, ?)");
 	if (w->fts == NULL)
 		w->fts = index_prepare(w->db, "INSERT INTO fts (rowid, body) "
 		    "VALUES (?, ?)");
@@ -597,6 +613,9 @@ index_insert(struct index_writer *w, struct index_parsed *p)
 	sqlite3_bind_int64(w->msg, 12, p->size);
 	sqlite3_bind_int64(w->msg, 13, (sqlite3_int64)p->mm.nattach);
 	sqlite3_bind_int64(w->msg, 14, (sqlite3_int64)p->mm.ninline);
+	sqlite3_bind_int64(w->msg, 15, index_qid_row(p->qid));
+	/* Read before a rebuild: spool_dir/seen says so (seen.c). */
+	sqlite3_bind_int(w->msg, 16, seen_read(p->qid));
 	rc = index_step(w->msg);
 	if (rc != SQLITE_DONE)
 		return (-1);
@@ -611,6 +630,17 @@ index_writer_drop(struct index_writer *w, const char *qid)
 {
 	index_bind(w->drop, 1, qid);
 	return (index_step(w->drop) == SQLITE_DONE ? 0 : -1);
+}
+
+/*
+ * The rowid of qid's row: the queue ID's 64 bits with the top one
+ * flipped, so that rowids sort as queue IDs do (by arrival) and a page
+ * newest first walks msg, or the full-text index, by rowid (query.c).
+ */
+long long
+index_qid_row(const char *qid)
+{
+	return ((long long)(strtoull(qid, NULL, 16) ^ (1ULL << 63)));
 }
 
 /* Delete the row of qid on db (the loop's connection); 0 or -1. */
@@ -1090,7 +1120,8 @@ index_start(struct event_base *base, const char *spool_dir,
 	mime_init();
 	index_spool = xstrdup(spool_dir);
 	xasprintf(&index_path, "%s/%s", spool_dir, INDEX_FILE);
-	if ((index_db = index_open(index_path, cause)) == NULL)
+	if ((index_db = index_open(index_path, cause)) == NULL ||
+	    seen_start(spool_dir, cause) != 0)
 		return (-1);
 	/*
 	 * The writer's connection is opened here too, and both have their
@@ -1148,6 +1179,7 @@ index_chown(uid_t uid, gid_t gid)
 		    errno != ENOENT)
 			index_log(1, "index: %s: %s", p, strerror(errno));
 	}
+	seen_chown(uid, gid);
 }
 
 /*
@@ -1184,6 +1216,7 @@ index_stop(void)
 	close(index_pipe[0]);
 	close(index_pipe[1]);
 	sqlite3_close(index_db);
+	seen_stop();
 	while ((w = index_watchers) != NULL) {
 		index_watchers = w->next;
 		free(w);
@@ -1243,6 +1276,7 @@ index_unwatch(void (*cb)(const char *, void *), void *arg)
 int
 index_batch_begin(void)
 {
+	seen_hold();
 	return (index_exec(index_db, "BEGIN IMMEDIATE"));
 }
 
@@ -1252,6 +1286,7 @@ index_batch_end(void)
 {
 	if (index_exec(index_db, "COMMIT") != 0)
 		(void)index_exec(index_db, "ROLLBACK");
+	seen_release();
 }
 
 /* The loop's connection, for the rest of store/ (tags.c); NULL if none. */

@@ -55,6 +55,8 @@ int		 search_parse(const char *, struct search *);
 int		 search_add(struct search *, enum search_field, const char *);
 void		 search_free(struct search *);
 char		*search_sql(const struct search *, char ***, size_t *);
+char		*search_sql_fts(const struct search *, char **, char ***,
+		    size_t *);
 void		 search_params_free(char **, size_t);
 
 /* mime.c: one attachment or inline part (enmime's rules). */
@@ -124,6 +126,17 @@ void		 index_chown(uid_t, gid_t);
 void		 index_watch(void (*)(const char *, void *), void *);
 void		 index_unwatch(void (*)(const char *, void *), void *);
 int		 index_counts(long long *, long long *);
+long long	 index_qid_row(const char *);
+
+/* seen.c: read flags kept in the spool too (spool_dir/seen). */
+int		 seen_start(const char *, char **);
+void		 seen_chown(uid_t, gid_t);
+int		 seen_read(const char *);
+void		 seen_note(const char *, int);
+void		 seen_flush(void);
+void		 seen_hold(void);
+void		 seen_release(void);
+void		 seen_stop(void);
 int		 index_query(const struct search *, const char *, long long,
 		    long long, struct index_row **, size_t *, long long *,
 		    long long *);

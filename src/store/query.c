@@ -101,15 +101,17 @@ index_rows_free(struct index_row *r, size_t n)
 	free(r);
 }
 
-/* Messages in the index, and unread ones; 0 or -1. */
+/*
+ * Messages in the index, and unread ones, from the one row the schema's
+ * triggers keep (index.c); 0 or -1.
+ */
 int
 index_counts(long long *total, long long *unread)
 {
 	sqlite3_stmt	*st;
 	int		 rc = -1;
 
-	if ((st = query_prepare("SELECT (SELECT count(*) FROM "
-	    "msg), (SELECT count(*) FROM msg WHERE read = 0)")) == NULL)
+	if ((st = query_prepare("SELECT total, unread FROM stat")) == NULL)
 		return (-1);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		*total = sqlite3_column_int64(st, 0);
@@ -120,39 +122,121 @@ index_counts(long long *total, long long *unread)
 	return (rc);
 }
 
+/* What index_select is for. */
+#define SEL_PAGE	0	/* newest first, LIMIT ? OFFSET ? */
+#define SEL_ALL		1	/* newest first, every match */
+#define SEL_COUNT	2	/* one row: the hits, the unread hits */
+
 /*
- * Prepare "SELECT what FROM msg m WHERE <s> [AND m.qid > after] tail"
- * with the search's values bound from 1, planned for a page (newest
- * first, stops early) or for all hits; *next gets the next parameter
- * number.  NULL on failure.
+ * What SEL_COUNT selects for a search of free text alone (the full-text
+ * table f without msg): the hits, and the unread ones by whether each
+ * hit's rowid is in the smaller of the read and the unread sets (msg_read
+ * holds both, rowids included), so that neither is a lookup per hit.
+ */
+static const char *
+index_count_fts(void)
+{
+	long long	total = 0, unread = 0;
+
+	(void)index_counts(&total, &unread);
+	if (unread == total)		/* none read: a sink's usual state */
+		return ("count(*), count(*)");
+	if (unread == 0)
+		return ("count(*), 0");
+	if (total - unread > unread)
+		return ("count(*), coalesce(sum(f.rowid IN (SELECT rowid "
+		    "FROM msg WHERE read = 0)), 0)");
+	return ("count(*), count(*) - coalesce(sum(f.rowid IN (SELECT "
+	    "rowid FROM msg WHERE read = 1)), 0)");
+}
+
+/*
+ * The SQL of index_select for the condition where, the FTS5 expression
+ * match (NULL: none) and a bound on the queue ID (after: 0 none, 1 a
+ * rowid, 2 a text).  A search with free text that the trigram index
+ * answers walks that index (f) newest first, joined to msg (m): a page
+ * of a search every message matches stops after the page, and a count
+ * of free text alone reads no msg row.  Others walk msg newest first.
+ * Both go by rowid, which sorts as the queue ID does (index_qid_row).
+ */
+static char *
+index_select_sql(const char *what, char *where, const char *match,
+    int after, int how)
+{
+	const char	*key = match != NULL ? "f.rowid" : "m.rowid", *from;
+	char		*sql, *tail, *p;
+
+	/*
+	 * CROSS JOIN keeps f first: else the planner may walk msg_read
+	 * and ask f about each row (seconds at 100 000 messages).
+	 */
+	from = match != NULL ? "fts f CROSS JOIN msg m ON m.rowid = f.rowid" :
+	    "msg m";
+	if (how == SEL_COUNT) {
+		what = "count(*), coalesce(sum(m.read = 0), 0)";
+		if (match != NULL && strcmp(where, "1") == 0 && !after) {
+			what = index_count_fts();
+			from = "fts f";
+		}
+	}
+	/*
+	 * search.c writes "+m.rowid IN (hits)" so that a page walks msg
+	 * newest first; a count without the full-text table is faster
+	 * driven by the hits themselves: drop the + (our SQL only: user
+	 * text is never in it).
+	 */
+	if (how == SEL_COUNT && match == NULL)
+		for (p = where; (p = strstr(p, "+m.rowid")) != NULL; p++)
+			*p = ' ';
+	if (how == SEL_COUNT)
+		tail = xstrdup("");
+	else
+		xasprintf(&tail, " ORDER BY %s DESC%s", key, how == SEL_PAGE ?
+		    " LIMIT ? OFFSET ?" : "");
+	xasprintf(&sql, "SELECT %s FROM %s WHERE %s%s%s%s%s%s", what, from,
+	    match != NULL ? "f.fts MATCH ? AND " : "", where,
+	    after ? " AND " : "", after == 1 ? key : after ? "m.qid" : "",
+	    after ? " > ?" : "", tail);
+	free(tail);
+	return (sql);
+}
+
+/*
+ * Prepare "SELECT what" over the messages matching s (newer than after,
+ * if not NULL) for how (SEL_*; SEL_COUNT chooses what itself), with the
+ * search's values bound from 1; *next gets the next parameter number.
+ * NULL on failure.
  */
 static sqlite3_stmt *
 index_select(const char *what, const struct search *s, const char *after,
-    const char *tail, int page, int *next)
+    int how, int *next)
 {
 	sqlite3_stmt	*st;
-	char		*where, *sql, **params, *p;
+	char		*where, *match, *sql, **params;
 	size_t		 np, i;
+	int		 k = 1, byrow;
 
-	where = search_sql(s, &params, &np);
-	/*
-	 * search.c writes "+m.rowid IN (hits)" so that a page walks msg
-	 * newest first; a count is faster driven by the hits themselves:
-	 * drop the + (our SQL only: user text is never in it).
-	 */
-	if (!page)
-		for (p = where; (p = strstr(p, "+m.rowid")) != NULL; p++)
-			*p = ' ';
-	xasprintf(&sql, "SELECT %s FROM msg m WHERE %s%s %s", what, where,
-	    after != NULL ? " AND m.qid > ?" : "", tail);
+	where = search_sql_fts(s, &match, &params, &np);
+	/* A queue ID is a rowid bound; other text (none today) compares. */
+	byrow = after != NULL && queue_id_valid(after);
+	sql = index_select_sql(what, where, match, after == NULL ? 0 :
+	    byrow ? 1 : 2, how);
 	st = query_prepare(sql);
+	if (st != NULL && match != NULL)
+		query_bind(st, k++, match);
+	for (i = 0; st != NULL && i < np; i++)
+		query_bind(st, k++, params[i]);
+	if (st != NULL && after != NULL) {
+		if (byrow)
+			sqlite3_bind_int64(st, k, index_qid_row(after));
+		else
+			query_bind(st, k, after);
+		k++;
+	}
+	*next = k;
 	free(sql);
 	free(where);
-	for (i = 0; st != NULL && i < np; i++)
-		query_bind(st, (int)i + 1, params[i]);
-	if (st != NULL && after != NULL)
-		query_bind(st, (int)np + 1, after);
-	*next = (int)np + 1 + (after != NULL);
+	free(match);
 	search_params_free(params, np);
 	return (st);
 }
@@ -169,12 +253,12 @@ index_query(const struct search *s, const char *after, long long start,
     long long *unread)
 {
 	sqlite3_stmt	*st;
+	size_t		 i;
 	int		 k;
 
 	*rows = NULL;
 	*n = 0;
-	if ((st = index_select(INDEX_COLS, s, after,
-	    "ORDER BY m.qid DESC LIMIT ? OFFSET ?", 1, &k)) == NULL)
+	if ((st = index_select(INDEX_COLS, s, after, SEL_PAGE, &k)) == NULL)
 		return (-1);
 	sqlite3_bind_int64(st, k, limit > 0 ? limit : -1);
 	sqlite3_bind_int64(st, k + 1, start > 0 ? start : 0);
@@ -185,8 +269,15 @@ index_query(const struct search *s, const char *after, long long start,
 	sqlite3_finalize(st);
 	if (hits == NULL)
 		return (0);
-	if ((st = index_select("count(*), coalesce(sum(m.read = 0), 0)", s,
-	    after, "", 0, &k)) == NULL)
+	/* A first page that is not full holds every hit: count those. */
+	if (start <= 0 && (limit <= 0 || (long long)*n < limit)) {
+		*hits = (long long)*n;
+		if (unread != NULL)
+			for (*unread = 0, i = 0; i < *n; i++)
+				*unread += !(*rows)[i].read;
+		return (0);
+	}
+	if ((st = index_select(NULL, s, after, SEL_COUNT, &k)) == NULL)
 		return (-1);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		*hits = sqlite3_column_int64(st, 0);
@@ -225,8 +316,7 @@ index_ids(const struct search *s, char ***ids, size_t *n)
 
 	*ids = NULL;
 	*n = 0;
-	if ((st = index_select("m.qid", s, NULL, "ORDER BY m.qid DESC", 0,
-	    &k)) == NULL)
+	if ((st = index_select("m.qid", s, NULL, SEL_ALL, &k)) == NULL)
 		return (-1);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		*ids = xreallocarray(*ids, *n + 1, sizeof(**ids));
@@ -236,21 +326,50 @@ index_ids(const struct search *s, char ***ids, size_t *n)
 	return (0);
 }
 
-/* Mark qid (NULL: every message) read or unread; 0 or -1. */
+/*
+ * Journal in spool_dir/seen (seen.c), so that a rebuild keeps it, the
+ * change of every message that mark-all (read) changes.
+ */
+static void
+index_note_all(int read)
+{
+	sqlite3_stmt	*st;
+
+	if ((st = query_prepare("SELECT qid FROM msg WHERE read = ?")) ==
+	    NULL)
+		return;
+	sqlite3_bind_int(st, 1, !read);
+	seen_hold();
+	while (sqlite3_step(st) == SQLITE_ROW)
+		seen_note((const char *)sqlite3_column_text(st, 0), read);
+	seen_release();
+	sqlite3_finalize(st);
+}
+
+/*
+ * Mark qid (NULL: every message) read or unread, in the index and in
+ * the spool's journal; rows already so are not written.  0 or -1.
+ */
 int
 index_set_read(const char *qid, int read)
 {
 	sqlite3_stmt	*st;
 	int		 rc;
 
+	read = read != 0;
+	if (qid == NULL)
+		index_note_all(read);
 	if ((st = query_prepare(qid != NULL ?
-	    "UPDATE msg SET read = ? WHERE qid = ?" :
-	    "UPDATE msg SET read = ?")) == NULL)
+	    "UPDATE msg SET read = ?1 WHERE qid = ?2 AND read != ?1" :
+	    "UPDATE msg SET read = ?1 WHERE read != ?1")) == NULL)
 		return (-1);
-	sqlite3_bind_int(st, 1, read != 0);
+	sqlite3_bind_int(st, 1, read);
 	if (qid != NULL)
 		query_bind(st, 2, qid);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE && qid != NULL &&
+	    sqlite3_changes(index_handle()) > 0)
+		seen_note(qid, read);
 	return (rc == SQLITE_DONE ? 0 : -1);
 }

@@ -200,26 +200,29 @@ queue_removed(const char *qid)
 }
 
 /*
- * Read the envelope of queue/<name> into e (envelope_free it) and its
- * size in octets; 0 or -1.
+ * Read the envelope of queue/<qid>.eml into e (envelope_free it) and the
+ * message's size in octets as every reader gets it (the API's Size,
+ * POP3's LIST): from mxd's Received: on, the envelope block not counted.
+ * 0, or -1 with errno.
  */
 static int
-queue_read(int dirfd, const char *name, struct envelope *e, off_t *size)
+queue_read(const char *spool_dir, const char *qid, struct envelope *e,
+    off_t *size)
 {
 	struct stat	 st;
 	FILE		*f;
-	int		 fd, rc;
+	off_t		 at;
 
-	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((f = queue_open(spool_dir, qid, e)) == NULL)
 		return (-1);
-	if (fstat(fd, &st) == -1 || (f = fdopen(fd, "r")) == NULL) {
-		close(fd);
+	if (fstat(fileno(f), &st) == -1 || (at = ftello(f)) == -1) {
+		envelope_free(e);
+		fclose(f);
 		return (-1);
 	}
-	*size = st.st_size;
-	rc = envelope_read(f, e);
+	*size = st.st_size - at;
 	fclose(f);
-	return (rc);
+	return (0);
 }
 
 /* What the state file says of each recipient, for mxd -q. */
@@ -330,15 +333,13 @@ int
 queue_list(const char *spool_dir, FILE *f)
 {
 	struct envelope		 e;
-	struct dirent		*de;
-	char			 path[4096], **names = NULL;
-	size_t			 n = 0, i, shown = 0;
+	char			 path[4096], **ids;
+	size_t			 n, i, shown = 0;
 	off_t			 size;
 	long long		 total = 0;
-	DIR			*d;
 
-	snprintf(path, sizeof(path), "%s/queue", spool_dir);
-	if ((d = opendir(path)) == NULL) {
+	if ((ids = queue_ids(spool_dir, &n)) == NULL) {
+		snprintf(path, sizeof(path), "%s/queue", spool_dir);
 		fprintf(stderr, "mxd: no spool at %s (%s: %s).\n"
 		    "mxd -q reads the spool_dir of the configuration: run it "
 		    "from the directory mxd was started in, or name the spool "
@@ -346,22 +347,14 @@ queue_list(const char *spool_dir, FILE *f)
 		    strerror(errno));
 		return (1);
 	}
-	while ((de = readdir(d)) != NULL) {
-		if (strlen(de->d_name) != QID_LEN + 4 ||
-		    strcmp(de->d_name + QID_LEN, ".eml") != 0)
-			continue;
-		names = xreallocarray(names, n + 1, sizeof(*names));
-		names[n++] = xstrdup(de->d_name);
-	}
-	if (n > 0)
-		qsort(names, n, sizeof(*names), queue_cmp);
 	if (n == 0)
 		fprintf(f, "Mail queue is empty\n");
 	else
 		fprintf(f, "%-16s %10s  %-20s  %s\n", "Queue ID", "Size",
 		    "Arrival (UTC)", "Sender / Recipients");
 	for (i = 0; i < n; i++) {
-		if (queue_read(dirfd(d), names[i], &e, &size) == 0) {
+		/* A message removed meanwhile is skipped. */
+		if (queue_read(spool_dir, ids[i], &e, &size) == 0) {
 			shown++;
 			total += size;
 			fprintf(f, "%-16s %10lld  %-20s  <%s>\n", e.qid,
@@ -369,12 +362,11 @@ queue_list(const char *spool_dir, FILE *f)
 			queue_print_rcpts(spool_dir, &e, f);
 			envelope_free(&e);
 		}
-		free(names[i]);
+		free(ids[i]);
 	}
 	if (n > 0)
 		fprintf(f, "-- %lld KiB in %zu message%s.\n",
 		    (total + 1023) / 1024, shown, shown == 1 ? "" : "s");
-	free(names);
-	closedir(d);
+	free(ids);
 	return (0);
 }

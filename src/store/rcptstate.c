@@ -5,9 +5,11 @@
  * where rcpt-number is the 0-based index into the envelope's recipients
  * (doc/spool.md).  In: transitions (a recipient's copy removed from its
  * maildrop; later delivered, deferred, failed).  Out: the current status
- * of every recipient (the last line for it wins) and whether the message
- * is done (every recipient in a final state), when queue_delete() may
- * take it.  A line is one write(2) with O_APPEND, so writers never mix
+ * of every recipient (the last line for it wins; `sent` and `bounced`
+ * name one mailbox of an alias and leave it as it was), every line to a
+ * callback (rcptstate_scan, for plan.c and mxd -q; both go through the
+ * one line parser), and whether the message is done (every recipient in
+ * a final state), when queue_delete() may take it.  A line is one write(2) with O_APPEND, so writers never mix
  * their lines; a torn last line (no LF: a crash mid-write) is ignored.
  * The store's own init says whether to fdatasync each line (spool_sync).
  */
@@ -167,25 +169,69 @@ rcptstate_append(const char *spool_dir, const char *qid, size_t rcpt,
 	return (0);
 }
 
-/* Apply one complete line (without its LF) to out[nrcpt]. */
-static void
-rcptstate_line(const char *line, enum rcpt_status *out, size_t nrcpt)
+/*
+ * Parse one complete line (without its LF): `<time> <rcpt> <word>[
+ * <detail>]`, time and rcpt plain decimal digits (no sign, no blanks)
+ * that fit.  *word and *detail point into line, which gets a NUL after
+ * the word; *detail is "" when there is none.  0, or -1 if the line is
+ * not a state line.  The one parser of the file, for every reader.
+ */
+static int
+rcptstate_parse_line(char *line, time_t *t, size_t *rcpt, char **word,
+    char **detail)
 {
-	const char		*p = line, *name;
-	char			*end;
 	unsigned long long	 n;
+	long long		 tv;
+	char			*p = line, *end;
+	size_t			 len;
+
+	if ((len = strspn(p, "0123456789")) == 0 || p[len] != ' ')
+		return (-1);
+	errno = 0;
+	tv = strtoll(p, &end, 10);
+	if (errno != 0 || end != p + len)
+		return (-1);
+	p = end + 1;
+	if ((len = strspn(p, "0123456789")) == 0 || p[len] != ' ')
+		return (-1);
+	n = strtoull(p, &end, 10);
+	if (errno != 0 || end != p + len)
+		return (-1);
+	*word = end + 1;
+	if ((len = strcspn(*word, " ")) == 0)
+		return (-1);
+	*detail = (*word)[len] == ' ' ? *word + len + 1 : *word + len;
+	(*word)[len] = '\0';
+	*t = (time_t)tv;
+	*rcpt = (size_t)n;
+	return (0);
+}
+
+/* What rcptstate_read() fills: a status per recipient. */
+struct rcptstate_out {
+	enum rcpt_status	*st;
+	size_t			 n;
+};
+
+/*
+ * rcptstate_scan's callback for rcptstate_read(): a known status is the
+ * recipient's, except `sent` and `bounced`, which name one mailbox of an
+ * alias and leave the recipient's status as it was (as plan.c and
+ * mxd -q read them).
+ */
+static void
+rcptstate_read_cb(void *arg, time_t t, size_t rcpt, const char *word,
+    const char *detail)
+{
+	struct rcptstate_out	*o = arg;
 	enum rcpt_status	 st;
 
-	p += strspn(p, "0123456789");
-	if (p == line || *p++ != ' ')
-		return;
-	errno = 0;
-	n = strtoull(p, &end, 10);
-	if (end == p || *end != ' ' || errno != 0 || n >= nrcpt)
-		return;
-	name = end + 1;
-	if ((st = rcptstate_lookup(name, strcspn(name, " "))) != RCPT_S_NONE)
-		out[n] = st;
+	(void)t;
+	(void)detail;
+	st = rcptstate_lookup(word, strlen(word));
+	if (rcpt < o->n && st != RCPT_S_NONE && st != RCPT_S_SENT &&
+	    st != RCPT_S_BOUNCED)
+		o->st[rcpt] = st;
 }
 
 /*
@@ -198,35 +244,12 @@ int
 rcptstate_read(const char *spool_dir, const char *qid, enum rcpt_status *out,
     size_t nrcpt)
 {
-	char	 path[QID_LEN + 8], line[RCPTSTATE_LINE_MAX];
-	size_t	 i, len;
-	FILE	*f;
-	int	 fd, skip = 0;
+	struct rcptstate_out	o = { out, nrcpt };
+	size_t			i;
 
 	for (i = 0; i < nrcpt; i++)
 		out[i] = RCPT_S_NONE;
-	if (rcptstate_path(qid, path, sizeof(path)) != 0)
-		return (-1);
-	if ((fd = spool_openat(spool_dir, path, O_RDONLY, 0)) == -1)
-		return (errno == ENOENT ? 0 : -1);
-	if ((f = fdopen(fd, "r")) == NULL) {
-		close(fd);
-		return (-1);
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		len = strlen(line);
-		if (len == 0 || line[len - 1] != '\n') {
-			/* Too long (skip to its end), or torn (the end). */
-			skip = 1;
-			continue;
-		}
-		line[len - 1] = '\0';
-		if (!skip)
-			rcptstate_line(line, out, nrcpt);
-		skip = 0;
-	}
-	fclose(f);
-	return (0);
+	return (rcptstate_scan(spool_dir, qid, rcptstate_read_cb, &o));
 }
 
 /* Is every one of the n recipients in a final state? */
@@ -266,13 +289,11 @@ rcptstate_scan(const char *spool_dir, const char *qid,
     void (*cb)(void *, time_t, size_t, const char *, const char *),
     void *arg)
 {
-	char		 path[QID_LEN + 8], line[RCPTSTATE_LINE_MAX], *p, *end;
-	char		*word;
-	size_t		 len;
-	long long	 t;
-	unsigned long long n;
-	FILE		*f;
-	int		 fd, skip = 0;
+	char	 path[QID_LEN + 8], line[RCPTSTATE_LINE_MAX], *word, *detail;
+	size_t	 len, n;
+	time_t	 t;
+	FILE	*f;
+	int	 fd, skip = 0;
 
 	if (rcptstate_path(qid, path, sizeof(path)) != 0)
 		return (-1);
@@ -285,25 +306,15 @@ rcptstate_scan(const char *spool_dir, const char *qid,
 	while (fgets(line, sizeof(line), f) != NULL) {
 		len = strlen(line);
 		if (len == 0 || line[len - 1] != '\n') {
+			/* Too long (skip to its end), or torn (the end). */
 			skip = 1;
 			continue;
 		}
 		line[len - 1] = '\0';
-		if (skip) {
-			skip = 0;
-			continue;
-		}
-		t = strtoll(line, &end, 10);
-		if (end == line || *end != ' ')
-			continue;
-		p = end + 1;
-		n = strtoull(p, &end, 10);
-		if (end == p || *end != ' ')
-			continue;
-		word = end + 1;
-		if ((p = strchr(word, ' ')) != NULL)
-			*p++ = '\0';
-		cb(arg, (time_t)t, (size_t)n, word, p != NULL ? p : "");
+		if (!skip && rcptstate_parse_line(line, &t, &n, &word,
+		    &detail) == 0)
+			cb(arg, t, n, word, detail);
+		skip = 0;
 	}
 	fclose(f);
 	return (0);

@@ -62,10 +62,12 @@ static const struct {
  * (see SQ_*); nparams of them.  Free text of 3 characters or more
  * without wildcards is an FTS5 phrase over the trigram index (a
  * substring match that reads no message text); shorter text or text
- * with Mailpit's LIKE wildcards (% and _) is a LIKE over it.  The
- * unary + keeps SQLite walking msg newest first and testing each row
- * against the set of hits, so a page of a search that hits every
- * message stops after the page instead of sorting every hit.
+ * with Mailpit's LIKE wildcards (% and _) is a LIKE over it; phrases
+ * not negated are taken out of the condition by search_sql_fts, for
+ * query.c to walk the FTS5 table newest first.  The unary + keeps
+ * SQLite walking msg newest first and testing each row against the set
+ * of hits, so a page that walks msg stops after the page instead of
+ * sorting every hit.
  */
 static const struct {
 	enum search_field	 field;
@@ -310,13 +312,48 @@ search_params_free(char **p, size_t n)
 	free(p);
 }
 
+/* Append phrase, an FTS5 string, to the FTS5 expression *match. */
+static void
+search_match_add(char **match, const char *phrase)
+{
+	char	*next;
+
+	if (*match == NULL) {
+		*match = xstrdup(phrase);
+		return;
+	}
+	xasprintf(&next, "%s AND %s", *match, phrase);
+	free(*match);
+	*match = next;
+}
+
+/* The value to bind to a ? of row j of search_sql_table for value v. */
+static char *
+search_value(size_t j, const char *v)
+{
+	char	*out;
+
+	if (search_sql_table[j].like == SQ_LIKE)
+		xasprintf(&out, "%%%s%%", v);
+	else if (search_sql_table[j].like == SQ_PHRASE)
+		out = search_phrase(v);
+	else
+		out = xstrdup(v);
+	return (out);
+}
+
 /*
  * The condition for s over `msg m` (all terms ANDed; "1" for none), a
  * new string; *params gets the values to bind to its ? in order
- * (search_params_free them) and *nparams their count.
+ * (search_params_free them) and *nparams their count.  With match not
+ * NULL, the terms that are FTS5 phrases and not negated are left out of
+ * it and go into *match instead, as one FTS5 expression ("a" AND "b",
+ * a new string, NULL if none) for the caller to bind to `fts MATCH ?`
+ * and walk the full-text index newest first (query.c).
  */
 char *
-search_sql(const struct search *s, char ***params, size_t *nparams)
+search_sql_fts(const struct search *s, char **match, char ***params,
+    size_t *nparams)
 {
 	enum search_field	 f;
 	char			*sql = xstrdup("1"), *next, *v;
@@ -324,6 +361,8 @@ search_sql(const struct search *s, char ***params, size_t *nparams)
 
 	*params = NULL;
 	*nparams = 0;
+	if (match != NULL)
+		*match = NULL;
 	for (i = 0; i < s->n; i++) {
 		f = s->t[i].field;
 		if (f == SF_TEXT && search_phrase_ok(s->t[i].value))
@@ -334,21 +373,29 @@ search_sql(const struct search *s, char ***params, size_t *nparams)
 		if (j == NITEMS(search_sql_table))
 			fatalx("search_sql: no SQL for field %d",
 			    s->t[i].field);
+		if (match != NULL && f == SF_TEXT_PHRASE && !s->t[i].negate) {
+			v = search_phrase(s->t[i].value);
+			search_match_add(match, v);
+			free(v);
+			continue;
+		}
 		xasprintf(&next, "%s AND %s(%s)", sql,
 		    s->t[i].negate ? "NOT " : "", search_sql_table[j].sql);
 		free(sql);
 		sql = next;
 		for (k = 0; k < (size_t)search_sql_table[j].nparams; k++) {
-			if (search_sql_table[j].like == SQ_LIKE)
-				xasprintf(&v, "%%%s%%", s->t[i].value);
-			else if (search_sql_table[j].like == SQ_PHRASE)
-				v = search_phrase(s->t[i].value);
-			else
-				v = xstrdup(s->t[i].value);
 			*params = xreallocarray(*params, *nparams + 1,
 			    sizeof(**params));
-			(*params)[(*nparams)++] = v;
+			(*params)[(*nparams)++] = search_value(j,
+			    s->t[i].value);
 		}
 	}
 	return (sql);
+}
+
+/* The condition for s with every term in it (search_sql_fts). */
+char *
+search_sql(const struct search *s, char ***params, size_t *nparams)
+{
+	return (search_sql_fts(s, NULL, params, nparams));
 }

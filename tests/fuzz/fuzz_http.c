@@ -23,10 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
 #include <event2/event.h>
 
-#include "mxd.h"
+#include "fuzzlib.h"
 
 #define PARK_MS		50	/* how long a parked request may hold on */
 
@@ -52,26 +51,12 @@ put(int i)
 		"image/png\r\nContent-ID: <c1>\r\nContent-Transfer-Encoding: "
 		"base64\r\n\r\niVBORw0KGgo=\r\n--B--\r\n",
 	};
-	struct evbuffer	*b = evbuffer_new();
-	struct envelope	 e;
-	char		 path[128], *rcpt[] = { "u@x.example", "v@y.example" };
-	FILE		*f;
+	char	 qid[QID_LEN + 1], arrival[32];
+	char	*rcpt[] = { "u@x.example", "v@y.example" };
 
-	memset(&e, 0, sizeof(e));
-	snprintf(e.qid, sizeof(e.qid), "0000000000000%03X", i + 1);
-	snprintf(e.arrival, sizeof(e.arrival), "2026-11-29T00:00:0%dZ", i);
-	snprintf(e.client_addr, sizeof(e.client_addr), "127.0.0.1");
-	snprintf(e.sender, sizeof(e.sender), "a@example.com");
-	e.rcpt = rcpt;
-	e.nrcpt = 2;
-	envelope_write(b, &e);
-	evbuffer_add_printf(b, "Received: from x\r\n%s", bodies[i]);
-	snprintf(path, sizeof(path), "%s/queue/%s.eml", spool, e.qid);
-	if ((f = fopen(path, "w")) == NULL)
-		abort();
-	evbuffer_write(b, fileno(f));
-	fclose(f);
-	evbuffer_free(b);
+	snprintf(qid, sizeof(qid), "0000000000000%03X", i + 1);
+	snprintf(arrival, sizeof(arrival), "2026-11-29T00:00:0%dZ", i);
+	fuzz_spool_put(spool, qid, arrival, rcpt, 2, bodies[i]);
 }
 
 /* A loopback port that was free a moment ago. */
@@ -103,19 +88,9 @@ setup(void)
 	int	 i, port = free_port();
 
 	snprintf(listen, sizeof(listen), "http_listen=127.0.0.1:%d", port);
-	if (config_load(&conf, NULL, over, 4, &why) != 0)
-		abort();
-	snprintf(spool, sizeof(spool), "/tmp/mxd-fuzz-http.XXXXXX");
-	if (mkdtemp(spool) == NULL)
-		abort();
-	if (config_set(&conf, "spool_dir", spool, &why) != 0)
-		abort();
-	cfg = &conf;
-	if (spool_init(spool, 0, (const char **)&why) != 0)
-		abort();
+	fuzz_spool_setup(&conf, over, 4, "http", spool, sizeof(spool));
 	for (i = 0; i < 2; i++)
 		put(i);
-	log_init(-1, "mxd", "mail");
 	if ((base = event_base_new()) == NULL)
 		abort();
 	if (http_protocol.init(cfg, &why) != 0 ||

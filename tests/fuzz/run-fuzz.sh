@@ -9,7 +9,8 @@ src=$(cd "$(dirname "$0")" && pwd)
 bin=${FUZZ_BIN:-tests/fuzz}
 n=0
 fail=0
-for t in addr data line session envelope rcpttable lmtp pop3 mime http; do
+for t in addr data line session envelope rcpttable lmtp pop3 mime http \
+    deliver; do
 	n=$((n + 1))
 	work=$(mktemp -d "${TMPDIR:-/tmp}/mxd-fuzz-$t.XXXXXX")
 	if [ ! -x "$bin/fuzz_$t" ]; then

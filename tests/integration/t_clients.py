@@ -37,7 +37,8 @@ def check_logged(qid, sender, size, nrcpt, rcpts=()):
 
 
 def check_listed(qid, sender, rcpts):
-    """`mxd -q` lists the message: ID, file size, sender, recipients."""
+    """`mxd -q` lists the message: ID, size (from Received: on, as a
+    reader gets it), sender, recipients."""
     rc, out, err = run_mxd(["-q", "-o", "spool_dir=" + srv.spool])
     assert_eq(rc, 0, "mxd -q exit status (stderr %r)" % err)
     lines = out.splitlines()
@@ -45,7 +46,8 @@ def check_listed(qid, sender, rcpts):
     assert_eq(len(row), 1, "rows for %s in:\n%s" % (qid, out))
     i = row[0]
     f = lines[i].split()
-    size = os.path.getsize(os.path.join(srv.spool, "queue", qid + ".eml"))
+    e = srv.eml(qid)
+    size = len(e.received) + len(e.body)
     assert_eq(int(f[1]), size, "size listed for " + qid)
     assert_eq(f[-1], "<%s>" % sender, "sender listed for " + qid)
     got = [l.strip() for l in lines[i + 1:i + 1 + len(rcpts)]]

@@ -11,19 +11,23 @@ delivered; one unwritable mailbox defers only that recipient, which is
 retried; Dovecot stopped -> deferred, started + mxd -Q -> delivered;
 a 5xx after the data -> dead/ and a notice to the postmaster;
 mxd -q shows the per-recipient state; mxd -R removes a message; mxd -t
-prints the pipeline.
+prints the pipeline.  With lmtp_recipient_limit above 1, the mailboxes
+of one message share LMTP transactions (RFC 2033 4.2): one Dovecot
+transaction for three, with no Delivered-To and no Bcc in any copy; a
+4xx, a 5xx or a lost connection after the data touches only its own
+recipients; at most lmtp_recipient_limit recipients per transaction.
 """
 
 import email
 import os
 import re
-import socket
 import tempfile
 import threading
 
 from mxdtest import (Server, check, run_mxd, assert_eq, assert_in,
                      wait_until, run)
 from mxdtest.dovecot import Dovecot
+from mxdtest.listener import Listener
 
 DOMAIN = "example.test"
 
@@ -230,6 +234,10 @@ def test_remove_and_pipeline():
     rc, out, err = run_mxd(["-t", "-o", "delivery=lmtp:unix:/run/x"])
     assert_eq(rc, 0, "mxd -t")
     assert_in("delivery: lmtp:unix:/run/x", out, "pipeline")
+    rc, out, err = run_mxd(["-t", "-o", "delivery=lmtp:unix:/run/x",
+                            "-o", "lmtp_recipient_limit=20"])
+    assert_in("lmtp: up to 20 mailboxes a transaction", out,
+              "mxd -t: lmtp_recipient_limit")
     rc, out, err = run_mxd(["-t", "-o", "delivery=smtp:x"])
     assert_eq(rc, 1, "bad target refused")
     assert_in("bad delivery target", err, "why")
@@ -241,24 +249,11 @@ class FakeStore:
     accepted recipient, in order)."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
         self.data = []
-        self.acceptor = threading.Thread(target=self.serve, daemon=True)
-        self.acceptor.start()
+        self.listener = Listener(self.session)
+        self.port = self.listener.port
 
-    def serve(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.session, args=(c,),
-                             daemon=True).start()
-
-    def session(self, c):
+    def session(self, c, n):
         f = c.makefile("rb")
         c.sendall(b"220 fake LMTP\r\n")
         rcpts = []
@@ -293,15 +288,8 @@ class FakeStore:
                 c.sendall(b"250 ok\r\n")
 
     def close(self):
-        """Stop the accepting thread before closing the socket: left in
-        accept() on a closed descriptor, it would take the connections
-        of the next listener given the same descriptor number."""
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.acceptor.join(10)
-        self.sock.close()
+        """Stop for good (mxdtest.Listener: the accepting thread first)."""
+        self.listener.close()
 
 
 def test_permanent_after_250():
@@ -386,6 +374,385 @@ def test_lifetime_over():
         note = open(os.path.join(new, os.listdir(new)[0]), "rb").read()
         assert_in(b"<bob@example.test>: delivery_lifetime over", note,
                   "the notice says why")
+
+
+class ScriptStore:
+    """A scripted LMTP server that keeps every transaction: self.tx is a
+    list of {"mail": line, "rcpts": [address, ...], "body": bytes} in the
+    order they reached DATA.  reply(address) gives the reply after the
+    final dot for each accepted recipient (RFC 2033 4.2, in RCPT order;
+    default 250); with drop_after=n the first transaction's connection is
+    closed after n of its replies (later ones are answered in full); with
+    max_rcpts=n a transaction takes n recipients, then RCPT gets 452
+    4.5.3 (RFC 5321 4.5.3.1.10); with hang=(t, n) the t-th transaction
+    (from 1) stops after n replies: self.hung is set, and the session
+    ends when self.release is."""
+
+    def __init__(self, reply=None, drop_after=None, max_rcpts=None,
+                 hang=None):
+        self.reply = reply or (lambda a: b"250 2.0.0 <%s> saved" % a)
+        self.drop_after = drop_after
+        self.max_rcpts = max_rcpts
+        self.hang = hang
+        self.hung = threading.Event()
+        self.release = threading.Event()
+        self.tx = []
+        self.lock = threading.Lock()
+        self.listener = Listener(self.session)
+        self.port = self.listener.port
+        self.target = "lmtp:inet:127.0.0.1:%d" % self.port
+
+    @property
+    def sessions(self):
+        """Connections taken so far."""
+        return self.listener.nconns
+
+    def rcpts_of(self, address):
+        """How many transactions named address."""
+        return sum(t["rcpts"].count(address) for t in self.tx)
+
+    def session(self, c, n):
+        with c:
+            f = c.makefile("rb")
+            c.sendall(b"220 script LMTP\r\n")
+            mail, rcpts = None, []
+            while True:
+                line = f.readline()
+                if not line:
+                    return
+                verb = line[:4].upper()
+                if verb == b"LHLO":
+                    c.sendall(b"250-script\r\n250 8BITMIME\r\n")
+                elif verb == b"MAIL":
+                    mail, rcpts = line.rstrip(), []
+                    c.sendall(b"250 2.1.0 ok\r\n")
+                elif verb == b"RCPT":
+                    if self.max_rcpts == len(rcpts):
+                        c.sendall(b"452 4.5.3 too many recipients\r\n")
+                        continue
+                    rcpts.append(line.rstrip()[9:-1])
+                    c.sendall(b"250 2.1.5 ok\r\n")
+                elif verb == b"DATA":
+                    c.sendall(b"354 go\r\n")
+                    body = b""
+                    while True:
+                        l = f.readline()
+                        if l in (b".\r\n", b""):
+                            break
+                        body += l
+                    with self.lock:
+                        self.tx.append({"mail": mail, "rcpts": rcpts,
+                                        "body": body})
+                        drop = self.drop_after
+                        self.drop_after = None
+                        hang = (self.hang[1] if self.hang is not None and
+                                self.hang[0] == len(self.tx) else None)
+                    for n, r in enumerate(rcpts):
+                        if drop is not None and n == drop:
+                            return
+                        if hang is not None and n == hang:
+                            self.hung.set()
+                            self.release.wait(60)
+                            return
+                        c.sendall(self.reply(r) + b"\r\n")
+                    mail, rcpts = None, []
+                elif verb == b"QUIT":
+                    c.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    if verb == b"RSET":
+                        mail, rcpts = None, []
+                    c.sendall(b"250 2.0.0 ok\r\n")
+
+    def close(self):
+        """Stop for good (mxdtest.Listener: the accepting thread first)."""
+        self.release.set()
+        self.listener.close()
+
+
+def pm_map(tmp):
+    """A delivery_map sending the postmaster's notices to a Maildir."""
+    mp = os.path.join(tmp, "map")
+    with open(mp, "w") as f:
+        f.write("postmaster@mx.test maildir:%s/pm\n" % tmp)
+    os.chmod(mp, 0o644)
+    return mp
+
+
+def qstate(srv, qid):
+    """mxd -q's lines for qid, as text."""
+    rc, out, err = run_mxd(["-q", "-o", "spool_dir=" + srv.spool])
+    assert_eq(rc, 0, "mxd -q: " + err)
+    return out
+
+
+def dovecot_id(srv, qid, addr):
+    """The transaction id in Dovecot's 250 for addr (`<id>` or
+    `<id>:R<n>` for the n-th recipient of one transaction)."""
+    line = srv.wait_log(r"qid=%s to=<%s> .*status=sent \(250 2\.0\.0 "
+                        r"<%s> \S+ Saved\)" % (qid, re.escape(addr),
+                                              re.escape(addr)))
+    m = re.search(r"<%s> (\S+) Saved" % re.escape(addr), line.string)
+    return m.group(1).split(":R")[0]
+
+
+def test_multi_dovecot_one_transaction():
+    """lmtp_recipient_limit = 50: To alice, Bcc bob and carol go to
+    Dovecot in ONE transaction (its three 250s carry one transaction id;
+    each copy's Received: too), each mailbox gets one copy, and no copy
+    names bob or carol: mxd prepends no Delivered-To, and Dovecot 2.3
+    writes neither Delivered-To nor a Received: `for` clause when a
+    transaction has several recipients (its lmtp_hdr_delivery_address
+    is then `none`)"""
+    with Dovecot() as dc:
+        users = ["alice@example.test", "bob@example.test",
+                 "carol@example.test"]
+        for u in users:
+            dc.add_user(u)
+        with Server(domains=DOMAIN, delivery=dc.lmtp_unix,
+                    lmtp_recipient_limit="50") as srv:
+            data = (b"From: a@sender.test\r\nTo: alice@example.test\r\n"
+                    b"Subject: multi\r\n\r\nhi\r\n")
+            qid = send(srv, users, data)
+            ids = set(dovecot_id(srv, qid, u) for u in users)
+            assert_eq(len(ids), 1, "one Dovecot transaction: %r" % ids)
+            tid = ids.pop()
+            wait_until(lambda: not os.path.exists(os.path.join(
+                srv.spool, "queue", qid + ".eml")), what="all delivered")
+            for u in users:
+                got = dc.messages(u)
+                assert_eq(len(got), 1, "one copy for %s" % u)
+                m = got[0]
+                assert_in(b"id " + tid.encode(), m,
+                          "the transaction's id in Dovecot's Received:")
+                assert_eq(b"bob@" in m or b"carol@" in m, False,
+                          "no Bcc recipient in %s's copy" % u)
+                assert_eq(b"Delivered-To:" in m, False,
+                          "no Delivered-To with several recipients")
+                assert_eq(re.search(rb"\bfor <", m), None,
+                          "no Received: for clause")
+                assert_in(b"Return-Path: <a@sender.test>", m, "Return-Path")
+
+
+def test_multi_dovecot_unwritable():
+    """lmtp_recipient_limit = 50, carol's Maildir unwritable: Dovecot
+    answers 4xx after the data for her only; bob and dave are delivered
+    in the same transaction, once; carol is deferred, and after mxd -Q
+    delivered, while bob and dave still have one copy each"""
+    with Dovecot() as dc:
+        dc.add_user("bob@example.test")
+        dc.add_user("dave@example.test")
+        home = dc.add_user("carol@example.test")
+        os.makedirs(home, exist_ok=True)
+        os.chown(home, dc.uid, dc.gid)
+        md = os.path.join(home, "Maildir")
+        os.makedirs(md)
+        os.chmod(md, 0o500)
+        if os.geteuid() == 0:
+            os.chown(md, dc.uid, dc.gid)
+        with Server(domains=DOMAIN, delivery=dc.lmtp_unix,
+                    lmtp_recipient_limit="50",
+                    delivery_retry_min="1h") as srv:
+            qid = send(srv, ["bob@example.test", "carol@example.test",
+                             "dave@example.test"], body("multi-defer"))
+            srv.wait_log(r"qid=%s to=<carol@example.test> .*"
+                         r"status=deferred \(4" % qid)
+            assert_eq(dovecot_id(srv, qid, "bob@example.test"),
+                      dovecot_id(srv, qid, "dave@example.test"),
+                      "bob and dave in one transaction")
+            out = qstate(srv, qid)
+            assert_in("deferred, next try", out, "carol deferred in -q")
+            assert_eq(len(dc.messages("bob@example.test")), 1, "bob once")
+            assert_eq(len(dc.messages("dave@example.test")), 1, "dave once")
+            os.chmod(md, 0o700)
+            rc, out, err = run_mxd(["-Q", "-o", "spool_dir=" + srv.spool])
+            assert_eq(rc, 0, "mxd -Q: " + err)
+            wait_until(lambda: not os.path.exists(os.path.join(
+                srv.spool, "queue", qid + ".eml")), what="queue file gone")
+            assert_eq(len(dc.messages("carol@example.test")), 1, "carol")
+            assert_eq((len(dc.messages("bob@example.test")),
+                       len(dc.messages("dave@example.test"))), (1, 1),
+                      "bob and dave still once")
+
+
+def test_multi_mixed_replies():
+    """one transaction, three recipients; after the dot the store says
+    250, 452, 550 in RCPT order: ok@ is delivered, busy@ deferred, full@
+    failed (dead/, the postmaster's notice); each has its log line and
+    its state in mxd -q; the retry (mxd -Q) sends busy@ alone"""
+    codes = {b"ok@example.test": b"250 2.0.0 ok",
+             b"busy@example.test": b"452 4.2.2 over quota, try later",
+             b"full@example.test": b"550 5.2.2 mailbox full"}
+    store = ScriptStore(reply=lambda a: codes[a])
+    tmp = tempfile.mkdtemp(prefix="mxdtest.")
+    os.chmod(tmp, 0o777)
+    try:
+        with Server(domains=DOMAIN, delivery=store.target,
+                    delivery_map=pm_map(tmp), lmtp_recipient_limit="50",
+                    delivery_retry_min="1h") as srv:
+            qid = send(srv, ["ok@example.test", "busy@example.test",
+                             "full@example.test"], body("mixed"))
+            srv.wait_log(r"qid=%s to=<ok@example.test> .*dsn=2\.0\.0 "
+                         r"status=sent \(250 2\.0\.0 ok\)" % qid)
+            srv.wait_log(r"qid=%s to=<busy@example.test> .*dsn=4\.2\.2 "
+                         r"status=deferred \(452 4\.2\.2 over quota" % qid)
+            srv.wait_log(r"qid=%s to=<full@example.test> .*dsn=5\.2\.2 "
+                         r"status=bounced \(550 5\.2\.2 mailbox full\)"
+                         % qid)
+            srv.wait_log(r"qid=%s notice to=<postmaster@mx.test> .*"
+                         r"status=sent" % qid)
+            assert_eq([t["rcpts"] for t in store.tx],
+                      [[b"ok@example.test", b"busy@example.test",
+                        b"full@example.test"]], "one transaction of three")
+            assert_eq(store.tx[0]["body"].startswith(b"Received: "), True,
+                      "nothing prepended with several recipients")
+            out = qstate(srv, qid)
+            rows = {a: re.search(r"<%s>[^\n]*" % a, out)
+                    for a in ("ok@example.test", "busy@example.test",
+                              "full@example.test")}
+            assert_in("delivered", rows["ok@example.test"].group(0),
+                      "-q: ok delivered")
+            assert_in("deferred, next try", rows["busy@example.test"].group(0),
+                      "-q: busy deferred")
+            assert_in("452 4.2.2", rows["busy@example.test"].group(0),
+                      "-q: busy's last error")
+            assert_in("failed", rows["full@example.test"].group(0),
+                      "-q: full failed")
+            assert_eq(os.path.exists(os.path.join(srv.spool, "dead",
+                                                  qid + ".eml")), True,
+                      "dead/")
+            rc, out, err = run_mxd(["-Q", "-o", "spool_dir=" + srv.spool])
+            assert_eq(rc, 0, "mxd -Q: " + err)
+            wait_until(lambda: len(store.tx) == 2, what="the retry")
+            assert_eq(store.tx[1]["rcpts"], [b"busy@example.test"],
+                      "only busy@ again")
+            assert_eq(store.tx[1]["body"].split(b"\r\n", 1)[0],
+                      b"Delivered-To: busy@example.test",
+                      "one recipient: mxd's Delivered-To")
+            assert_eq(store.rcpts_of(b"ok@example.test"), 1, "ok@ once")
+            assert_eq(store.rcpts_of(b"full@example.test"), 1, "full@ once")
+    finally:
+        store.close()
+
+
+def test_multi_drop_after_first_reply():
+    """the store closes the connection after the first of three replies
+    after the dot: the first recipient is delivered and recorded, the
+    other two deferred (lost the store); mxd -Q sends only those two, in
+    one transaction, and the message is done with each delivered once"""
+    store = ScriptStore(drop_after=1)
+    try:
+        with Server(domains=DOMAIN, delivery=store.target,
+                    lmtp_recipient_limit="50",
+                    delivery_retry_min="1h") as srv:
+            rcpts = ["a@example.test", "b@example.test", "c@example.test"]
+            qid = send(srv, rcpts, body("drop"))
+            srv.wait_log(r"qid=%s to=<a@example.test> .*status=sent" % qid)
+            for a in rcpts[1:]:
+                srv.wait_log(r"qid=%s to=<%s> .*dsn=4\.4\.2 "
+                             r"status=deferred \(lost the store" % (qid, a))
+            out = qstate(srv, qid)
+            assert_in("delivered", re.search(r"<a@example.test>[^\n]*",
+                                             out).group(0), "-q: a")
+            for a in rcpts[1:]:
+                assert_in("deferred", re.search(r"<%s>[^\n]*" % a,
+                                                out).group(0), "-q: " + a)
+            rc, out, err = run_mxd(["-Q", "-o", "spool_dir=" + srv.spool])
+            assert_eq(rc, 0, "mxd -Q: " + err)
+            wait_until(lambda: not os.path.exists(os.path.join(
+                srv.spool, "queue", qid + ".eml")), what="queue file gone")
+            assert_eq([t["rcpts"] for t in store.tx],
+                      [[a.encode() for a in rcpts],
+                       [a.encode() for a in rcpts[1:]]],
+                      "the retry sends b and c only, together")
+    finally:
+        store.close()
+
+
+def test_multi_limit_two():
+    """lmtp_recipient_limit = 2 and five recipients: three transactions
+    of 2, 2 and 1 recipients on one connection (RSET between them); the
+    one-recipient copy has mxd's Delivered-To, the others none"""
+    store = ScriptStore()
+    try:
+        with Server(domains=DOMAIN, delivery=store.target,
+                    lmtp_recipient_limit="2") as srv:
+            rcpts = ["r%d@example.test" % n for n in range(1, 6)]
+            qid = send(srv, rcpts, body("limit"))
+            wait_until(lambda: not os.path.exists(os.path.join(
+                srv.spool, "queue", qid + ".eml")), what="all delivered")
+            for a in rcpts:
+                srv.wait_log(r"qid=%s to=<%s> .*status=sent" % (qid, a))
+            assert_eq([len(t["rcpts"]) for t in store.tx], [2, 2, 1],
+                      "three transactions")
+            assert_eq(sorted(a for t in store.tx for a in t["rcpts"]),
+                      [a.encode() for a in rcpts], "each recipient once")
+            assert_eq([t["body"].startswith(b"Delivered-To: ")
+                       for t in store.tx], [False, False, True],
+                      "Delivered-To only when alone")
+            assert_eq(store.sessions, 1, "one connection")
+    finally:
+        store.close()
+
+
+def test_multi_store_rcpt_limit():
+    """a store that takes two recipients per transaction and says 452
+    4.5.3 to the third RCPT (RFC 5321 4.5.3.1.10): the rest go in the
+    next transactions at once, nobody is deferred, each gets one copy"""
+    store = ScriptStore(max_rcpts=2)
+    try:
+        with Server(domains=DOMAIN, delivery=store.target,
+                    lmtp_recipient_limit="50",
+                    delivery_retry_min="1h") as srv:
+            rcpts = ["r%d@example.test" % n for n in range(1, 6)]
+            qid = send(srv, rcpts, body("store-limit"))
+            wait_until(lambda: not os.path.exists(os.path.join(
+                srv.spool, "queue", qid + ".eml")), what="all delivered")
+            assert_eq([t["rcpts"] for t in store.tx],
+                      [[b"r1@example.test", b"r2@example.test"],
+                       [b"r3@example.test", b"r4@example.test"],
+                       [b"r5@example.test"]], "2, 2, 1")
+            assert_eq("status=deferred" in srv.log_text(), False,
+                      "nobody deferred")
+    finally:
+        store.close()
+
+
+def test_multi_kill9_repeats_one_transaction():
+    """lmtp_recipient_limit = 2, four recipients: the first transaction
+    (r1, r2) ends and is recorded; mxd is killed (kill -9) while the
+    second (r3, r4) has had one of its two replies.  The next mxd on the
+    same spool sends r3 and r4 again, together, and never r1 or r2: a
+    crash repeats only the transaction under way"""
+    store = ScriptStore(hang=(2, 1))
+    opts = dict(domains=DOMAIN, delivery=store.target,
+                lmtp_recipient_limit="2", delivery_retry_min="1h")
+    rcpts = ["r%d@example.test" % n for n in range(1, 5)]
+    try:
+        srv = Server(**opts)
+        srv.start()
+        qid = send(srv, rcpts, body("kill9"))
+        wait_until(store.hung.is_set, what="the second transaction")
+        srv.proc.kill()
+        srv.proc.wait(timeout=10)
+        srv.stopped, srv.rc = True, 0
+        with open(os.path.join(srv.spool, "state", qid)) as f:
+            lines = [l.split()[1:3] for l in f]
+        assert_eq(lines, [["0", "delivered"], ["1", "delivered"]],
+                  "r1 and r2 recorded before the second transaction, r3 "
+                  "(replied to) and r4 not")
+        store.release.set()
+        with Server(spool=srv.spool, **opts) as again:
+            wait_until(lambda: not os.path.exists(os.path.join(
+                again.spool, "queue", qid + ".eml")), what="all delivered")
+        assert_eq([t["rcpts"] for t in store.tx],
+                  [[b"r1@example.test", b"r2@example.test"],
+                   [b"r3@example.test", b"r4@example.test"],
+                   [b"r3@example.test", b"r4@example.test"]],
+                  "only the transaction under way again")
+    finally:
+        store.release.set()
+        store.close()
 
 
 if __name__ == "__main__":

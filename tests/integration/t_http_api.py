@@ -273,6 +273,60 @@ def test_search():
               "no query")
 
 
+def test_search_text_pages_and_counts():
+    """free text walks the full-text index newest first: start/limit
+    pages, messages_count/messages_unread over all hits whether few or
+    most hits are read, with other terms, negation and `latest`"""
+    clear()
+    port = srv.http_port
+    ids = [send(srv, subject="paged %d" % i, body="zebra crossing %d\r\n"
+                % i) for i in range(5)]
+    other = send(srv, subject="other", body="no stripes\r\n")
+    wait_total(port, 6)
+    ids.reverse()                                   # newest first
+
+    def search(q, extra=""):
+        v = get_json(port, "/api/v1/search?query=" + urllib_quote(q) +
+                     extra)
+        # Counted by SQL (a page of 1) and from a whole first page.
+        one = get_json(port, "/api/v1/search?limit=1&query=" +
+                       urllib_quote(q))
+        assert_eq((one["messages_count"], one["messages_unread"]),
+                  (v["messages_count"], v["messages_unread"]),
+                  "counts of %s, a page of 1 and %r" % (q, extra))
+        return v
+
+    v = search("zebra")
+    assert_eq((v["messages_count"], v["messages_unread"]), (5, 5),
+              "counts, none read")
+    get_json(port, "/api/v1/message/" + ids[1])     # read one
+    v = search("zebra", "&start=1&limit=2")
+    assert_eq([m["ID"] for m in v["messages"]], ids[1:3], "a page")
+    assert_eq((v["messages_count"], v["messages_unread"], v["total"],
+               v["unread"]), (5, 4, 6, 5), "counts, few read")
+    request(port, "PUT", "/api/v1/messages", {"IDs": ids[:4] + [other],
+                                              "Read": True})
+    v = search("zebra")
+    assert_eq([m["ID"] for m in v["messages"]], ids, "all hits")
+    assert_eq((v["messages_count"], v["messages_unread"]), (5, 1),
+              "counts, most read")
+    v = search("zebra is:unread")
+    assert_eq(([m["ID"] for m in v["messages"]], v["messages_count"],
+               v["messages_unread"]), ([ids[4]], 1, 1), "with a flag")
+    v = search('ZEBRA "crossing 3" -subject:other')
+    assert_eq([m["ID"] for m in v["messages"]], [ids[1]], "two phrases")
+    v = search("zebra -crossing")
+    assert_eq(v["messages_count"], 0, "negated phrase")
+    v = search("stripes -zebra")
+    assert_eq([m["ID"] for m in v["messages"]], [other], "negation only")
+    v = get_json(port, "/api/v1/message/latest?query=zebra")
+    assert_eq(v["ID"], ids[0], "latest of a search")
+    request(port, "PUT", "/api/v1/messages", {"Read": True})
+    v = search("zebra")
+    assert_eq((v["messages_count"], v["messages_unread"]), (5, 0),
+              "counts, all read")
+
+
 def urllib_quote(s):
     import urllib.parse
     return urllib.parse.quote(s)
@@ -346,6 +400,32 @@ def test_info():
     for k in ("Uptime", "Memory", "MessagesDeleted", "SMTPAccepted"):
         assert isinstance(v["RuntimeStats"][k], int), k
     assert v["RuntimeStats"]["SMTPAccepted"] >= 1
+
+
+def test_info_smtp_counts():
+    """RuntimeStats since start: SMTPAcceptedSize grows by the octets of
+    each accepted message, SMTPRejected by each refused recipient (RCPT)
+    and each refused message (after DATA), as Mailpit counts them; a
+    refused message adds no octets"""
+    from mxdtest.smtp import Client
+    port = srv.http_port
+    before = get_json(port, "/api/v1/info")["RuntimeStats"]
+    data = (b"From: a@example.com\r\nTo: b@example.org\r\n"
+            b"Subject: counted\r\n\r\n" + b"x" * 1000 + b"\r\n")
+    with Client(srv.port) as c:
+        c.expect("EHLO http.test", 250)
+        c.mail_tx("a@example.com", ["b@example.org"], data)
+        c.expect("MAIL FROM:<a@example.com>", 250)
+        c.expect("RCPT TO:<x+fail-550@example.org>", 550)
+        c.expect("RCPT TO:<y+fail-data-451@example.org>", 250)
+        c.expect("DATA", 354)
+        c.expect(b"Subject: refused\r\n\r\nno\r\n.", 451)
+    v = get_json(port, "/api/v1/info")["RuntimeStats"]
+    assert_eq(v["SMTPAccepted"] - before["SMTPAccepted"], 1, "accepted")
+    assert_eq(v["SMTPAcceptedSize"] - before["SMTPAcceptedSize"],
+              len(data), "accepted octets")
+    assert_eq(v["SMTPRejected"] - before["SMTPRejected"], 2,
+              "refused: one recipient, one message")
 
 
 def test_tags():

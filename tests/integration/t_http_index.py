@@ -3,9 +3,10 @@
 t_http_index.py: the index behind the HTTP API (spool_dir/index.sqlite)
 follows the spool, which stays the truth: a message is visible within
 a bounded wait after its 250 (the latency is printed, not asserted);
-read state survives a restart; an index that is deleted, corrupted
-with garbage bytes, or out of date (a file removed, or added, while mxd
-was down) is rebuilt or reconciled at start, giving the same list; and
+read state survives a restart, and a rebuild (spool_dir/seen); an
+index that is deleted, corrupted with garbage bytes, or out of date (a
+file removed, or added, while mxd was down) is rebuilt or reconciled at
+start, giving the same list; and
 wait-for-message (GET /api/v1/wait) is woken by a commit, answers at
 once for an existing match, honours `after`, and times out with 408.
 """
@@ -65,6 +66,66 @@ def test_read_state_survives_restart():
     assert_eq(before, [(b, "b", False), (a, "a", True)], "before")
     srv = restart(srv)
     assert_eq(listing(srv), before, "after restart")
+    srv.stop()
+
+
+def test_read_state_survives_rebuild():
+    """read flags are kept in the spool too (spool_dir/seen): after the
+    index is corrupted and rebuilt, read, read-then-unread, mark-all and
+    unread messages are as they were; a message removed meanwhile leaves
+    no line in the journal; `mxd -q` and POP3 see every message"""
+    from mxdtest import run_mxd
+    srv = http_server(pop3=True)
+    port = srv.http_port
+    ids = [send(srv, subject="r%d" % i) for i in range(5)]
+    wait_total(port, 5)
+    get_json(port, "/api/v1/message/" + ids[0])            # read
+    request(port, "PUT", "/api/v1/messages", {"IDs": ids[1:3], "Read": True})
+    request(port, "PUT", "/api/v1/messages", {"IDs": [ids[2]], "Read": False})
+    request(port, "PUT", "/api/v1/messages", {"Search": "subject:r3",
+                                              "Read": True})
+    request(port, "DELETE", "/api/v1/messages", {"IDs": [ids[3]]})
+    wait_total(port, 4)
+    before = listing(srv)
+    assert_eq(sorted(i for i, s, r in before if r), sorted(ids[:2]),
+              "read before")
+    srv.stop()
+    for suffix in ("-wal", "-shm"):
+        p = os.path.join(srv.spool, "index.sqlite" + suffix)
+        if os.path.exists(p):
+            os.unlink(p)
+    with open(os.path.join(srv.spool, "index.sqlite"), "r+b") as f:
+        f.write(os.urandom(4096) * 4)
+    srv = Server(http=True, pop3=True, spool=srv.spool).start()
+    srv.wait_log(r"index: .*rebuilding it from the queue")
+    wait_total(srv.http_port, 4)
+    assert_eq(listing(srv), before, "after the rebuild")
+    with open(os.path.join(srv.spool, "seen")) as f:
+        lines = f.read().split("\n")
+    assert_eq(sorted(lines), sorted(["", ids[0] + " read",
+                                     ids[1] + " read"]),
+              "the journal, written anew at start")
+    port = srv.http_port
+    request(port, "PUT", "/api/v1/messages", {"Read": True})
+    request(port, "PUT", "/api/v1/messages", {"IDs": [ids[4]],
+                                              "Read": False})
+    want = listing(srv)
+    srv.stop()
+    for suffix in ("", "-wal", "-shm"):
+        p = os.path.join(srv.spool, "index.sqlite" + suffix)
+        if os.path.exists(p):
+            os.unlink(p)
+    srv = Server(http=True, pop3=True, spool=srv.spool).start()
+    wait_total(srv.http_port, 4)
+    assert_eq(listing(srv), want, "mark all read, then one unread")
+    rc, out, err = run_mxd(["-q", "-o", "spool_dir=" + srv.spool])
+    for i in ids[:3] + ids[4:]:
+        assert_in(i, out, "mxd -q")
+    p = srv.pop3_client()
+    p.user("b@example.org")
+    p.pass_("any")
+    assert_eq(p.stat()[0], 4, "POP3 STAT")
+    p.quit()
     srv.stop()
 
 

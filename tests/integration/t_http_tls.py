@@ -16,7 +16,7 @@ import urllib.request
 
 from mxdtest import (assert_eq, assert_in, free_port, need_tool, run,
                      run_mxd)
-from mxdtest.http import get_json, send
+from mxdtest.http import get_json, send, wait_total
 from tlstest import TlsServer, default_pki
 
 
@@ -62,6 +62,7 @@ def https_get(path):
 def test_list_over_tls():
     """a message sent over SMTP is listed over https, as over http"""
     qid = send(srv(), subject="over tls")
+    wait_total(srv().http_port, 1)      # the index follows the 250
     status, headers, body = https_get("/api/v1/messages")
     assert_eq(status, 200, "status")
     assert_in("application/json", headers["Content-Type"], "type")

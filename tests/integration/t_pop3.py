@@ -99,6 +99,27 @@ def test_retr_byte_for_byte():
         p.quit()
 
 
+def test_sizes_agree():
+    """a message's size is the same in POP3's LIST, the API's Size and
+    mxd -q (the message as readers get it, the envelope block not
+    counted)"""
+    from mxdtest.http import wait_total
+    with Server(pop3=True, http=True, spool_sync="no") as srv:
+        qid = send(srv, ["user2@domain.com", "x@y.example"], CONTENT)
+        want = len(stored_message(srv, qid))
+        p = login(srv, "user2@domain.com")
+        assert_eq(p.list(1), b"+OK 1 %d" % want, "LIST 1")
+        p.quit()
+        v = wait_total(srv.http_port, 1)
+        assert_eq(v["messages"][0]["Size"], want, "API Size")
+        rc, out, err = run_mxd(["-q", "-o", "spool_dir=" + srv.spool])
+        line = [l for l in out.splitlines() if l.startswith(qid)]
+        assert_eq(len(line), 1, "mxd -q lists it: %r" % out)
+        assert_eq(int(line[0].split()[1]), want, "mxd -q size: %r" % out)
+        assert_in("-- %d KiB in 1 message." % ((want + 1023) // 1024), out,
+                  "mxd -q total")
+
+
 def raw_pop3(port):
     s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
     f = s.makefile("rb")

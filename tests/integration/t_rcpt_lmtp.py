@@ -16,13 +16,13 @@ many sessions ask at once, and that a reload moves to a new store.
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import threading
 
 from mxdtest import (Server, check, run_mxd, assert_eq, assert_in,
                      free_port, wait_until, run)
 from mxdtest.dovecot import Dovecot
+from mxdtest.listener import Listener
 
 DOMAINS = "example.test"
 
@@ -99,35 +99,9 @@ def test_store_down_and_cache():
 
 
 def silent_store():
-    """A listener that accepts and never says a word: (close, port).
-    close() stops its thread before it closes the socket (see
-    FakeStore.close: a thread left in accept() takes the next store's
-    connections)."""
-    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(16)
-    held = []
-
-    def accept():
-        for _ in range(16):
-            try:
-                conn, _ = ls.accept()
-            except OSError:
-                return
-            held.append(conn)
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-
-    def close():
-        try:
-            ls.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        t.join(10)
-        ls.close()
-        for conn in held:
-            conn.close()
-    return close, ls.getsockname()[1]
+    """A listener that accepts and never says a word: (close, port)."""
+    lst = Listener(None, max_conns=16)
+    return lst.close, lst.port
 
 
 def test_silent_store():
@@ -163,30 +137,13 @@ class FakeStore:
             self.hold.set()
         self.lock = threading.Lock()
         self.rcpts = []             # (connection number, address)
-        self.nconns = 0
-        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(64)
-        self.port = self.ls.getsockname()[1]
+        self.listener = Listener(self._serve)
+        self.port = self.listener.port
         self.target = "lmtp:inet:127.0.0.1:%d" % self.port
-        self.closed = False
-        self.acceptor = threading.Thread(target=self._accept, daemon=True)
-        self.acceptor.start()
 
-    def _accept(self):
-        for _ in range(100):
-            try:
-                conn, _ = self.ls.accept()
-            except OSError:
-                return
-            if self.closed:
-                conn.close()
-                return
-            with self.lock:
-                self.nconns += 1
-                n = self.nconns
-            threading.Thread(target=self._serve, args=(conn, n),
-                             daemon=True).start()
+    @property
+    def nconns(self):
+        return self.listener.nconns
 
     def _serve(self, conn, n):
         conn.settimeout(30)
@@ -227,18 +184,9 @@ class FakeStore:
             return len(self.rcpts)
 
     def close(self):
-        """Stop for good.  The accepting thread must be gone before the
-        socket is closed: a thread blocked in accept() on a closed
-        descriptor would take the connections of the next FakeStore,
-        whose listening socket gets the same descriptor number."""
-        self.closed = True
+        """Stop for good (mxdtest.Listener: the accepting thread first)."""
         self.hold.set()
-        try:
-            self.ls.shutdown(socket.SHUT_RDWR)   # wakes accept()
-        except OSError:
-            pass
-        self.acceptor.join(10)
-        self.ls.close()
+        self.listener.close()
 
 
 def test_pool_bounded():

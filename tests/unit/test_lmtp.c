@@ -2,12 +2,21 @@
  * test_lmtp.c: the LMTP client's pure parts (deliver/lmtp.c): targets
  * (lmtp:unix:/path, lmtp:inet:address:port, localhost) and the reply
  * reader (one-line and multi-line replies, arriving in pieces, and what
- * is not a reply).
+ * is not a reply); and lmtp_deliver() with several recipients against a
+ * scripted store in a child process (RFC 2033 4.2: one reply per
+ * accepted recipient after the data, in order; a store that hangs up
+ * half-way).
  */
+#include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 
@@ -102,10 +111,143 @@ test_replies(void)
 	evbuffer_free(b);
 }
 
+/* What the scripted store does. */
+struct script {
+	const char	*refuse;	/* RCPT of an address with this: 550 */
+	const char	*after[8];	/* replies after the dot, in order */
+	int		 drop;		/* hang up after this many (-1: never) */
+};
+
+/* The scripted store: one session on listening socket lfd (child). */
+static void
+store_serve(int lfd, const struct script *sc)
+{
+	char	 line[1024];
+	FILE	*f;
+	int	 fd, i;
+
+	if ((fd = accept(lfd, NULL, NULL)) == -1 ||
+	    (f = fdopen(fd, "r")) == NULL)
+		_exit(1);
+	dprintf(fd, "220 script\r\n");
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "LHLO", 4) == 0)
+			dprintf(fd, "250-script\r\n250 8BITMIME\r\n");
+		else if (strncmp(line, "RCPT", 4) == 0)
+			dprintf(fd, "%s\r\n", strstr(line, sc->refuse) != NULL ?
+			    "550 5.1.1 no such user" : "250 2.1.5 ok");
+		else if (strncmp(line, "DATA", 4) == 0) {
+			dprintf(fd, "354 go\r\n");
+			while (fgets(line, sizeof(line), f) != NULL &&
+			    strcmp(line, ".\r\n") != 0)
+				;
+			for (i = 0; sc->after[i] != NULL; i++) {
+				if (i == sc->drop)
+					_exit(0);
+				dprintf(fd, "%s\r\n", sc->after[i]);
+			}
+		} else
+			dprintf(fd, "250 2.0.0 ok\r\n");
+	}
+	_exit(0);
+}
+
+/*
+ * Deliver a small message to the n addresses in one transaction with a
+ * store playing sc; the boxes hold the results.
+ */
+static void
+deliver_scripted(const struct script *sc, const char *const *addr,
+    struct dl_box *box, size_t n)
+{
+	struct sockaddr_un	 sun;
+	struct lmtp_session	 ls = { .fd = -1 };
+	struct dl_msg		 m;
+	struct dl_box		*bp[8];
+	char			 dir[] = "/tmp/test_lmtp.XXXXXX", msg[64];
+	const char		*text = "Received: by mx.test\r\n\r\nhi\r\n";
+	pid_t			 pid;
+	size_t			 i;
+	int			 lfd;
+
+	if (mkdtemp(dir) == NULL)
+		abort();
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/s", dir);
+	if ((lfd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1 ||
+	    bind(lfd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    listen(lfd, 1) == -1)
+		abort();
+	if ((pid = fork()) == 0)
+		store_serve(lfd, sc);
+	close(lfd);
+	snprintf(msg, sizeof(msg), "%s/m", dir);
+	memset(&m, 0, sizeof(m));
+	m.qid = "0123456789ABCDEF";
+	m.sender = "a@sender.test";
+	m.hostname = "mx.test";
+	if ((m.fd = open(msg, O_RDWR | O_CREAT, 0600)) == -1 ||
+	    write(m.fd, text, strlen(text)) != (ssize_t)strlen(text))
+		abort();
+	m.size = (off_t)strlen(text);
+	memset(box, 0, n * sizeof(*box));
+	for (i = 0; i < n; i++) {
+		snprintf(box[i].addr, sizeof(box[i].addr), "%s", addr[i]);
+		snprintf(box[i].target, sizeof(box[i].target),
+		    "lmtp:unix:%s", sun.sun_path);
+		bp[i] = &box[i];
+	}
+	signal(SIGPIPE, SIG_IGN);
+	lmtp_deliver(&ls, &m, "", bp, n, 10);
+	lmtp_session_close(&ls);
+	close(m.fd);
+	waitpid(pid, NULL, 0);
+	unlink(msg);
+	unlink(sun.sun_path);
+	rmdir(dir);
+}
+
+static void
+test_deliver_several(void)
+{
+	static const char *const addr[] = { "ok@x.test", "busy@x.test",
+	    "full@x.test" };
+	struct script	 mixed = { "nobody", { "250 2.0.0 saved",
+	    "452 4.2.2 over quota", "550 5.2.2 mailbox full", NULL }, -1 };
+	struct script	 drop = { "nobody", { "250 2.0.0 saved",
+	    "250 2.0.0 saved", "250 2.0.0 saved", NULL }, 1 };
+	struct script	 refuse = { "busy@", { "250 2.0.0 first",
+	    "250 2.0.0 third", NULL }, -1 };
+	struct dl_box	 b[3];
+
+	deliver_scripted(&mixed, addr, b, 3);
+	ok(b[0].code == 250 && strcmp(b[0].dsn, "2.0.0") == 0 &&
+	    b[1].code == 452 && strcmp(b[1].dsn, "4.2.2") == 0 &&
+	    b[2].code == 550 && strcmp(b[2].dsn, "5.2.2") == 0 &&
+	    strcmp(b[2].reason, "550 5.2.2 mailbox full") == 0,
+	    "after the dot: 250, 452, 550 go to the recipients in order");
+
+	deliver_scripted(&drop, addr, b, 3);
+	ok(b[0].code == 250 && b[1].code == 0 && b[2].code == 0 &&
+	    strcmp(b[1].dsn, "4.4.2") == 0 &&
+	    strncmp(b[2].reason, "lost the store", 14) == 0,
+	    "hung up after the first reply: it is delivered, the rest "
+	    "temporary (%d %d %d %s)", b[0].code, b[1].code, b[2].code,
+	    b[2].reason);
+
+	deliver_scripted(&refuse, addr, b, 3);
+	ok(b[0].code == 250 && strcmp(b[0].reason, "250 2.0.0 first") == 0 &&
+	    b[1].code == 550 && strcmp(b[1].dsn, "5.1.1") == 0 &&
+	    b[2].code == 250 && strcmp(b[2].reason, "250 2.0.0 third") == 0,
+	    "a recipient refused at RCPT gets no reply after the dot");
+}
+
 int
 main(void)
 {
 	test_targets();
 	test_replies();
+	test_deliver_several();
 	return (tap_done());
 }

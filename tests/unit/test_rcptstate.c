@@ -36,6 +36,18 @@ raw(const char *qid, const char *text)
 	fclose(f);
 }
 
+/* rcptstate_scan callback: count the lines written at time 5 or -5. */
+static void
+count_cb(void *arg, time_t t, size_t rcpt, const char *word,
+    const char *detail)
+{
+	(void)rcpt;
+	(void)word;
+	(void)detail;
+	if (t == 5 || t == -5)
+		(*(int *)arg)++;
+}
+
 /* Does spool/<rel> exist? */
 static int
 exists(const char *rel)
@@ -51,7 +63,7 @@ main(void)
 {
 	enum rcpt_status	 st[3];
 	char			 path[128];
-	int			 dfd, fd;
+	int			 dfd, fd, nodd;
 
 	log_init(-1, "test", "mail");
 	snprintf(spool, sizeof(spool), "/tmp/mxd-rcptstate.XXXXXX");
@@ -93,6 +105,17 @@ main(void)
 	raw(QID, "\n");
 	rcptstate_read(spool, QID, st, 3);
 	ok(st[1] == RCPT_S_DEFERRED, "once its LF arrives, the line counts");
+
+	raw(QID, "1700000000 2 sent bob@x.test\n-5 1 removed\n 5 1 removed\n"
+	    "5 +1 removed\n5 1\n");
+	rcptstate_read(spool, QID, st, 3);
+	ok(st[2] == RCPT_S_DELIVERED, "sent names one mailbox: the "
+	    "recipient's status stays");
+	ok(st[1] == RCPT_S_DEFERRED, "a sign or a blank before a number, or "
+	    "no status: not a state line");
+	nodd = 0;
+	ok(rcptstate_scan(spool, QID, count_cb, &nodd) == 0 && nodd == 0,
+	    "rcptstate_scan parses lines as rcptstate_read does");
 
 	ok(rcptstate_append(spool, QID, 0, RCPT_S_NONE, NULL) == -1 &&
 	    errno == EINVAL, "none is not a transition");

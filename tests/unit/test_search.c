@@ -53,7 +53,7 @@ int
 main(void)
 {
 	struct search	 s;
-	char		 buf[512], *sql, **p;
+	char		 buf[512], *sql, *m, **p;
 	size_t		 i, n;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -97,6 +97,27 @@ main(void)
 	is_str(sql, "1", "an empty search matches everything");
 	ok(n == 0, "and binds nothing");
 	free(sql);
+	search_free(&s);
+
+	/* The phrases the FTS5 table answers, apart for query.c. */
+	search_parse("bench \"two words\" -spam ab is:read", &s);
+	sql = search_sql_fts(&s, &m, &p, &n);
+	is_str(m, "\"bench\" AND \"two words\"", "phrases not negated "
+	    "go into one MATCH expression");
+	ok(strstr(sql, "NOT (+m.rowid IN (SELECT rowid FROM fts WHERE fts "
+	    "MATCH ?))") != NULL && n == 2 && strcmp(p[0], "\"spam\"") == 0 &&
+	    strcmp(p[1], "%ab%") == 0, "a negated phrase and short text "
+	    "stay in the condition: %s", sql);
+	ok(strstr(sql, "m.read = 1") != NULL, "and so do flags");
+	free(sql);
+	free(m);
+	search_params_free(p, n);
+	search_free(&s);
+	search_parse("-spam subject:x", &s);
+	sql = search_sql_fts(&s, &m, &p, &n);
+	ok(m == NULL && n == 2, "no phrase to walk: no MATCH expression");
+	free(sql);
+	search_params_free(p, n);
 	search_free(&s);
 	return (tap_done());
 }
