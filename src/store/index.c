@@ -675,15 +675,38 @@ index_publish(char (*qids)[QID_LEN + 1], size_t n)
 	(void)!write(index_pipe[1], "", 1);
 }
 
+/* One job of a transaction, in the order it came (for a stable sort). */
+struct index_ord {
+	struct index_parsed	*p;
+	size_t			 seq;
+};
+
+/* Sort jobs by queue ID, then by arrival (a drop after its insert). */
+static int
+index_ord_cmp(const void *a, const void *b)
+{
+	const struct index_ord	*x = a, *y = b;
+	int			 c = strcmp(x->p->qid, y->p->qid);
+
+	if (c != 0)
+		return (c);
+	return (x->seq < y->seq ? -1 : x->seq > y->seq);
+}
+
 /*
  * Writer: write a list of batches in one transaction, then publish the
- * messages that became visible.  0, or -1 if the transaction failed
- * (then none of it is written; the caller arranges a reconcile).
+ * messages that became visible.  The rows go in in queue ID order, which
+ * is rowid order (index_qid_row): FTS5 flushes what it holds whenever a
+ * rowid is not above the last one of the transaction, and commit notices
+ * come in the order of the spool's commits, not of the queue IDs.  0, or
+ * -1 if the transaction failed (then none of it is written; the caller
+ * arranges a reconcile).
  */
 static int
 index_apply(struct index_writer *w, struct index_batch *bs)
 {
 	struct index_batch	*b;
+	struct index_ord	*o;
 	struct index_parsed	*p;
 	char			(*vis)[QID_LEN + 1];
 	size_t			 i, n = 0, nvis = 0;
@@ -693,15 +716,22 @@ index_apply(struct index_writer *w, struct index_batch *bs)
 	if (index_writer_ready(w) != 0 ||
 	    index_exec(w->db, "BEGIN IMMEDIATE") != 0)
 		return (-1);
-	vis = xcalloc(n + 1, sizeof(*vis));
-	for (b = bs; b != NULL; b = b->next)
-		for (i = 0; i < b->n; i++) {
-			p = &b->p[i];
-			if (p->drop)
-				(void)index_writer_drop(w, p->qid);
-			else if (p->ok && index_insert(w, p) == 0)
-				memcpy(vis[nvis++], p->qid, QID_LEN + 1);
+	o = xcalloc(n + 1, sizeof(*o));
+	for (b = bs, n = 0; b != NULL; b = b->next)
+		for (i = 0; i < b->n; i++, n++) {
+			o[n].p = &b->p[i];
+			o[n].seq = n;
 		}
+	qsort(o, n, sizeof(*o), index_ord_cmp);
+	vis = xcalloc(n + 1, sizeof(*vis));
+	for (i = 0; i < n; i++) {
+		p = o[i].p;
+		if (p->drop)
+			(void)index_writer_drop(w, p->qid);
+		else if (p->ok && index_insert(w, p) == 0)
+			memcpy(vis[nvis++], p->qid, QID_LEN + 1);
+	}
+	free(o);
 	if (index_exec(w->db, "COMMIT") != 0) {
 		(void)index_exec(w->db, "ROLLBACK");
 		free(vis);
