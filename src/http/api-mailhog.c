@@ -194,7 +194,7 @@ void
 mailhog_delete_one(struct http_req *r)
 {
 	if (!queue_id_valid(r->seg[3]) ||
-	    queue_delete(http_spool(), r->seg[3]) != 0) {
+	    bulk_delete_one(r->seg[3]) != 0) {
 		http_reply_error(r, 404, "Message not found");
 		return;
 	}

@@ -17,7 +17,6 @@
 
 #include "http/http.h"
 
-static long long	mailpit_deleted;	/* RuntimeStats */
 static long long	mailpit_accepted;
 
 /* Queue watcher: count accepted messages for /api/v1/info. */
@@ -166,25 +165,6 @@ mailpit_search(struct http_req *r)
 	index_rows_free(rows, n);
 }
 
-/* Remove the messages of ids from the spool (and so the index). */
-static void
-mailpit_remove(char **ids, size_t n)
-{
-	size_t	i;
-	int	batch = n > 1 && index_batch_begin() == 0;
-
-	for (i = 0; i < n; i++) {
-		if (queue_delete(http_spool(), ids[i]) == 0)
-			mailpit_deleted++;
-		else if (errno != ENOENT)
-			log_warn("http: delete qid=%s", ids[i]);
-		free(ids[i]);
-	}
-	if (batch)
-		index_batch_end();
-	free(ids);
-}
-
 /* DELETE /api/v1/search?query=. */
 void
 mailpit_search_delete(struct http_req *r)
@@ -205,8 +185,7 @@ mailpit_search_delete(struct http_req *r)
 		return;
 	}
 	search_free(&s);
-	mailpit_remove(ids, n);
-	http_reply_data(r, 200, "text/plain; charset=utf-8", "ok", 2);
+	bulk_start(r, BULK_DELETE, ids, n, BULK_REPLY_OK);
 }
 
 /*
@@ -233,17 +212,6 @@ mailpit_body_ids(json_t *a, char ***ids, size_t *n)
 	return (0);
 }
 
-/* Free an ID list. */
-static void
-mailpit_ids_free(char **ids, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++)
-		free(ids[i]);
-	free(ids);
-}
-
 /*
  * PUT /api/v1/messages {"IDs":[...], "Read":bool, "Search":s}: mark
  * those (IDs or Search, not both; neither: all) read or unread.
@@ -254,8 +222,8 @@ mailpit_set_read(struct http_req *r)
 	struct search	 s;
 	json_t		*b, *a, *q;
 	char		**ids = NULL;
-	size_t		 n = 0, i;
-	int		 read, bad, batch;
+	size_t		 n = 0;
+	int		 read, bad, rc;
 
 	b = http_body_json(r, &bad);
 	if (bad || (b != NULL && !json_is_object(b))) {
@@ -278,20 +246,20 @@ mailpit_set_read(struct http_req *r)
 			http_reply_error(r, 400, "IDs must be strings");
 			return;
 		}
-	} else if (json_string_length(q) > 0) {
-		search_parse(json_string_value(q), &s);
-		(void)index_ids(&s, &ids, &n);
+	} else {
+		/* Neither: every message not so already. */
+		search_parse(json_string_length(q) > 0 ? json_string_value(q) :
+		    read ? "is:unread" : "is:read", &s);
+		rc = index_ids(&s, &ids, &n);
 		search_free(&s);
-	} else
-		(void)index_set_read(NULL, read);
-	batch = n > 1 && index_batch_begin() == 0;
-	for (i = 0; i < n; i++)
-		(void)index_set_read(ids[i], read);
-	if (batch)
-		index_batch_end();
-	mailpit_ids_free(ids, n);
+		if (rc != 0) {
+			json_decref(b);
+			http_reply_error(r, 500, "index unavailable");
+			return;
+		}
+	}
 	json_decref(b);
-	http_reply_data(r, 200, "text/plain; charset=utf-8", "ok", 2);
+	bulk_start(r, read ? BULK_READ : BULK_UNREAD, ids, n, BULK_REPLY_OK);
 }
 
 /*
@@ -313,11 +281,13 @@ mailpit_delete(struct http_req *r)
 			http_reply_error(r, 400, "IDs must be strings");
 			return;
 		}
-	} else
-		ids = queue_ids(http_spool(), &n);
-	mailpit_remove(ids, n);
+	} else if ((ids = queue_ids(http_spool(), &n)) == NULL) {
+		json_decref(b);
+		http_reply_error(r, 500, "the spool cannot be read");
+		return;
+	}
 	json_decref(b);
-	http_reply_empty(r, 200);
+	bulk_start(r, BULK_DELETE, ids, n, BULK_REPLY_EMPTY);
 }
 
 /* GET /api/v1/message/{ID}: the Message; marks it read. */
@@ -562,7 +532,7 @@ mailpit_info(struct http_req *r)
 	    "RuntimeStats",
 	    "Uptime", (json_int_t)(time(NULL) - http_started()),
 	    "Memory", (json_int_t)mailpit_rss(),
-	    "MessagesDeleted", (json_int_t)mailpit_deleted,
+	    "MessagesDeleted", (json_int_t)bulk_deleted_count(),
 	    "SMTPAccepted", (json_int_t)mailpit_accepted,
 	    "SMTPAcceptedSize", (json_int_t)octets,
 	    "SMTPRejected", (json_int_t)refused,

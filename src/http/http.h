@@ -37,6 +37,7 @@ const char	*http_param(struct http_req *, const char *);
 long long	 http_param_int(struct http_req *, const char *, long long);
 json_t		*http_body_json(struct http_req *, int *);
 const char	*http_spool(void);
+void		 http_track_answer(struct evhttp_request *);
 time_t		 http_started(void);
 
 /* json.c: the shapes of Mailpit's and MailHog's answers. */
@@ -63,6 +64,22 @@ void		 mailpit_view(struct http_req *);
 void		 mailpit_info(struct http_req *);
 void		 mailpit_probe(struct http_req *);
 void		 mailpit_count_init(void);
+
+/* bulk.c: requests that change many messages, in steps on the loop. */
+enum bulk_op {
+	BULK_DELETE,
+	BULK_READ,
+	BULK_UNREAD,
+};
+enum bulk_reply {
+	BULK_REPLY_EMPTY,	/* an empty 200 (DELETE /api/v1/messages) */
+	BULK_REPLY_OK,		/* 200 "ok", text/plain */
+};
+void		 bulk_start(struct http_req *, enum bulk_op, char **, size_t,
+		    enum bulk_reply);
+void		 bulk_cancel_all(void);
+int		 bulk_delete_one(const char *);
+long long	 bulk_deleted_count(void);
 
 /* api-tags.c */
 void		 tags_get(struct http_req *);

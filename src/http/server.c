@@ -622,13 +622,21 @@ http_start(struct event_base *base, char **cause)
 	return (0);
 }
 
+/* Answers given at shutdown still being written (http_track_answer). */
+static unsigned		http_answering;
+static struct timespec	http_answer_deadline;
+#define HTTP_ANSWER_WAIT	2	/* seconds, at most */
+
 /* Shutting down: stop accepting, answer the waiting long polls. */
 static void
 http_shutdown(void)
 {
 	struct http_bound	*b;
 
+	clock_gettime(CLOCK_MONOTONIC, &http_answer_deadline);
+	http_answer_deadline.tv_sec += HTTP_ANSWER_WAIT;
 	wait_cancel_all();
+	bulk_cancel_all();
 	events_stop();
 	while ((b = http_bounds) != NULL) {
 		http_bounds = b->next;
@@ -637,11 +645,44 @@ http_shutdown(void)
 	}
 }
 
-/* Open HTTP sessions the drain waits for: none (requests are short). */
+/*
+ * Answers given at shutdown (503s to long polls and bulk requests) that
+ * are still being written, and how long the drain waits for them: the
+ * loop must run until they are sent, or the client sees a closed
+ * connection instead of a reason.
+ */
+
+/* evhttp: a tracked answer is sent. */
+static void
+http_answer_sent_cb(struct evhttp_request *req, void *arg)
+{
+	if (http_answering > 0)
+		http_answering--;
+}
+
+/*
+ * Have the shutdown's drain wait (a little) until req's answer, about to
+ * be sent, is written.  A request whose client is gone is not waited for.
+ */
+void
+http_track_answer(struct evhttp_request *req)
+{
+	if (evhttp_request_get_connection(req) == NULL)
+		return;
+	http_answering++;
+	evhttp_request_set_on_complete_cb(req, http_answer_sent_cb, NULL);
+}
+
+/* What the drain waits for: answers still being written, for a while. */
 static unsigned
 http_count(void)
 {
-	return (0);
+	struct timespec	now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec > http_answer_deadline.tv_sec)
+		return (0);
+	return (http_answering);
 }
 
 /* Free everything at exit. */

@@ -178,6 +178,7 @@ wait_cancel_all(void)
 	struct waiter	*w;
 
 	while ((w = LIST_FIRST(&waiters)) != NULL) {
+		http_track_answer(w->req);
 		wait_answer(w, 503, json_pack("{s:s}", "Error",
 		    "shutting down"));
 		wait_free(w);

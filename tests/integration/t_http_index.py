@@ -9,9 +9,15 @@ file removed, or added, while mxd was down) is rebuilt or reconciled at
 start, giving the same list; and
 wait-for-message (GET /api/v1/wait) is woken by a commit, answers at
 once for an existing match, honours `after`, and times out with 408.
+Deleting or marking thousands of messages runs in steps: an SMTP client
+that arrives meanwhile is served before the last step, and the answer
+comes after it.
 """
 
 import os
+import re
+import signal
+import socket
 import threading
 import time
 
@@ -322,6 +328,117 @@ def test_retention_by_size():
     srv.wait_log(r"index: retention: removed the \d+ oldest messages "
                  r"\(sink_max_messages=0 sink_max_size=5000\)")
     srv.stop()
+
+
+
+
+def fill(srv, n, sessions=4):
+    """n small messages over pipelining-free SMTP, sessions at once."""
+    from mxdtest import Client
+    errors = []
+
+    def one(k):
+        try:
+            with Client(srv.port) as c:
+                c.expect("EHLO fill.test", 250)
+                for i in range(k):
+                    c.mail_tx("a@example.com", ["b@example.org"],
+                              b"Subject: bulk\r\n\r\nbody\r\n")
+        except Exception as e:      # reported below, in the main thread
+            errors.append(e)
+    ts = [threading.Thread(target=one, args=(n // sessions,))
+          for _ in range(sessions)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(300)
+    assert not errors, errors
+
+
+def raw_http(port, method, path, body=b""):
+    """Send one request on a new socket; the socket (read the answer)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=120)
+    s.sendall(b"%s %s HTTP/1.1\r\nHost: t\r\nContent-Type: application/json"
+              b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+              % (method.encode(), path.encode(), len(body), body))
+    return s
+
+
+def status_line(s):
+    data = b""
+    while b"\r\n" not in data:
+        chunk = s.recv(4096)
+        assert chunk, "closed before the status line"
+        data += chunk
+    return data.split(b"\r\n", 1)[0]
+
+
+def test_bulk_delete_serves_others_meanwhile():
+    """DELETE of every message (4 000) runs in steps on the event loop:
+    an SMTP client that connects after the deletion began is accepted
+    before it ends (mxd stopped with SIGSTOP while the client connects,
+    so the order does not depend on timing); the DELETE is answered
+    once every file and row is gone, and the log says how many"""
+    n = 4000
+    srv = http_server(spool_sync="no")
+    fill(srv, n)
+    wait_total(srv.http_port, n, timeout=300)
+    h = raw_http(srv.http_port, "DELETE", "/api/v1/messages")
+    from mxdtest import wait_until
+    wait_until(lambda: len(srv.queue_names()) < n, what="deletion began")
+    os.kill(srv.proc.pid, signal.SIGSTOP)
+    try:
+        c = socket.create_connection(("127.0.0.1", srv.port), timeout=60)
+        port = c.getsockname()[1]
+    finally:
+        os.kill(srv.proc.pid, signal.SIGCONT)
+    assert_eq(status_line(h), b"HTTP/1.1 200 OK", "DELETE answered")
+    h.close()
+    assert_eq(srv.queue_names(), [], "every file gone at the answer")
+    assert_eq(get_json(srv.http_port, "/api/v1/messages")["total"], 0,
+              "every row gone at the answer")
+    srv.wait_log(r"http: %d of %d messages deleted in \d+ ms" % (n, n))
+    log = srv.log_text()
+    conn = re.search(r"connect client=\[127\.0\.0\.1\]:%d\b" % port, log)
+    done = re.search(r"http: %d of %d messages deleted" % (n, n), log)
+    assert conn is not None, "the client's connect line"
+    assert conn.start() < done.start(), \
+        "the client was accepted only after the whole deletion"
+    c.close()
+    srv.stop()
+
+
+def test_bulk_mark_read_and_shutdown():
+    """marking every message read (2 000) answers once all are read; a
+    DELETE cut short by SIGTERM is answered 503 with a JSON error, mxd
+    exits 0, and what it did not reach is still listed after a restart"""
+    n = 2000
+    srv = http_server(spool_sync="no")
+    fill(srv, n)
+    wait_total(srv.http_port, n, timeout=300)
+    h = raw_http(srv.http_port, "PUT", "/api/v1/messages", b'{"Read":true}')
+    assert_eq(status_line(h), b"HTTP/1.1 200 OK", "PUT answered")
+    h.close()
+    assert_eq(get_json(srv.http_port, "/api/v1/messages")["unread"], 0,
+              "all read at the answer")
+    srv.wait_log(r"http: %d of %d messages marked read" % (n, n))
+    h = raw_http(srv.http_port, "DELETE", "/api/v1/messages")
+    from mxdtest import wait_until
+    wait_until(lambda: len(srv.queue_names()) < n, what="deletion began")
+    os.kill(srv.proc.pid, signal.SIGSTOP)
+    srv.terminate()
+    os.kill(srv.proc.pid, signal.SIGCONT)
+    line = status_line(h)
+    h.close()
+    assert line in (b"HTTP/1.1 503 Service Unavailable",
+                    b"HTTP/1.1 200 OK"), line
+    assert_eq(srv.stop(timeout=60), 0, "exit status")
+    left = len(srv.queue_names())
+    if line.endswith(b"OK"):
+        assert_eq(left, 0, "answered 200: all gone")
+    srv2 = Server(http=True, spool=srv.spool).start()
+    wait_total(srv2.http_port, left, timeout=120)
+    srv2.stop()
 
 
 if __name__ == "__main__":
