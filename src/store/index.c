@@ -1002,9 +1002,9 @@ index_writer_main(void *arg)
 			pthread_cond_signal(&index_room);
 			pthread_mutex_unlock(&index_lock);
 			rc = index_apply(&w, bs);
-			for (n = 0; (b = bs) != NULL; n += b->n) {
+			for (n = 0; (b = bs) != NULL; index_batch_free(b)) {
+				n += b->n;
 				bs = b->next;
-				index_batch_free(b);
 			}
 		} else {
 			index_lost = 0;
