@@ -14,11 +14,18 @@ smtp-sink) and reports, per message landed:
   --callgrind
            user-space instructions, which do not depend on the machine's
            load: the difference between a run of N/5 and one of N + N/5
-           messages under valgrind --tool=callgrind, divided by N
+           messages under valgrind --tool=callgrind, divided by N; with
+           --api also the index threads' share
+  --api    the HTTP listener on, and so the index threads: every run
+           waits until the index holds every message (read from
+           index.sqlite, not through the API) before it takes its figures
+           (the index's work is in them); cpu also gives the index
+           threads' own share (mxd-index and mxd-indexw, if so named)
 
   contrib/bench/cpumsg.py [--mxd BIN | --sink] [--dir DIR] [--sync yes|no]
                           [-s SESSIONS] [-n MESSAGES] [-r REPEAT]
-                          [--strace | --callgrind] [--pipe SMTP-PIPE]
+                          [--strace | --callgrind] [--api]
+                          [--pipe SMTP-PIPE]
 
 Each repeat starts a new server on a new spool under DIR (default
 /var/tmp; /dev/shm for tmpfs) and warms it up with N/10 messages.
@@ -30,6 +37,7 @@ should run as; under --callgrind as root, mxd runs as nobody.
 
 import argparse
 import atexit
+import json
 import os
 import re
 import shutil
@@ -42,6 +50,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HZ = os.sysconf("SC_CLK_TCK")
+INDEX_THREADS = ("mxd-index", "mxd-indexw")
 
 
 def free_port():
@@ -91,14 +100,57 @@ def client(a, port, n):
     return ru.ru_utime + ru.ru_stime
 
 
-def server_argv(a, port, spool):
+def thread_cpu(pid, name):
+    """utime + stime of pid's threads called name, in seconds."""
+    t = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                st = f.read()
+        except OSError:
+            continue
+        if st.split("(", 1)[1].rsplit(")", 1)[0] == name:
+            f_ = st.rsplit(")", 1)[1].split()
+            t += (int(f_[11]) + int(f_[12])) / HZ
+    return t
+
+
+def server_argv(a, port, spool, hport=None):
     if a.sink:
         return ["smtp-sink", "-u", "nobody", "-m", "1000",
                 "127.0.0.1:%d" % port, "1024"]
     return [a.mxd, "-f", "-o", "listen=127.0.0.1:%d" % port, "-o",
             "spool_dir=" + spool, "-o", "hostname=bench.test", "-o",
             "shutdown_grace=2s", "-o", "pop3_listen=", "-o",
-            "http_listen=", "-o", "spool_sync=" + a.sync]
+            "http_listen=" + ("127.0.0.1:%d" % hport if hport else ""),
+            "-o", "spool_sync=" + a.sync]
+
+
+def indexed(spool):
+    """
+    Messages in the index, read from its file (not through the API: a
+    request costs mxd's loop far more than the poll is worth measuring).
+    """
+    import sqlite3
+    try:
+        db = sqlite3.connect("file:%s?mode=ro" %
+                             os.path.join(spool, "index.sqlite"), uri=True,
+                             timeout=30)
+        try:
+            return db.execute("SELECT count(*) FROM msg").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0
+
+
+def catch_up(spool, want, secs=1200):
+    """Wait until the index holds want messages (bounded: secs)."""
+    deadline = time.monotonic() + secs
+    while indexed(spool) < want:
+        if time.monotonic() > deadline:
+            sys.exit("cpumsg: the index did not catch up in %d s" % secs)
+        time.sleep(0.05)
 
 
 def queued(a, spool):
@@ -124,13 +176,16 @@ def run_once(a):
     d = tempfile.mkdtemp(prefix="cpumsg.", dir=a.dir)
     os.chmod(d, 0o755)
     spool, port = os.path.join(d, "spool"), free_port()
+    hport = free_port() if a.api else None
     with open(os.path.join(d, "server.log"), "w") as log:
-        srv = subprocess.Popen(server_argv(a, port, spool), stdout=log,
-                               stderr=log)
+        srv = subprocess.Popen(server_argv(a, port, spool, hport),
+                               stdout=log, stderr=log)
     try:
         wait_port(port)
         client(a, port, max(a.n // 10, a.sessions))
         q0 = queued(a, spool)
+        if hport:
+            catch_up(spool, q0)
         tr = None
         if a.strace:
             tr = subprocess.Popen(["strace", "-c", "-f", "-o",
@@ -138,12 +193,17 @@ def run_once(a):
                                    str(srv.pid)], stderr=subprocess.DEVNULL)
             time.sleep(1)
         c0, x0 = cpu(srv.pid), ctxsw(srv.pid)
+        i0 = sum(thread_cpu(srv.pid, t) for t in INDEX_THREADS)
         ccpu = client(a, port, a.n)
         time.sleep(0.2)
-        c1, x1 = cpu(srv.pid), ctxsw(srv.pid)
         landed = a.n if a.sink else queued(a, spool) - q0
+        if hport:
+            catch_up(spool, q0 + landed)
+        c1, x1 = cpu(srv.pid), ctxsw(srv.pid)
+        i1 = sum(thread_cpu(srv.pid, t) for t in INDEX_THREADS)
         r = {"landed": landed, "cpu": (c1 - c0) / landed * 1e6,
-             "ctxsw": (x1 - x0) / landed, "client": ccpu / a.n * 1e6}
+             "ctxsw": (x1 - x0) / landed, "client": ccpu / a.n * 1e6,
+             "index": (i1 - i0) / landed * 1e6}
         if tr is not None:
             time.sleep(0.3)
             tr.send_signal(2)
@@ -157,12 +217,18 @@ def run_once(a):
 
 
 def callgrind_total(a, n):
-    """User-space instructions of one mxd run under callgrind for n messages."""
+    """
+    User-space instructions of one mxd run under callgrind for n
+    messages: (all threads, the index thread's).
+    """
     d = tempfile.mkdtemp(prefix="cpumsg.", dir=a.dir)
     os.chmod(d, 0o777)
     out, port = os.path.join(d, "callgrind.out"), free_port()
-    argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out]
-    argv += server_argv(a, port, os.path.join(d, "spool"))
+    hport = free_port() if a.api else None
+    spool = os.path.join(d, "spool")
+    argv = ["valgrind", "--tool=callgrind", "--separate-threads=yes",
+            "--callgrind-out-file=" + out]
+    argv += server_argv(a, port, spool, hport)
     if os.getuid() == 0:
         # mxd would drop to nobody, which then cannot write root's file.
         os.chown(d, 65534, 65534)
@@ -173,14 +239,24 @@ def callgrind_total(a, n):
     try:
         wait_port(port, 60)
         client(a, port, n)
+        if hport:
+            catch_up(spool, queued(a, spool))
     finally:
         srv.terminate()
         srv.wait()
-    with open(out) as f:
-        m = re.search(r"^(?:summary|totals): (\d+)", f.read(), re.M)
-    if m is None:
-        sys.exit("cpumsg: no totals in %s" % out)
-    return int(m.group(1))
+    total = index = 0
+    for f_ in os.listdir(d):
+        if not re.match(r"callgrind\.out-\d+$", f_):
+            continue
+        with open(os.path.join(d, f_)) as f:
+            text = f.read()
+        m = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
+        if m is None:
+            sys.exit("cpumsg: no totals in %s" % f_)
+        total += int(m.group(1))
+        if re.search(r"^c?fn=\(\d+\) index_\w*main$", text, re.M):
+            index += int(m.group(1))
+    return total, index
 
 
 def build_pipe():
@@ -203,26 +279,33 @@ def main():
     ap.add_argument("-r", dest="repeat", type=int, default=3)
     ap.add_argument("--strace", action="store_true")
     ap.add_argument("--callgrind", action="store_true")
+    ap.add_argument("--api", action="store_true",
+                    help="the HTTP listener and the index on")
     ap.add_argument("--pipe", help="a built smtp-pipe (default: build it)")
     a = ap.parse_args()
     a.mxd = os.path.abspath(a.mxd)
     a.pipe = a.pipe or build_pipe()
-    what = "smtp-sink" if a.sink else "%s spool_sync=%s" % (a.mxd, a.sync)
+    what = "smtp-sink" if a.sink else "%s spool_sync=%s%s" % (
+        a.mxd, a.sync, ", API and index on" if a.api else "")
     print("%s, %s, %d pipelining sessions, 1 KiB messages" %
           (what, a.dir, a.sessions))
     if a.callgrind:
         k = max(a.n // 5, a.sessions)
         few, many = callgrind_total(a, k), callgrind_total(a, k + a.n)
         print("user-space instructions per message: %.0f" %
-              ((many - few) / a.n))
+              ((many[0] - few[0]) / a.n))
+        if a.api:
+            print("  of which the index threads: %.0f" %
+                  ((many[1] - few[1]) / a.n))
         return
     cpus = []
     for i in range(a.repeat):
         r = run_once(a)
         cpus.append(r["cpu"])
-        print("run %d: %d landed, cpu %.1f us/msg, ctxsw %.2f/msg, client "
-              "cpu %.1f us/msg" % (i + 1, r["landed"], r["cpu"], r["ctxsw"],
-                                   r["client"]))
+        print("run %d: %d landed, cpu %.1f us/msg%s, ctxsw %.2f/msg, "
+              "client cpu %.1f us/msg" % (
+                  i + 1, r["landed"], r["cpu"], " (index thread %.1f)" %
+                  r["index"] if a.api else "", r["ctxsw"], r["client"]))
         if "calls" in r:
             calls = sorted(r["calls"].items(), key=lambda kv: -kv[1])
             print("  system calls %.2f/msg: %s" % (

@@ -7,18 +7,28 @@
  * within retention, and a notice on the loop once committed messages
  * are visible.
  *
- * The spool is the truth.  A thread does all parsing and writing: it
- * follows the commit notices (the loop only hands it the queue ID),
- * parses each message with GMime, and writes a batch in one transaction,
- * then tells the loop through a pipe.  At start it reconciles the index
- * with queue/ (indexes files it lacks, drops rows whose file is gone);
- * a file that is corrupt, of another schema or not SQLite is removed
- * and rebuilt.  The loop reads on its own connection (WAL lets the
- * thread go on), and writes only small things: read flags, and the row
- * of a message the API removed (after its file: a crash in between
- * leaves a row the next start drops, never a file without a row).
+ * The spool is the truth.  Two threads do all parsing and writing.  The
+ * parser, at the least CPU priority (nice 19: when intake and indexing
+ * compete for the CPU, intake wins and the index catches up after), takes
+ * the commit notices (the loop only hands it the queue ID), reads each
+ * message with GMime, and hands batches to the writer; a batch is all
+ * that waits, up to INDEX_BATCH, so batches grow when the index is
+ * behind.  The writer, at normal priority (it holds the write lock the
+ * loop may wait for), writes each time all the batches that wait in one
+ * transaction with statements prepared once, then tells the loop through
+ * a pipe.  At start it reconciles the index with queue/ (hands the
+ * parser files it lacks, drops rows whose file is gone), and again after
+ * notices were lost: a transaction that failed (the index locked, the
+ * disk full), or more than INDEX_JOBS_MAX notices waiting (a sustained
+ * overload; what waits is bounded).  A file that is corrupt, of another
+ * schema or not SQLite is removed and rebuilt.  The loop reads on its own
+ * connection (WAL lets the writer go on), and writes only small things:
+ * read flags, and the row of a message the API removed (after its file: a
+ * crash in between leaves a row the next start drops, never a file
+ * without a row).
  * The loop's reads (list, get, search, counts) are in query.c.
  */
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -38,8 +48,14 @@
 
 #define INDEX_FILE	"index.sqlite"
 #define INDEX_SCHEMA	"3"
-#define INDEX_BATCH	256		/* messages per transaction */
-#define INDEX_BUSY_MS	5000
+#define INDEX_BATCH	1024		/* messages per batch, at most */
+#define INDEX_BATCH_TEXT (4 << 20)	/* octets of search text per batch */
+#define INDEX_AHEAD	2		/* batches parsed ahead of the writer */
+#define INDEX_JOBS_MAX	100000		/* notices waiting; past it, reconcile */
+#define INDEX_BUSY_MS	5000		/* the loop's wait for the write lock */
+#define INDEX_WBUSY_MS	1000		/* the writer's */
+#define INDEX_RETRY_MAX	60		/* seconds between reconciles, at most */
+#define INDEX_NICE	19		/* the parser's nice value */
 
 /* The schema; a change of it changes INDEX_SCHEMA (rebuild). */
 static const char index_schema[] =
@@ -83,18 +99,38 @@ static const char index_schema[] =
 	" (old.read = 0); END;"
 	"INSERT OR IGNORE INTO meta VALUES ('schema', '" INDEX_SCHEMA "');";
 
-/* A job for the thread: index or drop one message. */
+/* A job for the parser: index or drop one message. */
 struct index_job {
 	char	qid[QID_LEN + 1];
 	int	drop;
 };
 
-/* A message parsed by the thread, waiting for its transaction. */
+/* A job done by the parser, waiting for the writer's transaction. */
 struct index_parsed {
 	char		 qid[QID_LEN + 1];
+	int		 drop;		/* a removal: no row to insert */
+	int		 ok;		/* parsed: env, mm and size are set */
 	struct envelope	 env;
 	struct mime_msg	 mm;
+	char		*lists[5];	/* From, To, Cc, Bcc, Reply-To: JSON */
 	long long	 size;
+};
+
+/* A batch of parsed jobs, handed from the parser to the writer. */
+struct index_batch {
+	struct index_parsed	*p;
+	size_t			 n;
+	struct index_batch	*next;
+};
+
+/* The writer's connection and its statements, prepared once. */
+struct index_writer {
+	sqlite3		*db;
+	sqlite3_stmt	*msg;		/* INSERT OR IGNORE INTO msg */
+	sqlite3_stmt	*fts;
+	sqlite3_stmt	*rcpt;
+	sqlite3_stmt	*tag;
+	sqlite3_stmt	*drop;
 };
 
 struct index_watcher {
@@ -106,20 +142,32 @@ struct index_watcher {
 static sqlite3			*index_db;	/* the loop's */
 static char			*index_spool;
 static char			*index_path;
-static pthread_t		 index_thread;
+static pthread_t		 index_parser;
+static pthread_t		 index_writer;
 static pthread_mutex_t		 index_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Under index_lock: */
 static pthread_cond_t		 index_cond = PTHREAD_COND_INITIALIZER;
-static struct index_job		*index_jobs;	/* under index_lock */
+static pthread_cond_t		 index_wcond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t		 index_room = PTHREAD_COND_INITIALIZER;
+static struct index_job		*index_jobs;	/* for the parser */
 static size_t			 index_njobs;
+static size_t			 index_jobcap;
+static int			 index_parsing;	/* the parser holds jobs */
+static struct index_batch	*index_batches;	/* for the writer */
+static struct index_batch	**index_btail = &index_batches;
+static size_t			 index_nbatches;
+static int			 index_lost;	/* notices lost: reconcile */
+static struct timespec		 index_retry;	/* not before then */
 static char			(*index_seen)[QID_LEN + 1];	/* visible */
 static size_t			 index_nseen;
 static int			 index_stopping;
+/* The loop's: */
 static int			 index_running;
 static int			 index_pipe[2] = { -1, -1 };
 static struct event		*index_ev;
 static struct index_watcher	*index_watchers;
 static pthread_t		 index_loop;	/* the event loop's thread */
-static char			**index_msgs;	/* thread's log lines */
+static char			**index_msgs;	/* threads' log lines */
 static size_t			 index_nmsgs;
 static char			(*index_gone)[QID_LEN + 1];	/* pruned */
 static size_t			 index_ngone;
@@ -298,10 +346,11 @@ index_json(json_t *v)
 }
 
 /*
- * Read queue/<qid>.eml into p: its envelope, parsed message and size.
- * 0, or -1 if it is gone or unreadable.
+ * Parser: read queue/<qid>.eml into p: its envelope, what the index
+ * keeps of the message (mime_read_index) and its size; p->ok unless it
+ * is gone or unreadable.
  */
-static int
+static void
 index_parse(const char *qid, struct index_parsed *p)
 {
 	struct stat	 sb;
@@ -312,119 +361,275 @@ index_parse(const char *qid, struct index_parsed *p)
 	if ((f = queue_open(index_spool, qid, &p->env)) == NULL) {
 		if (errno != ENOENT)
 			index_log(1, "index: qid=%s: %s", qid, strerror(errno));
-		return (-1);
+		return;
 	}
 	p->size = fstat(fileno(f), &sb) == 0 ? sb.st_size - ftello(f) : 0;
-	if (mime_read(f, &p->mm) != 0) {
+	if (mime_read_index(f, &p->mm) != 0) {
 		index_log(1, "index: qid=%s: no message", qid);
 		envelope_free(&p->env);
 		fclose(f);
-		return (-1);
+		return;
 	}
 	mime_add_blind(&p->mm, &p->env);
 	fclose(f);
-	return (0);
+	/* JSON text here too: the writer's work is SQLite only. */
+	p->lists[0] = index_json(p->mm.from);
+	p->lists[1] = index_json(p->mm.to);
+	p->lists[2] = index_json(p->mm.cc);
+	p->lists[3] = index_json(p->mm.bcc);
+	p->lists[4] = index_json(p->mm.reply_to);
+	p->ok = 1;
 }
 
-/* Bind text to parameter i of st, a copy SQLite frees. */
+/* Free a batch and the messages it holds. */
 static void
-index_bind(sqlite3_stmt *st, int i, const char *v)
+index_batch_free(struct index_batch *b)
 {
-	sqlite3_bind_text(st, i, v != NULL ? v : "", -1, SQLITE_TRANSIENT);
+	size_t	i, j;
+
+	for (i = 0; i < b->n; i++)
+		if (b->p[i].ok) {
+			mime_free(&b->p[i].mm);
+			envelope_free(&b->p[i].env);
+			for (j = 0; j < 5; j++)
+				free(b->p[i].lists[j]);
+		}
+	free(b->p);
+	free(b);
 }
 
 /*
- * The free text and the envelope recipients of the message in row
- * (in the caller's transaction); 0 or -1.
+ * Parser: hand a batch to the writer, first waiting while INDEX_AHEAD
+ * batches wait for it (which bounds the parsed messages held); -1 if
+ * mxd stops (the batch is freed).
  */
 static int
-index_insert_text(sqlite3 *db, sqlite3_int64 row, struct index_parsed *p)
+index_hand(struct index_batch *b)
 {
-	sqlite3_stmt	*st;
-	size_t		 i;
-	int		 rc;
+	pthread_mutex_lock(&index_lock);
+	while (index_nbatches >= INDEX_AHEAD && !index_stopping)
+		pthread_cond_wait(&index_room, &index_lock);
+	if (index_stopping) {
+		pthread_mutex_unlock(&index_lock);
+		index_batch_free(b);
+		return (-1);
+	}
+	*index_btail = b;
+	index_btail = &b->next;
+	index_nbatches++;
+	pthread_cond_signal(&index_wcond);
+	pthread_mutex_unlock(&index_lock);
+	return (0);
+}
 
-	if ((st = index_prepare(db, "INSERT INTO fts (rowid, body) VALUES "
-	    "(?, ?)")) == NULL)
-		return (-1);
-	sqlite3_bind_int64(st, 1, row);
-	index_bind(st, 2, p->mm.search);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if ((st = index_prepare(db, "INSERT INTO rcpt (msg, addr) VALUES "
-	    "(?, ?)")) == NULL)
-		return (-1);
+/*
+ * Parser: do jobs from the start of jobs (n of them) into one batch of
+ * at most INDEX_BATCH messages and INDEX_BATCH_TEXT octets of search
+ * text, and hand it to the writer.  The jobs done, or 0 if mxd stops.
+ */
+static size_t
+index_parse_batch(const struct index_job *jobs, size_t n)
+{
+	struct index_batch	*b = xcalloc(1, sizeof(*b));
+	struct index_parsed	*p;
+	size_t			 text = 0;
+
+	if (n > INDEX_BATCH)
+		n = INDEX_BATCH;
+	b->p = xcalloc(n, sizeof(*b->p));
+	for (; b->n < n && text < INDEX_BATCH_TEXT; b->n++) {
+		if (__atomic_load_n(&index_stopping, __ATOMIC_RELAXED))
+			break;		/* index_hand frees what is done */
+		p = &b->p[b->n];
+		if (jobs[b->n].drop) {
+			snprintf(p->qid, sizeof(p->qid), "%s", jobs[b->n].qid);
+			p->drop = 1;
+			continue;
+		}
+		index_parse(jobs[b->n].qid, p);
+		if (p->ok)
+			text += strlen(p->mm.search);
+	}
+	n = b->n;
+	return (index_hand(b) == 0 ? n : 0);
+}
+
+/*
+ * Thread: name it (top -H, /proc/PID/task/TID/comm) and, with low set,
+ * give it the least CPU priority, for this thread alone (Linux nice is
+ * per thread): when intake and indexing compete for the CPU, intake
+ * wins, and the index catches up when intake leaves it time.
+ */
+static void
+index_thread_setup(const char *name, int low)
+{
+#ifdef __linux__
+	(void)pthread_setname_np(pthread_self(), name);
+	if (low && setpriority(PRIO_PROCESS, (id_t)gettid(), INDEX_NICE) ==
+	    -1)
+		index_log(1, "index: setpriority: %s", strerror(errno));
+#endif
+}
+
+/*
+ * The parser thread, at the least CPU priority: takes the loop's
+ * notices, reads and parses the messages (the larger share of the
+ * index's work), and hands them to the writer in batches, larger when
+ * it is behind.
+ */
+static void *
+index_parser_main(void *arg)
+{
+	struct index_job	*jobs;
+	size_t			 n, i, k;
+
+	index_thread_setup("mxd-index", 1);
+	pthread_mutex_lock(&index_lock);
+	for (;;) {
+		while (index_njobs == 0 && !index_stopping)
+			pthread_cond_wait(&index_cond, &index_lock);
+		if (index_stopping)
+			break;
+		jobs = index_jobs;
+		n = index_njobs;
+		index_jobs = NULL;
+		index_njobs = index_jobcap = 0;
+		index_parsing = 1;
+		pthread_mutex_unlock(&index_lock);
+		for (i = 0; i < n; i += k)
+			if ((k = index_parse_batch(jobs + i, n - i)) == 0)
+				break;
+		free(jobs);
+		pthread_mutex_lock(&index_lock);
+		index_parsing = 0;
+		/* A writer waiting for the parser to idle before a reconcile. */
+		pthread_cond_signal(&index_wcond);
+	}
+	pthread_mutex_unlock(&index_lock);
+	return (NULL);
+}
+
+/* Bind text to parameter i of st ("" for NULL), kept by the caller. */
+static void
+index_bind(sqlite3_stmt *st, int i, const char *v)
+{
+	sqlite3_bind_text(st, i, v != NULL ? v : "", -1, SQLITE_STATIC);
+}
+
+/* Run a prepared statement once, then reset it; sqlite3_step's result. */
+static int
+index_step(sqlite3_stmt *st)
+{
+	int	rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return (rc);
+}
+
+/* Writer: prepare the statements it still lacks; 0, or -1 (logged). */
+static int
+index_writer_ready(struct index_writer *w)
+{
+	if (w->msg == NULL)
+		w->msg = index_prepare(w->db, "INSERT OR IGNORE INTO msg (qid, "
+		    "msgid, subject, from_j, to_j, cc_j, bcc_j, replyto_j, "
+		    "snippet, sender, username, size, attachments, inlines, "
+		    "rowid, read) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+		    "?, ?, ?, ?)");
+	if (w->fts == NULL)
+		w->fts = index_prepare(w->db, "INSERT INTO fts (rowid, body) "
+		    "VALUES (?, ?)");
+	if (w->rcpt == NULL)
+		w->rcpt = index_prepare(w->db, "INSERT INTO rcpt (msg, addr) "
+		    "VALUES (?, ?)");
+	if (w->tag == NULL)
+		w->tag = index_prepare(w->db, "INSERT OR IGNORE INTO tag (msg, "
+		    "name) VALUES (?, ?)");
+	if (w->drop == NULL)
+		w->drop = index_prepare(w->db, "DELETE FROM msg WHERE qid = ?");
+	return (w->msg != NULL && w->fts != NULL && w->rcpt != NULL &&
+	    w->tag != NULL && w->drop != NULL ? 0 : -1);
+}
+
+/* Writer: finalize its statements and close its connection. */
+static void
+index_writer_close(struct index_writer *w)
+{
+	sqlite3_finalize(w->msg);
+	sqlite3_finalize(w->fts);
+	sqlite3_finalize(w->rcpt);
+	sqlite3_finalize(w->tag);
+	sqlite3_finalize(w->drop);
+	sqlite3_close(w->db);
+}
+
+/*
+ * Writer: the free text, the envelope recipients and the X-Tags of the
+ * message in row (in the open transaction); 0 or -1.
+ */
+static int
+index_insert_text(struct index_writer *w, sqlite3_int64 row,
+    struct index_parsed *p)
+{
+	size_t	i;
+	int	rc;
+
+	sqlite3_bind_int64(w->fts, 1, row);
+	index_bind(w->fts, 2, p->mm.search);
+	rc = index_step(w->fts);
 	for (i = 0; i < p->env.nrcpt; i++) {
-		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, row);
-		index_bind(st, 2, p->env.rcpt[i]);
-		(void)sqlite3_step(st);
+		sqlite3_bind_int64(w->rcpt, 1, row);
+		index_bind(w->rcpt, 2, p->env.rcpt[i]);
+		(void)index_step(w->rcpt);
 	}
-	sqlite3_finalize(st);
 	/* Mailpit's X-Tags header. */
-	if ((st = index_prepare(db, "INSERT OR IGNORE INTO tag (msg, name) "
-	    "VALUES (?, ?)")) == NULL)
-		return (-1);
 	for (i = 0; i < p->mm.ntags; i++) {
-		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, row);
-		index_bind(st, 2, p->mm.tags[i]);
-		(void)sqlite3_step(st);
+		sqlite3_bind_int64(w->tag, 1, row);
+		index_bind(w->tag, 2, p->mm.tags[i]);
+		(void)index_step(w->tag);
 	}
-	sqlite3_finalize(st);
 	return (rc == SQLITE_DONE ? 0 : -1);
 }
 
-/* Insert one parsed message (in the caller's transaction); 0 or -1. */
+/*
+ * Writer: insert one parsed message (in the open transaction): 0 if
+ * it is new, 1 if it was there already, -1 on error.
+ */
 static int
-index_insert(sqlite3 *db, struct index_parsed *p)
+index_insert(struct index_writer *w, struct index_parsed *p)
 {
-	sqlite3_stmt	*st;
-	json_t		*lists[5];
-	char		*s;
-	size_t		 i;
-	int		 rc;
+	size_t	i;
+	int	rc;
 
-	if ((st = index_prepare(db, "SELECT 1 FROM msg WHERE qid = ?")) ==
-	    NULL)
-		return (-1);
-	index_bind(st, 1, p->qid);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc == SQLITE_ROW)
-		return (0);		/* already there */
-	if ((st = index_prepare(db, "INSERT INTO msg (qid, msgid, subject, "
-	    "from_j, to_j, cc_j, bcc_j, replyto_j, snippet, sender, username, "
-	    "size, attachments, inlines, rowid, read) VALUES (?, ?, ?, ?, ?, "
-	    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) == NULL)
-		return (-1);
-	index_bind(st, 1, p->qid);
-	sqlite3_bind_int64(st, 15, index_qid_row(p->qid));
+	index_bind(w->msg, 1, p->qid);
+	index_bind(w->msg, 2, p->mm.message_id);
+	index_bind(w->msg, 3, p->mm.subject);
+	for (i = 0; i < 5; i++)
+		index_bind(w->msg, 4 + (int)i, p->lists[i]);
+	index_bind(w->msg, 9, p->mm.snippet);
+	index_bind(w->msg, 10, p->env.sender);
+	index_bind(w->msg, 11, p->env.auth_user);
+	sqlite3_bind_int64(w->msg, 12, p->size);
+	sqlite3_bind_int64(w->msg, 13, (sqlite3_int64)p->mm.nattach);
+	sqlite3_bind_int64(w->msg, 14, (sqlite3_int64)p->mm.ninline);
+	sqlite3_bind_int64(w->msg, 15, index_qid_row(p->qid));
 	/* Read before a rebuild: spool_dir/seen says so (seen.c). */
-	sqlite3_bind_int(st, 16, seen_read(p->qid));
-	index_bind(st, 2, p->mm.message_id);
-	index_bind(st, 3, p->mm.subject);
-	lists[0] = p->mm.from;
-	lists[1] = p->mm.to;
-	lists[2] = p->mm.cc;
-	lists[3] = p->mm.bcc;
-	lists[4] = p->mm.reply_to;
-	for (i = 0; i < 5; i++) {
-		s = index_json(lists[i]);
-		index_bind(st, 4 + (int)i, s);
-		free(s);
-	}
-	index_bind(st, 9, p->mm.snippet);
-	index_bind(st, 10, p->env.sender);
-	index_bind(st, 11, p->env.auth_user);
-	sqlite3_bind_int64(st, 12, p->size);
-	sqlite3_bind_int64(st, 13, (sqlite3_int64)p->mm.nattach);
-	sqlite3_bind_int64(st, 14, (sqlite3_int64)p->mm.ninline);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	sqlite3_bind_int(w->msg, 16, seen_read(p->qid));
+	rc = index_step(w->msg);
 	if (rc != SQLITE_DONE)
 		return (-1);
-	return (index_insert_text(db, sqlite3_last_insert_rowid(db), p));
+	if (sqlite3_changes(w->db) == 0)
+		return (1);		/* already there (qid is UNIQUE) */
+	return (index_insert_text(w, sqlite3_last_insert_rowid(w->db), p));
+}
+
+/* Writer: delete the row of qid (in the open transaction); 0 or -1. */
+static int
+index_writer_drop(struct index_writer *w, const char *qid)
+{
+	index_bind(w->drop, 1, qid);
+	return (index_step(w->drop) == SQLITE_DONE ? 0 : -1);
 }
 
 /*
@@ -438,7 +643,7 @@ index_qid_row(const char *qid)
 	return ((long long)(strtoull(qid, NULL, 16) ^ (1ULL << 63)));
 }
 
-/* Delete the row of qid on db; 0 or -1. */
+/* Delete the row of qid on db (the loop's connection); 0 or -1. */
 static int
 index_drop(sqlite3 *db, const char *qid)
 {
@@ -453,7 +658,7 @@ index_drop(sqlite3 *db, const char *qid)
 	return (rc == SQLITE_DONE ? 0 : -1);
 }
 
-/* Thread: tell the loop that these queue IDs are visible now. */
+/* Writer: tell the loop that these queue IDs are visible now. */
 static void
 index_publish(char (*qids)[QID_LEN + 1], size_t n)
 {
@@ -470,41 +675,90 @@ index_publish(char (*qids)[QID_LEN + 1], size_t n)
 	(void)!write(index_pipe[1], "", 1);
 }
 
-/*
- * Thread: apply a batch of jobs: parse every message first, then write
- * the batch in one transaction, then publish what became visible.
- */
-static void
-index_apply(sqlite3 *db, struct index_job *jobs, size_t n)
-{
-	struct index_parsed	*p = xcalloc(n, sizeof(*p));
-	char			(*vis)[QID_LEN + 1] = xcalloc(n, sizeof(*vis));
-	int			*ok = xcalloc(n, sizeof(*ok));
-	size_t			 i, nvis = 0;
+/* One job of a transaction, in the order it came (for a stable sort). */
+struct index_ord {
+	struct index_parsed	*p;
+	size_t			 seq;
+};
 
-	for (i = 0; i < n; i++)
-		ok[i] = jobs[i].drop || index_parse(jobs[i].qid, &p[i]) == 0;
-	if (index_exec(db, "BEGIN IMMEDIATE") == 0) {
-		for (i = 0; i < n; i++) {
-			if (jobs[i].drop)
-				(void)index_drop(db, jobs[i].qid);
-			else if (ok[i] && index_insert(db, &p[i]) == 0)
-				memcpy(vis[nvis++], jobs[i].qid, QID_LEN + 1);
+/* Sort jobs by queue ID, then by arrival (a drop after its insert). */
+static int
+index_ord_cmp(const void *a, const void *b)
+{
+	const struct index_ord	*x = a, *y = b;
+	int			 c = strcmp(x->p->qid, y->p->qid);
+
+	if (c != 0)
+		return (c);
+	return (x->seq < y->seq ? -1 : x->seq > y->seq);
+}
+
+/*
+ * Writer: write a list of batches in one transaction, then publish the
+ * messages that became visible.  The rows go in in queue ID order, which
+ * is rowid order (index_qid_row): FTS5 flushes what it holds whenever a
+ * rowid is not above the last one of the transaction, and commit notices
+ * come in the order of the spool's commits, not of the queue IDs.  0, or
+ * -1 if the transaction failed (then none of it is written; the caller
+ * arranges a reconcile).
+ */
+static int
+index_apply(struct index_writer *w, struct index_batch *bs)
+{
+	struct index_batch	*b;
+	struct index_ord	*o;
+	struct index_parsed	*p;
+	char			(*vis)[QID_LEN + 1];
+	size_t			 i, n = 0, nvis = 0;
+
+	for (b = bs; b != NULL; b = b->next)
+		n += b->n;
+	if (index_writer_ready(w) != 0 ||
+	    index_exec(w->db, "BEGIN IMMEDIATE") != 0)
+		return (-1);
+	o = xcalloc(n + 1, sizeof(*o));
+	for (b = bs, n = 0; b != NULL; b = b->next)
+		for (i = 0; i < b->n; i++, n++) {
+			o[n].p = &b->p[i];
+			o[n].seq = n;
 		}
-		if (index_exec(db, "COMMIT") != 0) {
-			(void)index_exec(db, "ROLLBACK");
-			nvis = 0;
-		}
+	qsort(o, n, sizeof(*o), index_ord_cmp);
+	vis = xcalloc(n + 1, sizeof(*vis));
+	for (i = 0; i < n; i++) {
+		p = o[i].p;
+		if (p->drop)
+			(void)index_writer_drop(w, p->qid);
+		else if (p->ok && index_insert(w, p) == 0)
+			memcpy(vis[nvis++], p->qid, QID_LEN + 1);
 	}
-	for (i = 0; i < n; i++)
-		if (!jobs[i].drop && ok[i]) {
-			mime_free(&p[i].mm);
-			envelope_free(&p[i].env);
-		}
+	free(o);
+	if (index_exec(w->db, "COMMIT") != 0) {
+		(void)index_exec(w->db, "ROLLBACK");
+		free(vis);
+		return (-1);
+	}
 	index_publish(vis, nvis);
 	free(vis);
-	free(ok);
-	free(p);
+	return (0);
+}
+
+/*
+ * Writer: what failed (the transaction: the index locked too long, the
+ * disk full; or a reconcile) is lost.  The spool is the truth: reconcile
+ * with queue/ later, after *backoff seconds, doubled for the next time.
+ */
+static void
+index_fail(int *backoff, const char *what)
+{
+	pthread_mutex_lock(&index_lock);
+	index_lost = 1;
+	clock_gettime(CLOCK_REALTIME, &index_retry);
+	index_retry.tv_sec += *backoff;
+	pthread_mutex_unlock(&index_lock);
+	index_log(1, "index: %s; reconciling with queue/ in %d s", what,
+	    *backoff);
+	if ((*backoff *= 2) > INDEX_RETRY_MAX)
+		*backoff = INDEX_RETRY_MAX;
 }
 
 /* Sort queue IDs. */
@@ -521,68 +775,89 @@ index_listed(char **v, size_t n, const char *qid)
 	return (n > 0 && bsearch(&qid, v, n, sizeof(*v), index_cmp) != NULL);
 }
 
-/* Thread: one job into a batch, applied when the batch is full. */
+/*
+ * Hand the parser n jobs to index qids (no limit: they come from a
+ * reconcile, which has them in memory already).
+ */
 static void
-index_batch_add(sqlite3 *db, struct index_job *b, size_t *n,
-    const char *qid, int drop)
+index_push_files(char **qids, size_t n)
 {
-	snprintf(b[*n].qid, sizeof(b[*n].qid), "%s", qid);
-	b[(*n)++].drop = drop;
-	if (*n == INDEX_BATCH) {
-		index_apply(db, b, *n);
-		*n = 0;
+	size_t	i;
+
+	if (n == 0)
+		return;
+	pthread_mutex_lock(&index_lock);
+	if (index_njobs + n > index_jobcap) {
+		index_jobcap = index_njobs + n;
+		index_jobs = xreallocarray(index_jobs, index_jobcap,
+		    sizeof(*index_jobs));
 	}
+	for (i = 0; i < n; i++) {
+		memcpy(index_jobs[index_njobs].qid, qids[i], QID_LEN + 1);
+		index_jobs[index_njobs++].drop = 0;
+	}
+	pthread_cond_signal(&index_cond);
+	pthread_mutex_unlock(&index_lock);
 }
 
 /*
- * Thread: make the index agree with queue/: drop rows whose file is
- * gone, index files without a row, in batches.
+ * Writer: make the index agree with queue/: drop rows whose file is
+ * gone (here, in one transaction), and hand files without a row to the
+ * parser.  0, or -1 if the index could not be read or written.
  */
-static void
-index_reconcile(sqlite3 *db)
+static int
+index_reconcile(struct index_writer *w)
 {
-	struct index_job	*b = xcalloc(INDEX_BATCH, sizeof(*b));
-	sqlite3_stmt		*st;
-	char			**files, **rows = NULL;
-	size_t			 nfiles, nrows = 0, nb = 0, i, dropped = 0;
-	size_t			 added = 0;
+	sqlite3_stmt	*st;
+	char		**files, **rows = NULL, **add;
+	size_t		 nfiles, nrows = 0, nadd = 0, i, dropped = 0;
+	int		 rc = 0;
 
-	files = queue_ids(index_spool, &nfiles);
-	if ((st = index_prepare(db, "SELECT qid FROM msg ORDER BY qid")) !=
-	    NULL) {
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			rows = xreallocarray(rows, nrows + 1, sizeof(*rows));
-			rows[nrows++] = xstrdup((const char *)
-			    sqlite3_column_text(st, 0));
-		}
-		sqlite3_finalize(st);
+	if ((files = queue_ids(index_spool, &nfiles)) == NULL) {
+		index_log(1, "index: queue/: %s", strerror(errno));
+		return (-1);
 	}
-	for (i = 0; i < nrows; i++)
-		if (!index_listed(files, nfiles, rows[i])) {
-			index_batch_add(db, b, &nb, rows[i], 1);
-			dropped++;
+	if ((st = index_prepare(w->db, "SELECT qid FROM msg ORDER BY qid")) ==
+	    NULL)
+		rc = -1;
+	while (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+		rows = xreallocarray(rows, nrows + 1, sizeof(*rows));
+		rows[nrows++] = xstrdup((const char *)
+		    sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	if (rc == 0 && index_writer_ready(w) == 0 &&
+	    index_exec(w->db, "BEGIN IMMEDIATE") == 0) {
+		for (i = 0; i < nrows; i++)
+			if (!index_listed(files, nfiles, rows[i]) &&
+			    index_writer_drop(w, rows[i]) == 0)
+				dropped++;
+		if (index_exec(w->db, "COMMIT") != 0) {
+			(void)index_exec(w->db, "ROLLBACK");
+			rc = -1;
 		}
-	for (i = 0; i < nfiles; i++)
-		if (!index_listed(rows, nrows, files[i])) {
-			index_batch_add(db, b, &nb, files[i], 0);
-			added++;
-		}
-	if (nb > 0)
-		index_apply(db, b, nb);
-	if (dropped > 0 || added > 0)
-		index_log(0, "index: reconciled with queue/: %zu added, %zu "
-		    "dropped", added, dropped);
+	} else
+		rc = -1;
+	add = xcalloc(nfiles + 1, sizeof(*add));
+	for (i = 0; rc == 0 && i < nfiles; i++)
+		if (!index_listed(rows, nrows, files[i]))
+			add[nadd++] = files[i];
+	index_push_files(add, nadd);
+	if (rc == 0 && (dropped > 0 || nadd > 0))
+		index_log(0, "index: reconciled with queue/: %zu to index, "
+		    "%zu dropped", nadd, dropped);
+	free(add);
 	for (i = 0; i < nfiles; i++)
 		free(files[i]);
 	for (i = 0; i < nrows; i++)
 		free(rows[i]);
 	free(files);
 	free(rows);
-	free(b);
+	return (rc);
 }
 
 /*
- * Thread: the oldest messages that must go for the index to hold at most
+ * Writer: the oldest messages that must go for the index to hold at most
  * sink_max_messages messages and sink_max_size octets (each 0: no
  * limit), into *ids; their number.
  */
@@ -621,28 +896,29 @@ index_prune_pick(sqlite3 *db, char (**ids)[QID_LEN + 1])
 }
 
 /*
- * Thread: retention.  With sink_max_messages or sink_max_size set and
+ * Writer: retention.  With sink_max_messages or sink_max_size set and
  * more indexed, remove the oldest from queue/ (the truth first), then
  * their rows in one transaction, and let the loop tell the removal
  * watchers.
  */
 static void
-index_prune(sqlite3 *db)
+index_prune(struct index_writer *w)
 {
 	char		(*ids)[QID_LEN + 1];
 	size_t		 k, i;
 
-	if ((k = index_prune_pick(db, &ids)) == 0)
+	if ((k = index_prune_pick(w->db, &ids)) == 0)
 		return;
 	for (i = 0; i < k; i++)
 		if (queue_unlink(index_spool, ids[i]) != 0 && errno != ENOENT)
 			index_log(1, "index: retention: qid=%s: %s", ids[i],
 			    strerror(errno));
-	if (index_exec(db, "BEGIN IMMEDIATE") == 0) {
+	if (index_writer_ready(w) == 0 &&
+	    index_exec(w->db, "BEGIN IMMEDIATE") == 0) {
 		for (i = 0; i < k; i++)
-			(void)index_drop(db, ids[i]);
-		if (index_exec(db, "COMMIT") != 0)
-			(void)index_exec(db, "ROLLBACK");
+			(void)index_writer_drop(w, ids[i]);
+		if (index_exec(w->db, "COMMIT") != 0)
+			(void)index_exec(w->db, "ROLLBACK");
 	}
 	index_log(0, "index: retention: removed the %zu oldest messages "
 	    "(sink_max_messages=%lld sink_max_size=%lld)", k, index_max,
@@ -657,59 +933,138 @@ index_prune(sqlite3 *db)
 	free(ids);
 }
 
-/* The thread: reconcile, then apply the jobs the loop hands over. */
-static void *
-index_main(void *arg)
+/*
+ * Writer, under index_lock: is a reconcile due?  Notices were lost, the
+ * retry time has come, and the parser has nothing left (what it holds
+ * would be found again).
+ */
+static int
+index_due(void)
 {
-	struct index_job	*jobs;
-	sqlite3			*db = arg;
-	size_t			 n;
+	struct timespec	now;
 
-	index_reconcile(db);
-	index_prune(db);
+	if (!index_lost || index_njobs > 0 || index_parsing ||
+	    index_nbatches > 0)
+		return (0);
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (now.tv_sec > index_retry.tv_sec ||
+	    (now.tv_sec == index_retry.tv_sec &&
+	    now.tv_nsec >= index_retry.tv_nsec));
+}
+
+/*
+ * Writer, under index_lock: wait until there is something to do:
+ * batches to write, a reconcile due, or mxd stopping.  A reconcile
+ * waits for its time, or for the parser to go idle (it says so).
+ */
+static void
+index_writer_wait(void)
+{
+	while (index_batches == NULL && !index_stopping && !index_due()) {
+		if (index_lost && index_njobs == 0 && !index_parsing)
+			pthread_cond_timedwait(&index_wcond, &index_lock,
+			    &index_retry);
+		else
+			pthread_cond_wait(&index_wcond, &index_lock);
+	}
+}
+
+/*
+ * The writer thread, at normal priority (it holds the index's write lock,
+ * which the loop may wait for): reconciles the index with queue/, then
+ * writes the parser's batches, each time all that wait in one
+ * transaction, and reconciles again when notices were lost.
+ */
+static void *
+index_writer_main(void *arg)
+{
+	struct index_writer	 w;
+	struct index_batch	*bs, *b;
+	char			 what[64];
+	size_t			 n;
+	int			 backoff = 1, rc;
+
+	memset(&w, 0, sizeof(w));
+	w.db = arg;
+	index_thread_setup("mxd-indexw", 0);
+	if (index_reconcile(&w) != 0)
+		index_fail(&backoff, "the reconcile with queue/ failed");
+	index_prune(&w);
 	pthread_mutex_lock(&index_lock);
 	for (;;) {
-		while (index_njobs == 0 && !index_stopping)
-			pthread_cond_wait(&index_cond, &index_lock);
+		index_writer_wait();
 		if (index_stopping)
 			break;
-		jobs = index_jobs;
-		n = index_njobs;
-		index_jobs = NULL;
-		index_njobs = 0;
-		pthread_mutex_unlock(&index_lock);
-		while (n > 0) {
-			index_apply(db, jobs, n > INDEX_BATCH ? INDEX_BATCH :
-			    n);
-			if (n <= INDEX_BATCH)
-				break;
-			memmove(jobs, jobs + INDEX_BATCH, (n - INDEX_BATCH) *
-			    sizeof(*jobs));
-			n -= INDEX_BATCH;
+		if ((bs = index_batches) != NULL) {
+			index_batches = NULL;
+			index_btail = &index_batches;
+			index_nbatches = 0;
+			pthread_cond_signal(&index_room);
+			pthread_mutex_unlock(&index_lock);
+			rc = index_apply(&w, bs);
+			for (n = 0; (b = bs) != NULL; index_batch_free(b)) {
+				n += b->n;
+				bs = b->next;
+			}
+		} else {
+			index_lost = 0;
+			pthread_mutex_unlock(&index_lock);
+			n = 0;
+			rc = index_reconcile(&w);
 		}
-		free(jobs);
-		index_prune(db);
+		if (rc != 0) {
+			if (n > 0)
+				snprintf(what, sizeof(what), "%zu messages not "
+				    "written", n);
+			else
+				snprintf(what, sizeof(what), "the reconcile "
+				    "with queue/ failed");
+			index_fail(&backoff, what);
+		} else
+			backoff = 1;
+		index_prune(&w);
 		pthread_mutex_lock(&index_lock);
 	}
 	pthread_mutex_unlock(&index_lock);
-	sqlite3_close(db);
+	index_writer_close(&w);
 	return (NULL);
 }
 
-/* Loop: hand a job to the thread. */
+/*
+ * Loop: hand a notice to the parser.  Past INDEX_JOBS_MAX waiting (a
+ * sustained overload), it is not kept: the loss is noted, and once the
+ * parser has caught up a reconcile with queue/ finds those messages.
+ */
 static void
 index_push(const char *qid, int drop)
 {
+	int	lost = 0;
+
 	pthread_mutex_lock(&index_lock);
-	index_jobs = xreallocarray(index_jobs, index_njobs + 1,
-	    sizeof(*index_jobs));
-	snprintf(index_jobs[index_njobs].qid, QID_LEN + 1, "%s", qid);
-	index_jobs[index_njobs++].drop = drop;
-	pthread_cond_signal(&index_cond);
+	if (index_njobs >= INDEX_JOBS_MAX) {
+		if (!index_lost) {
+			index_lost = lost = 1;
+			clock_gettime(CLOCK_REALTIME, &index_retry);
+		}
+	} else {
+		if (index_njobs == index_jobcap) {
+			index_jobcap = index_jobcap == 0 ? 64 :
+			    index_jobcap * 2;
+			index_jobs = xreallocarray(index_jobs, index_jobcap,
+			    sizeof(*index_jobs));
+		}
+		snprintf(index_jobs[index_njobs].qid, QID_LEN + 1, "%s", qid);
+		index_jobs[index_njobs++].drop = drop;
+		pthread_cond_signal(&index_cond);
+	}
 	pthread_mutex_unlock(&index_lock);
+	if (lost)
+		index_log(1, "index: more than %d messages wait to be indexed; "
+		    "the next are found by a reconcile with queue/ later",
+		    INDEX_JOBS_MAX);
 }
 
-/* Loop, queue watcher: a message was committed; the thread indexes it. */
+/* Loop, queue watcher: a message was committed; the threads index it. */
 static void
 index_committed_cb(const char *qid, void *arg)
 {
@@ -718,7 +1073,7 @@ index_committed_cb(const char *qid, void *arg)
 
 /*
  * Loop, removal watcher: queue_delete() removed the file; drop the row
- * now, so the next request no longer sees it, and through the thread
+ * now, so the next request no longer sees it, and through the threads
  * too, after any pending insert of the same message.
  */
 static void
@@ -799,12 +1154,16 @@ index_start(struct event_base *base, const char *spool_dir,
 	    seen_start(spool_dir, cause) != 0)
 		return (-1);
 	/*
-	 * The thread's connection is opened here too, and both have their
+	 * The writer's connection is opened here too, and both have their
 	 * WAL and shared memory open (a read does it), so that they keep
 	 * working when privileges are dropped and the spool's parents are
-	 * closed to the new user.
+	 * closed to the new user.  synchronous is per connection: NORMAL
+	 * with WAL syncs at checkpoints only (the index is derived from the
+	 * spool; what a crash of the system takes, the next start's
+	 * reconcile puts back).
 	 */
 	if ((tdb = index_connect(index_path)) == NULL ||
+	    index_exec(tdb, "PRAGMA synchronous=NORMAL") != 0 ||
 	    index_exec(tdb, "SELECT count(*) FROM meta") != 0 ||
 	    index_exec(index_db, "SELECT count(*) FROM meta") != 0) {
 		sqlite3_close(tdb);
@@ -818,13 +1177,17 @@ index_start(struct event_base *base, const char *spool_dir,
 	index_ev = event_new(base, index_pipe[0], EV_READ | EV_PERSIST,
 	    index_seen_cb, NULL);
 	event_add(index_ev, NULL);
+	sqlite3_busy_timeout(tdb, INDEX_WBUSY_MS);
 	queue_watch(index_committed_cb, NULL);
 	queue_watch_removals(index_removed_cb, NULL);
-	if (pthread_create(&index_thread, NULL, index_main, tdb) != 0) {
-		xasprintf(cause, "index: cannot start its thread");
+	index_stopping = 0;
+	index_running = 1;
+	if (pthread_create(&index_writer, NULL, index_writer_main, tdb) != 0 ||
+	    pthread_create(&index_parser, NULL, index_parser_main, NULL) !=
+	    0) {
+		xasprintf(cause, "index: cannot start its threads");
 		return (-1);
 	}
-	index_running = 1;
 	return (0);
 }
 
@@ -849,20 +1212,34 @@ index_chown(uid_t uid, gid_t gid)
 	seen_chown(uid, gid);
 }
 
-/* Stop the thread (after its current batch) and close the index. */
+/*
+ * Stop the threads (after their current batch) and close the index;
+ * the notices not yet indexed are found by the next start's reconcile.
+ */
 void
 index_stop(void)
 {
 	struct index_watcher	*w;
+	struct index_batch	*b;
 	size_t			 i;
 
 	if (!index_running)
 		return;
 	pthread_mutex_lock(&index_lock);
-	index_stopping = 1;
-	pthread_cond_signal(&index_cond);
+	__atomic_store_n(&index_stopping, 1, __ATOMIC_RELAXED);
+	pthread_cond_broadcast(&index_cond);
+	pthread_cond_broadcast(&index_wcond);
+	pthread_cond_broadcast(&index_room);
 	pthread_mutex_unlock(&index_lock);
-	pthread_join(index_thread, NULL);
+	pthread_join(index_parser, NULL);
+	pthread_join(index_writer, NULL);
+	while ((b = index_batches) != NULL) {
+		index_batches = b->next;
+		index_batch_free(b);
+	}
+	index_btail = &index_batches;
+	index_nbatches = 0;
+	index_lost = index_parsing = 0;
 	queue_unwatch(index_committed_cb, NULL);
 	queue_unwatch_removals(index_removed_cb, NULL);
 	event_free(index_ev);
@@ -880,8 +1257,8 @@ index_stop(void)
 	index_jobs = NULL;
 	index_seen = NULL;
 	index_gone = NULL;
-	index_njobs = index_nseen = index_ngone = 0;
-	for (i = 0; i < index_nmsgs; i++) {	/* the thread's last words */
+	index_njobs = index_jobcap = index_nseen = index_ngone = 0;
+	for (i = 0; i < index_nmsgs; i++) {	/* the threads' last words */
 		if (index_msgs[i][0] == '!')
 			log_warnx("%s", index_msgs[i] + 1);
 		else

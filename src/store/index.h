@@ -96,6 +96,7 @@ struct mime_msg {
 
 int		 mime_init(void);
 int		 mime_read(FILE *, struct mime_msg *);
+int		 mime_read_index(FILE *, struct mime_msg *);
 void		 mime_free(struct mime_msg *);
 int		 mime_part(FILE *, const char *, unsigned char **, size_t *,
 		    char **, char **);

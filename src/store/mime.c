@@ -26,12 +26,15 @@
 #include "store/index.h"
 
 #define SNIPPET_MAX	200
+/* The body text kept for free-text search (doc/http-api.md). */
+#define SEARCH_TEXT_MAX	(64 * 1024)
 
 /* What a walk over the parts collects. */
 struct mime_walk {
 	struct mime_msg	*m;
 	GString		*text;
 	int		 want_html;
+	int		 light;		/* the index's: no file contents */
 };
 
 /* Set up GMime once, before any thread parses; 0. */
@@ -79,9 +82,13 @@ mime_utf8(const char *p, size_t len)
 	return (mime_gstr(g_utf8_make_valid(p, (gssize)len)));
 }
 
-/* One address list as Mailpit's [{"Name","Address"}], groups flattened. */
+/*
+ * One address list as Mailpit's [{"Name","Address"}], groups flattened;
+ * and, if search is not NULL, appended to it as " Name <addr>" (a
+ * group's name too).
+ */
 static void
-mime_addrs(InternetAddressList *l, json_t *out)
+mime_addrs(InternetAddressList *l, json_t *out, GString *search)
 {
 	InternetAddress	*ia;
 	char		*name, *addr;
@@ -89,14 +96,20 @@ mime_addrs(InternetAddressList *l, json_t *out)
 
 	for (i = 0; i < n; i++) {
 		ia = internet_address_list_get_address(l, i);
+		name = mime_str(internet_address_get_name(ia));
+		if (search != NULL && name[0] != '\0')
+			g_string_append_printf(search, " %s", name);
 		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
+			free(name);
 			mime_addrs(internet_address_group_get_members(
-			    INTERNET_ADDRESS_GROUP(ia)), out);
+			    INTERNET_ADDRESS_GROUP(ia)), out, search);
 			continue;
 		}
-		name = mime_str(internet_address_get_name(ia));
 		addr = mime_str(internet_address_mailbox_get_addr(
 		    INTERNET_ADDRESS_MAILBOX(ia)));
+		if (search != NULL)
+			g_string_append_printf(search, name[0] != '\0' ?
+			    " <%s>" : " %s", addr);
 		json_array_append_new(out, json_pack("{s:s, s:s}",
 		    "Name", name, "Address", addr));
 		free(name);
@@ -149,11 +162,15 @@ mime_filename(GMimeObject *obj)
 	return (g_mime_object_get_content_type_parameter(obj, "name"));
 }
 
-/* Fill one attachment row from a leaf part. */
+/*
+ * Fill one attachment row from a leaf part; light: its names only (no
+ * content decoded, no size, no checksums).
+ */
 static void
-mime_file_fill(struct mime_file *f, GMimeObject *obj, const char *part_id)
+mime_file_fill(struct mime_file *f, GMimeObject *obj, const char *part_id,
+    int light)
 {
-	GByteArray	*ba = mime_decoded(obj);
+	GByteArray	*ba;
 	const char	*fn = mime_filename(obj);
 	const char	*cid = g_mime_object_get_content_id(obj);
 	char		*g;
@@ -164,6 +181,9 @@ mime_file_fill(struct mime_file *f, GMimeObject *obj, const char *part_id)
 	f->content_id = mime_str(cid);
 	f->content_type = mime_gstr(g_mime_content_type_get_mime_type(
 	    g_mime_object_get_content_type(obj)));
+	if (light)
+		return;
+	ba = mime_decoded(obj);
 	f->size = ba->len;
 	g = g_compute_checksum_for_data(G_CHECKSUM_MD5, ba->data, ba->len);
 	snprintf(f->md5, sizeof(f->md5), "%s", g);
@@ -180,10 +200,10 @@ mime_file_fill(struct mime_file *f, GMimeObject *obj, const char *part_id)
 /* Append a part to a list of attachments or inline parts. */
 static void
 mime_file_add(struct mime_file **v, size_t *n, GMimeObject *obj,
-    const char *part_id)
+    const char *part_id, int light)
 {
 	*v = xreallocarray(*v, *n + 1, sizeof(**v));
-	mime_file_fill(&(*v)[(*n)++], obj, part_id);
+	mime_file_fill(&(*v)[(*n)++], obj, part_id, light);
 }
 
 /* Is this leaf an attachment, by enmime's rule? */
@@ -257,12 +277,14 @@ mime_walk(struct mime_walk *w, GMimeObject *obj, const char *id,
 	}
 	if (mime_is_attachment(obj)) {
 		if (GMIME_IS_PART(obj) || GMIME_IS_MESSAGE_PART(obj))
-			mime_file_add(&w->m->attach, &w->m->nattach, obj, id);
+			mime_file_add(&w->m->attach, &w->m->nattach, obj, id,
+			    w->light);
 		return;
 	}
 	if (mime_is_inline(obj)) {
 		if (GMIME_IS_PART(obj))
-			mime_file_add(&w->m->inlines, &w->m->ninline, obj, id);
+			mime_file_add(&w->m->inlines, &w->m->ninline, obj, id,
+			    w->light);
 		return;
 	}
 	if (g_mime_content_type_is_type(ct, "text", "html")) {
@@ -339,7 +361,8 @@ mime_snippet(const char *t, size_t max)
 	GString	*g = g_string_new("");
 	int	 space = 0;
 
-	for (; *t != '\0'; t++) {
+	/* Past max + 4 the rest cannot matter: it is cut. */
+	for (; *t != '\0' && g->len <= max + 4; t++) {
 		if (isspace((unsigned char)*t)) {
 			space = g->len > 0;
 			continue;
@@ -445,20 +468,13 @@ mime_headers(GMimeMessage *msg)
 	return (o);
 }
 
-/* An address header's list as JSON text plus a search string. */
+/* An address header's list as JSON, appended to the search text too. */
 static json_t *
 mime_list(GMimeMessage *msg, GMimeAddressType type, GString *search)
 {
 	json_t	*a = json_array();
-	char	*s;
 
-	mime_addrs(g_mime_message_get_addresses(msg, type), a);
-	s = internet_address_list_to_string(
-	    g_mime_message_get_addresses(msg, type), NULL, FALSE);
-	if (s != NULL) {
-		g_string_append_printf(search, " %s", s);
-		g_free(s);
-	}
+	mime_addrs(g_mime_message_get_addresses(msg, type), a, search);
 	return (a);
 }
 
@@ -478,9 +494,13 @@ mime_tags(struct mime_msg *m, const char *header)
 	free(copy);
 }
 
-/* Fill the header facts of m from msg. */
+/*
+ * Fill the header facts of m from msg; light: only what the index keeps
+ * (no Date, no List-Unsubscribe).
+ */
 static void
-mime_envelope(GMimeMessage *msg, struct mime_msg *m, GString *search)
+mime_envelope(GMimeMessage *msg, struct mime_msg *m, GString *search,
+    int light)
 {
 	GDateTime	*d;
 	const char	*v;
@@ -499,7 +519,7 @@ mime_envelope(GMimeMessage *msg, struct mime_msg *m, GString *search)
 	g_string_append_printf(search, " %s", m->subject);
 	v = g_mime_message_get_message_id(msg);
 	m->message_id = mime_str(v);
-	if ((d = g_mime_message_get_date(msg)) != NULL)
+	if (!light && (d = g_mime_message_get_date(msg)) != NULL)
 		m->date = mime_gstr(g_date_time_format(d,
 		    "%Y-%m-%dT%H:%M:%S%:z"));
 	if ((v = g_mime_object_get_header(GMIME_OBJECT(msg),
@@ -511,6 +531,8 @@ mime_envelope(GMimeMessage *msg, struct mime_msg *m, GString *search)
 	if ((v = g_mime_object_get_header(GMIME_OBJECT(msg), "X-Tags")) !=
 	    NULL)
 		mime_tags(m, v);
+	if (light)
+		return;
 	v = g_mime_object_get_header(GMIME_OBJECT(msg), "List-Unsubscribe");
 	m->list_unsubscribe = mime_str(v);
 	v = g_mime_object_get_header(GMIME_OBJECT(msg),
@@ -536,11 +558,30 @@ mime_parse(FILE *f)
 }
 
 /*
- * Read the message f stands at into m (mime_free it): 0, or -1 if
- * GMime finds no message there.
+ * Append " " and text t to the search text, at most SEARCH_TEXT_MAX
+ * octets of it (cut on a UTF-8 boundary): every octet of it costs a
+ * trigram in the index.
  */
-int
-mime_read(FILE *f, struct mime_msg *m)
+static void
+mime_search_text(GString *search, const char *t)
+{
+	size_t	n = strlen(t);
+
+	if (n > SEARCH_TEXT_MAX) {
+		n = SEARCH_TEXT_MAX;
+		while (n > 0 && ((unsigned char)t[n] & 0xC0) == 0x80)
+			n--;
+	}
+	g_string_append_c(search, ' ');
+	g_string_append_len(search, t, (gssize)n);
+}
+
+/*
+ * Read the message f stands at into m; light: only what the index keeps
+ * (mime_read_index).  0, or -1 if GMime finds no message there.
+ */
+static int
+mime_read_as(FILE *f, struct mime_msg *m, int light)
 {
 	struct mime_walk	 w;
 	GMimeMessage		*msg;
@@ -554,13 +595,15 @@ mime_read(FILE *f, struct mime_msg *m)
 		g_string_free(search, TRUE);
 		return (-1);
 	}
-	mime_envelope(msg, m, search);
-	m->headers = mime_headers(msg);
+	mime_envelope(msg, m, search, light);
+	if (!light)
+		m->headers = mime_headers(msg);
 	m->html = xstrdup("");
 	memset(&w, 0, sizeof(w));
 	w.m = m;
 	w.text = g_string_new("");
 	w.want_html = 1;
+	w.light = light;
 	if ((root = g_mime_message_get_mime_part(msg)) != NULL)
 		mime_walk(&w, root, GMIME_IS_MULTIPART(root) ? "" : "0", NULL);
 	m->text = mime_gstr(g_string_free(w.text, FALSE));
@@ -570,15 +613,44 @@ mime_read(FILE *f, struct mime_msg *m)
 	}
 	t = m->html[0] != '\0' ? mime_html_text(m->html) : xstrdup(m->text);
 	m->snippet = mime_snippet(t, SNIPPET_MAX);
-	g_string_append_printf(search, " %s", t);
+	mime_search_text(search, t);
 	free(t);
 	for (i = 0; i < m->nattach; i++)
 		g_string_append_printf(search, " %s", m->attach[i].filename);
 	for (i = 0; i < m->ninline; i++)
 		g_string_append_printf(search, " %s", m->inlines[i].filename);
 	m->search = mime_gstr(g_string_free(search, FALSE));
+	if (light) {
+		/* Not kept by the index: free them now, not with the batch. */
+		free(m->text);
+		free(m->html);
+		m->text = m->html = NULL;
+	}
 	g_object_unref(msg);
 	return (0);
+}
+
+/*
+ * Read the message f stands at into m (mime_free it): 0, or -1 if
+ * GMime finds no message there.
+ */
+int
+mime_read(FILE *f, struct mime_msg *m)
+{
+	return (mime_read_as(f, m, 0));
+}
+
+/*
+ * What the index keeps of the message f stands at, into m (mime_free
+ * it): addresses, Subject, Message-ID, snippet, search text, tags, and
+ * the attachments and inline parts by name only (no size, no checksums);
+ * no headers, Date, List-Unsubscribe, text or HTML.  0, or -1 if GMime
+ * finds no message there.
+ */
+int
+mime_read_index(FILE *f, struct mime_msg *m)
+{
+	return (mime_read_as(f, m, 1));
 }
 
 /* Is addr (case-insensitive) in the address array a? */

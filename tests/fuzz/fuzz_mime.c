@@ -68,6 +68,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		mime_free(&m);
 	}
+	/* The index's reading: the same search text must be valid UTF-8. */
+	rewind(f);
+	if (mime_read_index(f, &m) == 0) {
+		if (m.search == NULL || (v = json_string(m.search)) == NULL)
+			abort();	/* jansson refuses invalid UTF-8 */
+		json_decref(v);
+		mime_free(&m);
+	}
 	rewind(f);
 	if ((v = mime_mailhog(f, &mime)) != NULL) {
 		if ((s = json_dumps(v, 0)) == NULL)
