@@ -31,8 +31,8 @@ static const struct bulk_rule {
 	const char	*done;		/* for the log */
 } bulk_rules[] = {
 	[BULK_DELETE] = { BULK_DELETE,	64,	"deleted" },
-	[BULK_READ] = { BULK_READ,	1024,	"marked read" },
-	[BULK_UNREAD] = { BULK_UNREAD,	1024,	"marked unread" },
+	[BULK_READ] = { BULK_READ,	256,	"marked read" },
+	[BULK_UNREAD] = { BULK_UNREAD,	256,	"marked unread" },
 };
 
 struct bulk_job {
