@@ -11,10 +11,12 @@ disconnect reason the log can print is explained in mxd(8).
 """
 
 import os
+import shutil
 import re
 import socket
 import subprocess
 import tempfile
+import time
 
 from mxdtest import (Server, assert_eq, assert_in, built_file, free_port,
                      mxd_path, run, run_mxd, simple_message, wait_until)
@@ -48,14 +50,15 @@ def test_bad_option_still_usage():
 
 def test_ready_lines():
     """a foreground mxd, once listening, names the queue directory and
-    the exact `mxd -q` command for its spool (which works), says the log
-    is this terminal and that Ctrl-C stops it"""
+    the exact `mxd -q` command for its spool (which works); its stderr
+    is a file here (as under systemd: the journal), so it does not say
+    Ctrl-C stops it"""
     with Server() as srv:
         log = srv.log_text()
         assert_in("mxd: ready; SMTP on 127.0.0.1:%d" % srv.port, log,
                   "ready line")
         assert_in("mail lands in %s/queue/" % srv.spool, log, "queue")
-        assert_in("Ctrl-C stops mxd", log, "how to stop")
+        assert "Ctrl-C" not in log, "no Ctrl-C line off a terminal"
         m = re.search(r"list it with: (.*)\n", log)
         assert m, log
         with srv.client() as c:
@@ -67,6 +70,43 @@ def test_ready_lines():
                            cwd=tempfile.gettempdir())
         assert_eq(p.returncode, 0, "the printed command's exit")
         assert_in(qid, p.stdout.decode(), "the printed command lists it")
+
+
+def test_ctrl_c_line_on_a_terminal():
+    """with stderr on a terminal (a pty), mxd says the log follows in
+    this terminal and that Ctrl-C stops it"""
+    import pty
+    import select
+    master, slave = pty.openpty()
+    spool = tempfile.mkdtemp(prefix="mxdtest.tty.")
+    p = subprocess.Popen([mxd_path(), "-f", "-o", "listen=127.0.0.1:%d" %
+                          free_port(), "-o", "pop3_listen=",
+                          "-o", "http_listen=", "-o",
+                          "spool_dir=" + spool + "/s"],
+                         stdin=subprocess.DEVNULL, stdout=slave,
+                         stderr=slave)
+    os.close(slave)
+    out = b""
+    try:
+        deadline = time.monotonic() + 30
+        while b"Ctrl-C stops mxd" not in out and \
+                time.monotonic() < deadline:
+            r, _, _ = select.select([master], [], [], 1)
+            if r:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+        assert_in(b"the log follows in this terminal; Ctrl-C stops mxd",
+                  out, "the terminal's line")
+    finally:
+        p.terminate()
+        p.wait(timeout=30)
+        os.close(master)
+        shutil.rmtree(spool, ignore_errors=True)
 
 
 def test_default_listens_on_both_loopbacks():
