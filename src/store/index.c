@@ -34,6 +34,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -472,6 +475,22 @@ index_thread_setup(const char *name, int low)
 }
 
 /*
+ * After work on n messages at once (a reconcile, a backlog): give the
+ * freed memory back to the system.  glibc keeps freed small blocks in
+ * each thread's arena, so a reconcile of 1 000 000 queue IDs left mxd at
+ * 104 MiB of RSS for good; below INDEX_TRIM_AFTER it is not worth it.
+ */
+#define INDEX_TRIM_AFTER	10000
+static void
+index_trim(size_t n)
+{
+#ifdef __GLIBC__
+	if (n >= INDEX_TRIM_AFTER)
+		(void)malloc_trim(0);
+#endif
+}
+
+/*
  * The parser thread, at the least CPU priority: takes the loop's
  * notices, reads and parses the messages (the larger share of the
  * index's work), and hands them to the writer in batches, larger when
@@ -500,6 +519,7 @@ index_parser_main(void *arg)
 			if ((k = index_parse_batch(jobs + i, n - i)) == 0)
 				break;
 		free(jobs);
+		index_trim(n);
 		pthread_mutex_lock(&index_lock);
 		index_parsing = 0;
 		/* A writer waiting for the parser to idle before a reconcile. */
@@ -853,6 +873,7 @@ index_reconcile(struct index_writer *w)
 		free(rows[i]);
 	free(files);
 	free(rows);
+	index_trim(nfiles + nrows);
 	return (rc);
 }
 
