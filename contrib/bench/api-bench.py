@@ -629,9 +629,9 @@ def report(R):
          "`contrib/bench/api-bench.sh%s` on %s, mxd git %s, maildev %s."
          % (" --quick" if A.quick else "", R["date"], R["git"],
             R.get("maildev", {}).get("version", "(not run)")),
-         "Load average at start: %s; at end: %s.  **The machine (2 cores) "
-         "was shared with other engineers' test suites during the run: "
-         "the figures were taken on a loaded machine.**"
+         "Load average at start: %s; at end: %s (the run's own clients "
+         "and servers make about 2 of it on these 2 cores; anything "
+         "else that ran beside it is said below the tables by hand)."
          % (R["load0"], R["load1"]), ""]
     L += ["### SMTP throughput with the API and index on and off", "",
           "1 KiB messages, `smtp-pipe -P` (pipelined), messages/s over "
