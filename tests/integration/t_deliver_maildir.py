@@ -83,6 +83,28 @@ def test_maildir_bytes():
                      r"delay=\d+ dsn=2\.0\.0 status=sent" % qid)
 
 
+def test_workers_yield_to_intake():
+    """the delivery workers (threads named mxd-deliver) run at nice 10,
+    the rest of mxd at 0; with delivery = keep there are none"""
+    def threads(pid):
+        out = {}
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                st = f.read()
+            name = st.split("(", 1)[1].rsplit(")", 1)[0]
+            out.setdefault(name, []).append(
+                int(st.rsplit(")", 1)[1].split()[16]))
+        return out
+    d = tmpdir()
+    with Server(domains=DOMAIN, delivery="maildir:%s/%%d/%%u" % d,
+                delivery_concurrency=3) as srv:
+        t = threads(srv.proc.pid)
+        assert_eq(t.get("mxd-deliver"), [10, 10, 10], "workers: %r" % t)
+        assert_eq(set(t.get("mxd", [])), {0}, "the loop and the rest")
+    with Server(domains=DOMAIN) as srv:
+        assert "mxd-deliver" not in threads(srv.proc.pid), "keep: none"
+
+
 def test_check_maildir_writable():
     """mxd -t refuses a maildir target the run-as user cannot create
     mailboxes under, naming the directory, the user and its mode; the
