@@ -135,6 +135,27 @@ def quiesce(dc):
                timeout=30, what="Dovecot's processes gone")
 
 
+def kill_round(srv, accepted, lock, message, rnd, more):
+    """One round of a kill -9 loop: start srv, send with sender() until
+    `more` further messages got a 250 (a count, not a time: deliveries
+    are under way then), SIGKILL mxd, stop the sender.  srv's spool."""
+    srv.start()
+    stop = threading.Event()
+    t = threading.Thread(target=sender, args=(srv.port, stop, accepted,
+                                              lock, message, rnd))
+    t.start()
+    with lock:
+        base = len(accepted)
+    wait_until(lambda: len(accepted) >= base + more, timeout=60,
+               what="round %d load" % rnd)
+    srv.proc.kill()
+    srv.proc.wait(timeout=10)
+    srv.stopped, srv.rc = True, 0
+    stop.set()
+    t.join(timeout=30)
+    return srv.spool
+
+
 def test_kill9_loop():
     """20 kill -9 during delivery under load: zero lost, zero second
     copies after `delivered` was recorded"""
@@ -148,24 +169,8 @@ def test_kill9_loop():
             srv = Server(spool=spool, domains="example.test",
                          delivery=dc.lmtp_unix, delivery_retry_min="1s",
                          delivery_concurrency=2)
-            srv.start()
-            spool = srv.spool
-            stop = threading.Event()
-            t = threading.Thread(target=sender,
-                                 args=(srv.port, stop, accepted, lock,
-                                       lmtp_message, rnd))
-            t.start()
-            with lock:
-                base = len(accepted)
-            # Kill after a varying number of accepted messages (a count,
-            # not a time), while deliveries are under way.
-            wait_until(lambda: len(accepted) >= base + 2 + rnd % 5,
-                       timeout=60, what="round %d load" % rnd)
-            srv.proc.kill()
-            srv.proc.wait(timeout=10)
-            srv.stopped, srv.rc = True, 0
-            stop.set()
-            t.join(timeout=30)
+            spool = kill_round(srv, accepted, lock, lmtp_message, rnd,
+                               2 + rnd % 5)
             quiesce(dc)
             now = copies(dc)
             done = delivered_in_state(spool)
@@ -296,23 +301,8 @@ def test_kill9_loop_maildir():
     for rnd in range(ROUNDS):
         srv = Server(spool=spool, domains="example.test", delivery=target,
                      delivery_retry_min="1s", delivery_concurrency=2)
-        srv.start()
-        spool = srv.spool
-        stop = threading.Event()
-        t = threading.Thread(target=sender, args=(srv.port, stop, accepted,
-                                                  lock, md_message, rnd))
-        t.start()
-        with lock:
-            base_n = len(accepted)
-        # Kill after a varying number of accepted messages (a count, not
-        # a time), while the workers write, link and record.
-        wait_until(lambda: len(accepted) >= base_n + 1 + rnd % 6,
-                   timeout=60, what="round %d load" % rnd)
-        srv.proc.kill()
-        srv.proc.wait(timeout=10)
-        srv.stopped, srv.rc = True, 0
-        stop.set()
-        t.join(timeout=30)
+        spool = kill_round(srv, accepted, lock, md_message, rnd,
+                           1 + rnd % 6)
         # mxd is gone with all its threads: nothing writes any more.
         now = md_copies(base, bad)
         with lock:

@@ -155,20 +155,28 @@ def test_bcc_single():
             assert_eq(b"Delivered-To: bob@example.test" in b, True, "bob")
 
 
+def unwritable_maildir(dc, address):
+    """Add a Dovecot user whose Maildir exists but is read-only (mode
+    0500, Dovecot's owner): deliveries to it fail with 4xx.  Its path
+    (chmod it 0700 to let them succeed)."""
+    home = dc.add_user(address)
+    os.makedirs(home, exist_ok=True)
+    os.chown(home, dc.uid, dc.gid)
+    md = os.path.join(home, "Maildir")
+    os.makedirs(md)
+    os.chmod(md, 0o500)
+    if os.geteuid() == 0:
+        os.chown(md, dc.uid, dc.gid)
+    return md
+
+
 def test_unwritable_mailbox_deferred():
     """carol's Maildir unwritable: Dovecot says 4xx for her only; bob is
     delivered once; mxd -q shows carol deferred with the reason; carol
     made writable + mxd -Q: delivered, bob still has one copy"""
     with Dovecot() as dc:
         dc.add_user("bob@example.test")
-        home = dc.add_user("carol@example.test")
-        os.makedirs(home, exist_ok=True)
-        os.chown(home, dc.uid, dc.gid)
-        md = os.path.join(home, "Maildir")
-        os.makedirs(md)
-        os.chmod(md, 0o500)
-        if os.geteuid() == 0:
-            os.chown(md, dc.uid, dc.gid)
+        md = unwritable_maildir(dc, "carol@example.test")
         with Server(domains=DOMAIN, delivery=dc.lmtp_unix,
                     delivery_retry_min="1h") as srv:
             qid = send(srv, ["bob@example.test", "carol@example.test"],
@@ -542,14 +550,7 @@ def test_multi_dovecot_unwritable():
     with Dovecot() as dc:
         dc.add_user("bob@example.test")
         dc.add_user("dave@example.test")
-        home = dc.add_user("carol@example.test")
-        os.makedirs(home, exist_ok=True)
-        os.chown(home, dc.uid, dc.gid)
-        md = os.path.join(home, "Maildir")
-        os.makedirs(md)
-        os.chmod(md, 0o500)
-        if os.geteuid() == 0:
-            os.chown(md, dc.uid, dc.gid)
+        md = unwritable_maildir(dc, "carol@example.test")
         with Server(domains=DOMAIN, delivery=dc.lmtp_unix,
                     lmtp_recipient_limit="50",
                     delivery_retry_min="1h") as srv:

@@ -33,6 +33,17 @@ def restart(srv):
     return Server(http=True, spool=srv.spool).start()
 
 
+def corrupt_index(spool):
+    """Overwrite index.sqlite's first 16 KiB with garbage (its WAL and
+    shared memory removed first): mxd must rebuild it."""
+    for suffix in ("-wal", "-shm"):
+        p = os.path.join(spool, "index.sqlite" + suffix)
+        if os.path.exists(p):
+            os.unlink(p)
+    with open(os.path.join(spool, "index.sqlite"), "r+b") as f:
+        f.write(os.urandom(4096) * 4)
+
+
 def listing(srv):
     v = get_json(srv.http_port, "/api/v1/messages?limit=0")
     return [(m["ID"], m["Subject"], m["Read"]) for m in v["messages"]]
@@ -96,12 +107,7 @@ def test_read_state_survives_rebuild():
     assert_eq(sorted(i for i, s, r in before if r), sorted(ids[:2]),
               "read before")
     srv.stop()
-    for suffix in ("-wal", "-shm"):
-        p = os.path.join(srv.spool, "index.sqlite" + suffix)
-        if os.path.exists(p):
-            os.unlink(p)
-    with open(os.path.join(srv.spool, "index.sqlite"), "r+b") as f:
-        f.write(os.urandom(4096) * 4)
+    corrupt_index(srv.spool)
     srv = Server(http=True, pop3=True, spool=srv.spool).start()
     srv.wait_log(r"index: .*rebuilding it from the queue")
     wait_total(srv.http_port, 4)
@@ -163,12 +169,7 @@ def test_index_corrupt_rebuilt():
     wait_total(srv.http_port, 3)
     before = [(i, s) for i, s, r in listing(srv)]
     srv.stop()
-    for suffix in ("-wal", "-shm"):
-        p = os.path.join(srv.spool, "index.sqlite" + suffix)
-        if os.path.exists(p):
-            os.unlink(p)
-    with open(os.path.join(srv.spool, "index.sqlite"), "r+b") as f:
-        f.write(os.urandom(4096) * 4)
+    corrupt_index(srv.spool)
     srv = restart(srv)
     srv.wait_log(r"index: .*rebuilding it from the queue")
     wait_total(srv.http_port, 3)

@@ -539,6 +539,17 @@ def test_timeout_fires():
     assert_eq(rc, 0, "10m with sasl: %s" % err)
 
 
+def login_all_raw(srv):
+    """A raw socket that sent USER * and PASS, the greeting and USER's
+    answer read: (socket, Lines); PASS's answer is next."""
+    s = socket.create_connection(("127.0.0.1", srv.pop3_port), timeout=60)
+    p = Lines(s)
+    p.readline()
+    s.sendall(b"USER *\r\nPASS x\r\n")
+    p.readline()
+    return s, p
+
+
 def test_dropped_during_login():
     """a client that goes while its maildrop of 20 000 messages is being
     read (its reading is paused meanwhile, so mxd sees the end once the
@@ -549,33 +560,18 @@ def test_dropped_during_login():
     srv = Server(pop3=True, spool_sync="no")
     total = fill_spool(srv.spool, BIG_SPOOL)
     with srv:
-        s = socket.create_connection(("127.0.0.1", srv.pop3_port),
-                                     timeout=60)
-        p = Lines(s)
-        p.readline()
-        s.sendall(b"USER *\r\nPASS x\r\n")
-        p.readline()
+        s, p = login_all_raw(srv)
         s.close()
         # Generous: under ASan on a loaded machine the read takes 15 s.
         srv.wait_log(r"pop3 disconnect .* reason=eof user=\*", timeout=120)
-        s = socket.create_connection(("127.0.0.1", srv.pop3_port),
-                                     timeout=60)
-        p = Lines(s)
-        p.readline()
-        s.sendall(b"USER *\r\nPASS x\r\n")
-        p.readline()
+        s, p = login_all_raw(srv)
         assert_eq(p.readline(), b"+OK Logged in as *; maildrop has %d "
                   b"messages (%d octets)\r\n" % (BIG_SPOOL, total),
                   "login after the dropped one")
         s.sendall(b"QUIT\r\n")
         p.readline()
         s.close()
-        s = socket.create_connection(("127.0.0.1", srv.pop3_port),
-                                     timeout=60)
-        p = Lines(s)
-        p.readline()
-        s.sendall(b"USER *\r\nPASS x\r\n")
-        p.readline()
+        s, p = login_all_raw(srv)
         srv.terminate()
         assert_eq(srv.stop(timeout=60), 0, "exit status")
         s.close()
