@@ -196,6 +196,7 @@ def test_declared_size_ok_actual_too_big():
 def abandon_data(srv, payload, reset=False):
     """Open DATA, send payload, then go away; check nothing is left."""
     before = set(srv.queue_names())
+    mark = srv.log_mark()
     c = srv.client()
     try:
         ehlo(c)
@@ -210,7 +211,8 @@ def abandon_data(srv, payload, reset=False):
                               struct.pack("ii", 1, 0))
     finally:
         c.close()
-    srv.wait_log(r"disconnect client=\[127\.0\.0\.1\]:%d reason=" % port)
+    srv.wait_log(r"disconnect client=\[127\.0\.0\.1\]:%d reason=" % port,
+                 since=mark)
     wait_until(lambda: srv.unfinished_files() == [], what="pool/ clean")
     assert_spool_clean(srv, before, "the client left in DATA")
 
@@ -234,6 +236,7 @@ def test_reset_mid_data():
 def test_disconnect_after_dot_before_reply():
     """a client that sends the final dot and leaves: the message is kept"""
     m = simple_message("fire and forget")
+    mark = big.log_mark()
     c = big.client()
     try:
         ehlo(c)
@@ -244,10 +247,12 @@ def test_disconnect_after_dot_before_reply():
         port = c.sock.getsockname()[1]
     finally:
         c.close()
-    qid = big.wait_log(r"qid=([0-9A-F]{16}) to=<ff@example\.org>$").group(1)
+    qid = big.wait_log(r"qid=([0-9A-F]{16}) to=<ff@example\.org>$",
+                       since=mark).group(1)
     big.wait_log(r"qid=%s from=<a@example\.com> size=%d nrcpt=1\b" %
-                 (qid, len(m)), timeout=1)
-    big.wait_log(r"disconnect client=\[127\.0\.0\.1\]:%d " % port)
+                 (qid, len(m)), timeout=1, since=mark)
+    big.wait_log(r"disconnect client=\[127\.0\.0\.1\]:%d " % port,
+                 since=mark)
     e = big.eml(qid)
     assert_eq((e.recipients, e.body), (["ff@example.org"], m), "message")
     assert_eq(big.unfinished_files(), [], "pool/")

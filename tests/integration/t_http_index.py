@@ -384,6 +384,7 @@ def test_bulk_delete_serves_others_meanwhile():
     srv = http_server(spool_sync="no")
     fill(srv, n)
     wait_total(srv.http_port, n, timeout=300)
+    mark = srv.log_mark()
     h = raw_http(srv.http_port, "DELETE", "/api/v1/messages")
     from mxdtest import wait_until
     wait_until(lambda: len(srv.queue_names()) < n, what="deletion began")
@@ -399,7 +400,8 @@ def test_bulk_delete_serves_others_meanwhile():
     assert_eq(get_json(srv.http_port, "/api/v1/messages")["total"], 0,
               "every row gone at the answer")
     srv.wait_log(r"http: %d of %d messages deleted in \d+ ms" % (n, n))
-    log = srv.log_text()
+    srv.wait_log(r"connect client=\[127\.0\.0\.1\]:%d\b" % port, since=mark)
+    log = srv.log_text(mark)
     conn = re.search(r"connect client=\[127\.0\.0\.1\]:%d\b" % port, log)
     done = re.search(r"http: %d of %d messages deleted" % (n, n), log)
     assert conn is not None, "the client's connect line"

@@ -285,7 +285,7 @@ def test_slow_drip_in_data():
         assert c.wait_closed()
         wait_until(lambda: srv.unfinished_files() == [], what="pool/ clean")
         assert_eq(srv.messages(), {}, "queue")
-        assert_in("slow data", srv.log_text(), "log")
+        srv.wait_log(r"slow data")
 
 
 def test_slow_steady_data_kept():

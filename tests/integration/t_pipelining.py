@@ -191,10 +191,21 @@ def test_unread_replies_flow_control():
 
 
 
+def session_lines(since, port):
+    """The session ID of the client on `port` that connected after the
+    log mark `since`, and its log lines once its disconnect is logged
+    (every line a session logs comes before that one)."""
+    sid = srv.session_id(port)
+    srv.wait_log(r"s=%s disconnect " % sid, since=since)
+    return sid, [l for l in srv.log_text(since).splitlines()
+                 if "s=%s " % sid in l]
+
+
 def test_improper_pipelining_logged_once():
     """a command that must end a group (RFC 2920 3.1: EHLO, DATA, ...)
     with more behind it in one write: served, and logged once as
     improper command pipelining; a group that waits is not logged"""
+    mark = srv.log_mark()
     with srv.client() as c:
         good = c.sock.getsockname()[1]
         c.expect("EHLO ok.example", 250)
@@ -210,16 +221,13 @@ def test_improper_pipelining_logged_once():
         c.send(b"EHLO bad.example\r\nNOOP\r\nNOOP\r\nDATA\r\nQUIT\r\n")
         codes = [c.reply()[0] for _ in range(5)]
         assert_eq(codes, [250, 250, 250, 503, 221], "replies")
-    srv.wait_log(r"improper command pipelining after EHLO")
-    text = srv.log_text()
-
-    def sid(port):
-        return re.search(r"s=([0-9a-f]+) connect client=\[127\.0\.0\.1\]:"
-                         r"%d\b" % port, text).group(1)
-    assert_eq(len(re.findall(r"s=%s improper command pipelining after "
-                             r"EHLO " % sid(bad), text)), 1,
-              "logged once, for the pipelining session")
-    assert "s=%s improper" % sid(good) not in text, "waiting client logged"
+    sid, lines = session_lines(mark, bad)
+    assert_eq(len([l for l in lines if re.search(
+        r"s=%s improper command pipelining after EHLO " % sid, l)]), 1,
+        "logged once, for the pipelining session: %r" % lines)
+    sid, lines = session_lines(mark, good)
+    assert_eq([l for l in lines if " improper " in l], [],
+              "waiting client logged")
 
 
 if __name__ == "__main__":

@@ -135,10 +135,10 @@ def test_utf8smtp_and_log_escaping():
                         simple_message("utf8"), " SMTPUTF8")
         assert_in("with UTF8SMTP id %s" % qid,
                   srv.eml(qid).received_text, "Received")
-        log = srv.log_text()
-        assert_in("helo=h\\xc3\\xa9los", log, "escaped HELO")
-        assert_in("from=<j\\xc3\\xb6rg@b.c>", log, "escaped sender")
-        assert_in("to=<\\xc3\\xbc@d.e>", log, "escaped recipient")
+        # Escaped HELO, sender and recipient.
+        srv.wait_log(r"helo=h\\xc3\\xa9los")
+        srv.wait_log(r"qid=%s from=<j\\xc3\\xb6rg@b\.c>" % qid)
+        srv.wait_log(r"qid=%s to=<\\xc3\\xbc@d\.e>$" % qid)
 
 
 def test_sighup_config_reload():

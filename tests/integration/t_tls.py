@@ -200,7 +200,7 @@ def test_tls_hello_on_plain_port_names_starttls():
 def test_garbage_handshake():
     """garbage after `220 Ready to start TLS`: closed, logged `tls failed`,
     and the next client is served"""
-    n0 = srv.count_log(r" tls failed ")
+    mark = srv.log_mark()
     with srv.client() as c:
         c.ehlo()
         check(c.cmd("STARTTLS"), 220, "2.0.0")
@@ -209,10 +209,11 @@ def test_garbage_handshake():
         assert c.wait_closed(), "connection still open after a bad handshake"
         # At most a TLS alert may come back; never an SMTP reply.
         assert not c.buf.startswith(b"250"), c.buf
-    srv.wait_log(r"tls failed client=\[127\.0\.0\.1\]:%d reason=\"" % port)
+    srv.wait_log(r"tls failed client=\[127\.0\.0\.1\]:%d reason=\"" % port,
+                 since=mark)
     srv.wait_log(r"disconnect client=\[127\.0\.0\.1\]:%d reason=tls-failed"
-                 % port)
-    assert srv.count_log(r" tls failed ") == n0 + 1
+                 % port, since=mark)
+    assert_eq(srv.log_text(mark).count(" tls failed "), 1, "tls failed lines")
     with srv.client() as c:
         c.ehlo()
         c.starttls()
@@ -224,16 +225,19 @@ def test_garbage_handshake():
 def test_plaintext_on_smtps():
     """plain SMTP on the smtps port: no greeting in clear, closed, logged
     `tls failed`, next client served"""
+    mark = srv.log_mark()
     with TlsClient(srv.smtps_port, greeting=False) as c:
         port = c.sock.getsockname()[1]
         c.send(b"EHLO client.test\r\n")
         assert c.wait_closed(), "smtps port kept a plaintext client"
         assert b"ESMTP" not in c.buf, "greeting sent in plaintext: %r" % \
             c.buf
-    srv.wait_log(r"tls failed client=\[127\.0\.0\.1\]:%d reason=\"" % port)
-    srv.wait_log(r"connect client=\[127\.0\.0\.1\]:%d smtps$" % port)
+    srv.wait_log(r"tls failed client=\[127\.0\.0\.1\]:%d reason=\"" % port,
+                 since=mark)
+    srv.wait_log(r"connect client=\[127\.0\.0\.1\]:%d smtps$" % port,
+                 since=mark)
     srv.wait_log(r"disconnect client=\[127\.0\.0\.1\]:%d reason=tls-failed"
-                 % port)
+                 % port, since=mark)
     with srv.smtps() as c:
         c.ehlo()
         c.expect("QUIT", 221, "2.0.0")
@@ -243,6 +247,7 @@ def test_disconnect_during_handshake():
     """a client that connects to smtps and leaves mid-handshake does not
     disturb the server"""
     ports = []
+    mark = srv.log_mark()
     for payload in (b"", b"\x16\x03\x01\x00\x05\x01", b"\x16\x03"):
         s = socket.create_connection(("127.0.0.1", srv.smtps_port), 5)
         ports.append(s.getsockname()[1])
@@ -250,9 +255,10 @@ def test_disconnect_during_handshake():
             s.sendall(payload)      # part of a TLS record, then nothing
         s.close()
     for port in ports:
-        srv.wait_log(r"tls failed client=\[127\.0\.0\.1\]:%d reason=" % port)
+        srv.wait_log(r"tls failed client=\[127\.0\.0\.1\]:%d reason=" % port,
+                     since=mark)
         srv.wait_log(r"disconnect client=\[127\.0\.0\.1\]:%d "
-                     r"reason=tls-failed" % port)
+                     r"reason=tls-failed" % port, since=mark)
     with srv.smtps() as c:
         c.ehlo()
         c.expect("QUIT", 221, "2.0.0")

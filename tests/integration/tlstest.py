@@ -494,9 +494,7 @@ def check_logged(srv, qid, proto, tls=True, auth=None):
 
 def session_of(srv, c):
     """The s=ID the server logged for client c's connection."""
-    port = c.sock.getsockname()[1]
-    return srv.wait_log(r"s=([0-9a-f]{8}) connect client=\[127\.0\.0\.1\]:"
-                        r"%d\b" % port).group(1)
+    return srv.session_id(c.sock.getsockname()[1])
 
 
 def run_tool(argv, input=None, timeout=TOOL_TIMEOUT):

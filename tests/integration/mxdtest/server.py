@@ -290,29 +290,58 @@ class Server:
         return poplib.POP3("127.0.0.1", self.pop3_port,
                            timeout=kw.get("timeout", TIMEOUT))
 
-    def log_text_bytes(self):
+    def log_mark(self):
+        """The log's length now, in octets: pass it as since= to read or
+        wait for only what is logged after this point (a client port or
+        a pattern seen earlier in the log then cannot match)."""
+        try:
+            return os.path.getsize(self.logfile)
+        except OSError:
+            return 0
+
+    def log_text_bytes(self, since=0):
         try:
             with open(self.logfile, "rb") as f:
+                f.seek(since)
                 return f.read()
         except OSError:
             return b""
 
-    def log_text(self):
-        """Everything mxd wrote to stderr so far."""
-        return self.log_text_bytes().decode("utf-8", "replace")
+    def log_text(self, since=0):
+        """Everything mxd wrote to stderr so far (after log_mark() since)."""
+        return self.log_text_bytes(since).decode("utf-8", "replace")
 
-    def wait_log(self, pattern, timeout=LOG_TIMEOUT):
-        """Wait until a log line matches the regex; return the match."""
+    def wait_log(self, pattern, timeout=LOG_TIMEOUT, since=0):
+        """Wait until a log line (after log_mark() since) matches the
+        regex; return the match."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
         while True:
-            for line in self.log_text().splitlines():
+            for line in self.log_text(since).splitlines():
                 m = rx.search(line)
                 if m:
                     return m
             if time.monotonic() >= deadline:
                 raise AssertionError("no log line matches %r within %gs; "
                                      "log:\n%s" % (pattern, timeout,
+                                                   self.log_tail()))
+            time.sleep(0.02)
+
+    def session_id(self, port, timeout=LOG_TIMEOUT):
+        """The s=ID of the newest session from 127.0.0.1:port.  A client
+        port comes back once an earlier session on it ended, so the
+        first connect line for a port may be another session's; a
+        session's connect line is logged before its greeting is sent."""
+        rx = re.compile(r"s=([0-9a-f]+) (?:pop3 )?connect "
+                        r"client=\[127\.0\.0\.1\]:%d\b" % port)
+        deadline = time.monotonic() + timeout
+        while True:
+            sids = rx.findall(self.log_text())
+            if sids:
+                return sids[-1]
+            if time.monotonic() >= deadline:
+                raise AssertionError("no session from port %d within %gs; "
+                                     "log:\n%s" % (port, timeout,
                                                    self.log_tail()))
             time.sleep(0.02)
 
