@@ -373,6 +373,12 @@ void		 spool_abort(struct spool_file *);
 int		 spool_openat(const char *, const char *, int, mode_t);
 int		 spool_unlinkat(const char *, const char *);
 
+/* store/intake.c: is SMTP intake busy (background work yields)? */
+void		 intake_begin(void);
+void		 intake_end(void);
+int		 intake_busy(void);
+int		 intake_defer(long long *, unsigned);
+
 /* store/queue.c */
 int		 queue_list(const char *, FILE *);
 int		 queue_id_valid(const char *);

@@ -79,13 +79,21 @@ struct lmtp_session {
 	struct evbuffer	*in;
 };
 
+/* Where a dl_entry is: due now, due later, or a worker's. */
+enum dl_where {
+	DL_READY,
+	DL_LATER,
+	DL_BUSY
+};
+
 /* One queued message the runner knows of (on the loop). */
 struct dl_entry {
 	char			 qid[QID_LEN + 1];
 	time_t			 due;		/* next look */
-	int			 busy;		/* a worker has it */
+	enum dl_where		 where;
 	int			 force;		/* mxd -Q: ignore next-try */
-	TAILQ_ENTRY(dl_entry)	 entry;
+	TAILQ_ENTRY(dl_entry)	 entry;		/* ready or later list */
+	TAILQ_ENTRY(dl_entry)	 all;		/* every entry */
 };
 TAILQ_HEAD(dl_entries, dl_entry);
 

@@ -11,9 +11,12 @@
  * and the state, expands aliases, picks targets) and never waits for a
  * store or a disk flush: delivery_concurrency worker threads (worker.c)
  * deliver, write the state lines and answer through a pipe, as the
- * spool's I/O thread does.  This file: the list of known messages and
- * when each is due, the threads, the pipe, the retry timer, mxd -Q.
- * Recipients whose target is `keep` are left in the spool for POP3.
+ * spool's I/O thread does.  This file: the known messages (due now, in
+ * arrival order; due later, looked at when the earliest is due; a
+ * worker's), the threads, the pipe, the retry timer, mxd -Q, and
+ * yielding to SMTP intake.  Every step is O(1) per message, so a large
+ * queue costs the loop nothing per commit.  Recipients whose target is
+ * `keep` are left in the spool for POP3.
  */
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -23,6 +26,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <search.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +39,11 @@
 
 #include "deliver.h"
 
-static struct dl_entries	 runner_list = TAILQ_HEAD_INITIALIZER(runner_list);
+static struct dl_entries	 runner_all = TAILQ_HEAD_INITIALIZER(runner_all);
+static struct dl_entries	 runner_ready = TAILQ_HEAD_INITIALIZER(runner_ready);
+static struct dl_entries	 runner_later = TAILQ_HEAD_INITIALIZER(runner_later);
+static void			*runner_tree;	/* every entry, by queue ID */
+static time_t			 runner_later_first;	/* 0: none later */
 static struct dl_jobs		 runner_todo = TAILQ_HEAD_INITIALIZER(runner_todo);
 static struct dl_jobs		 runner_done = TAILQ_HEAD_INITIALIZER(runner_done);
 static pthread_mutex_t		 runner_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -44,8 +52,9 @@ static pthread_t		*runner_threads;
 static size_t			 runner_nthreads;
 static int			 runner_stopping;
 static int			 runner_pipe[2] = { -1, -1 };
-static struct event		*runner_pipe_ev, *runner_timer;
+static struct event		*runner_pipe_ev, *runner_timer, *runner_yield_ev;
 static unsigned			 runner_busy;
+static long long		 runner_last_hand;	/* intake_defer() */
 
 static void	runner_kick(void);
 
@@ -57,6 +66,17 @@ static void	runner_kick(void);
  * holds runner_lock only to move a job between lists.
  */
 #define RUNNER_NICE	10
+
+/*
+ * Intake first, on the loop too: while SMTP intake is busy (intake.c),
+ * hand out one message per RUNNER_YIELD_MS and look again every
+ * RUNNER_YIELD_POLL_MS.  The nice above is not enough where the store
+ * is another program (Dovecot's LMTP took a whole CPU from intake on a
+ * two-CPU machine); a burst is taken at full speed and delivered after
+ * it, and endless intake still sees its mail delivered.
+ */
+#define RUNNER_YIELD_MS		1000
+#define RUNNER_YIELD_POLL_MS	20
 
 /* A worker thread: take jobs, do them, hand them back to the loop. */
 static void *
@@ -98,12 +118,65 @@ runner_thread(void *arg)
 	return (NULL);
 }
 
+/* Order entries by queue ID (tsearch). */
+static int
+runner_entry_cmp(const void *a, const void *b)
+{
+	return (strcmp(((const struct dl_entry *)a)->qid,
+	    ((const struct dl_entry *)b)->qid));
+}
+
+/* Put e on the list its due time says: now, or later. */
+static void
+runner_place(struct dl_entry *e, time_t now)
+{
+	if (e->due <= now) {
+		e->where = DL_READY;
+		TAILQ_INSERT_TAIL(&runner_ready, e, entry);
+		return;
+	}
+	e->where = DL_LATER;
+	TAILQ_INSERT_TAIL(&runner_later, e, entry);
+	if (runner_later_first == 0 || e->due < runner_later_first)
+		runner_later_first = e->due;
+}
+
+/* Take e off its list: a worker has it now, or it goes. */
+static void
+runner_unplace(struct dl_entry *e)
+{
+	if (e->where == DL_READY)
+		TAILQ_REMOVE(&runner_ready, e, entry);
+	else if (e->where == DL_LATER)
+		TAILQ_REMOVE(&runner_later, e, entry);
+	e->where = DL_BUSY;
+}
+
 /* Forget an entry. */
 static void
 runner_entry_free(struct dl_entry *e)
 {
-	TAILQ_REMOVE(&runner_list, e, entry);
+	runner_unplace(e);
+	tdelete(e, &runner_tree, runner_entry_cmp);
+	TAILQ_REMOVE(&runner_all, e, all);
 	free(e);
+}
+
+/* Move what is due by now from the later list to the ready one. */
+static void
+runner_wake(time_t now)
+{
+	struct dl_entries	 all = TAILQ_HEAD_INITIALIZER(all);
+	struct dl_entry		*e;
+
+	if (runner_later_first == 0 || runner_later_first > now)
+		return;
+	runner_later_first = 0;
+	TAILQ_CONCAT(&all, &runner_later, entry);
+	while ((e = TAILQ_FIRST(&all)) != NULL) {
+		TAILQ_REMOVE(&all, e, entry);
+		runner_place(e, now);
+	}
 }
 
 /* Finished jobs: log their lines, schedule their next try (loop). */
@@ -127,11 +200,12 @@ runner_pipe_cb(evutil_socket_t fd, short events, void *arg)
 		if (j->removed)
 			queue_removed(j->e->qid);
 		runner_busy--;
-		j->e->busy = 0;
 		if (j->next == 0 && !j->e->force)
 			runner_entry_free(j->e);
-		else
+		else {
 			j->e->due = j->next;
+			runner_place(j->e, time(NULL));
+		}
 		plan_job_free(j);
 	}
 	runner_kick();
@@ -145,40 +219,41 @@ runner_timer_cb(evutil_socket_t fd, short events, void *arg)
 }
 
 /*
- * Hand due messages to the workers (at most two per worker waiting),
- * then set the timer for the next one due.
+ * Hand due messages to the workers (at most two per worker waiting, and
+ * while intake is busy one per RUNNER_YIELD_MS), then set the timer for
+ * the first one due later.
  */
 static void
 runner_kick(void)
 {
-	struct dl_entry	*e, *next;
+	struct dl_entry	*e;
 	struct dl_job	*j;
 	struct timeval	 tv;
-	time_t		 now = time(NULL), first = 0;
+	time_t		 now = time(NULL);
 	int		 added = 0;
 
 	plan_routes_refresh(0);
-	for (e = TAILQ_FIRST(&runner_list); e != NULL; e = next) {
-		next = TAILQ_NEXT(e, entry);
-		if (e->busy)
-			continue;
-		if (e->due > now) {
-			if (first == 0 || e->due < first)
-				first = e->due;
-			continue;
+	runner_wake(now);
+	while (runner_busy < runner_nthreads * 2 &&
+	    (e = TAILQ_FIRST(&runner_ready)) != NULL) {
+		if (intake_defer(&runner_last_hand, RUNNER_YIELD_MS)) {
+			tv.tv_sec = 0;
+			tv.tv_usec = RUNNER_YIELD_POLL_MS * 1000;
+			if (!evtimer_pending(runner_yield_ev, NULL))
+				evtimer_add(runner_yield_ev, &tv);
+			break;
 		}
-		if (runner_busy >= runner_nthreads * 2) {
-			first = now;
-			continue;
-		}
+		runner_unplace(e);
 		if ((j = plan_message(e, now)) == NULL) {
 			if (e->due == 0)
 				runner_entry_free(e);
-			else if (first == 0 || e->due < first)
-				first = e->due;
+			else {
+				if (e->due <= now)	/* never spin here */
+					e->due = now + 1;
+				runner_place(e, now);
+			}
 			continue;
 		}
-		e->busy = 1;
 		runner_busy++;
 		pthread_mutex_lock(&runner_lock);
 		TAILQ_INSERT_TAIL(&runner_todo, j, entry);
@@ -187,8 +262,9 @@ runner_kick(void)
 	}
 	if (added)
 		pthread_cond_broadcast(&runner_cond);
-	if (first != 0 && (runner_busy < runner_nthreads * 2 || first > now)) {
-		tv.tv_sec = first > now ? first - now : 0;
+	if (runner_later_first != 0) {
+		tv.tv_sec = runner_later_first > now ?
+		    runner_later_first - now : 0;
 		tv.tv_usec = 0;
 		evtimer_add(runner_timer, &tv);
 	}
@@ -198,16 +274,24 @@ runner_kick(void)
 static void
 runner_add(const char *qid)
 {
-	struct dl_entry	*e;
+	struct dl_entry	 key, *e, **found;
 
-	TAILQ_FOREACH(e, &runner_list, entry)
-		if (strcmp(e->qid, qid) == 0) {
-			e->due = 0;
-			return;
+	memcpy(key.qid, qid, QID_LEN + 1);
+	if ((found = tfind(&key, &runner_tree, runner_entry_cmp)) != NULL) {
+		e = *found;
+		e->due = 0;
+		if (e->where == DL_LATER) {
+			runner_unplace(e);
+			runner_place(e, time(NULL));
 		}
+		return;
+	}
 	e = xcalloc(1, sizeof(*e));
 	memcpy(e->qid, qid, QID_LEN + 1);
-	TAILQ_INSERT_TAIL(&runner_list, e, entry);
+	if (tsearch(e, &runner_tree, runner_entry_cmp) == NULL)
+		fatal("deliver: tsearch");
+	TAILQ_INSERT_TAIL(&runner_all, e, all);
+	runner_place(e, time(NULL));
 }
 
 /* The spool committed qid (queue_watch). */
@@ -267,7 +351,9 @@ runner_start(struct event_base *base)
 	runner_pipe_ev = event_new(base, runner_pipe[0], EV_READ | EV_PERSIST,
 	    runner_pipe_cb, NULL);
 	runner_timer = evtimer_new(base, runner_timer_cb, NULL);
-	if (runner_pipe_ev == NULL || runner_timer == NULL)
+	runner_yield_ev = evtimer_new(base, runner_timer_cb, NULL);
+	if (runner_pipe_ev == NULL || runner_timer == NULL ||
+	    runner_yield_ev == NULL)
 		fatalx("deliver: event_new failed");
 	event_add(runner_pipe_ev, NULL);
 	runner_nthreads = (size_t)cfg->delivery_concurrency;
@@ -293,9 +379,13 @@ runner_retry_now(void)
 	if (runner_threads == NULL)
 		return;
 	runner_scan_queue();
-	TAILQ_FOREACH(e, &runner_list, entry) {
+	TAILQ_FOREACH(e, &runner_all, all) {
 		e->due = 0;
 		e->force = 1;
+		if (e->where == DL_LATER) {
+			runner_unplace(e);
+			runner_place(e, 0);
+		}
 	}
 	log_info("deliver: retrying %s now (mxd -Q)", "every message");
 	runner_kick();
@@ -327,10 +417,12 @@ runner_stop(void)
 			log_info("%s", j->log.v[i]);
 		plan_job_free(j);
 	}
-	while ((e = TAILQ_FIRST(&runner_list)) != NULL)
+	while ((e = TAILQ_FIRST(&runner_all)) != NULL)
 		runner_entry_free(e);
+	runner_later_first = 0;
 	event_free(runner_pipe_ev);
 	event_free(runner_timer);
+	event_free(runner_yield_ev);
 	close(runner_pipe[0]);
 	close(runner_pipe[1]);
 	plan_routes_clear();

@@ -1147,6 +1147,7 @@ static void
 spool_answer(struct spool_file *sf)
 {
 	sf->done(sf->arg, sf->err);
+	intake_end();
 	if (sf->err == 0)
 		queue_committed(sf->qid);
 	spool_file_free(sf);
@@ -1250,6 +1251,7 @@ spool_commit(struct spool_file *sf, struct evbuffer *tail, int flags,
 	 * the write is the thread's: it is most of the CPU a small message
 	 * costs the loop (the kernel zeroing a fresh page-cache page).
 	 */
+	intake_begin();
 	if (spool_sync)
 		spool_write_tail(sf);
 	sf->flags = flags;

@@ -16,8 +16,10 @@ import imaplib
 import mailbox
 import os
 import pwd
+import re
 import signal
 import tempfile
+import time
 
 from mxdtest import Server, check, run_mxd, assert_eq, assert_in, \
     wait_until, run, Skip
@@ -270,6 +272,40 @@ def test_relayed_mail_stays():
         srv.wait_log(r"qid=%s to=<bob@example.test> .*status=sent" % qid)
         assert_eq(gone(srv, qid), False, "kept for far@elsewhere.test")
         assert_eq(os.listdir(d), ["example.test"], "nothing for elsewhere")
+
+
+def test_intake_first_delivery_goes_on():
+    """delivery makes way for busy SMTP intake (runner.c: one message a
+    second while it lasts) but never stops: with a client sending
+    without pause, three copies reach the Maildir before it stops; after
+    it, every message is delivered, once, and the spool empties"""
+    d = tmpdir()
+    with Server(domains=DOMAIN, delivery="maildir:%s/%%d/%%u" % d,
+                spool_sync="no") as srv:
+        new = os.path.join(d, DOMAIN, "bob", "new")
+        sent, seen = [], False
+        deadline = time.monotonic() + 120
+        with srv.client() as c:
+            c.expect("EHLO client.test", 250)
+            while len(sent) < 20000 and time.monotonic() < deadline:
+                sent.append(c.mail_tx("a@sender.test", ["bob@example.test"],
+                                      msg("n%d" % len(sent))))
+                # The first goes at once (nothing was delivered in the
+                # last second); the next ones only by the bound.
+                if os.path.isdir(new) and len(os.listdir(new)) >= 3:
+                    seen = True
+                    break
+            c.expect("QUIT", 221)
+        assert seen, "under 3 delivered during %d messages of intake" % \
+            len(sent)
+        wait_until(lambda: all(gone(srv, q) for q in sent), timeout=120,
+                   what="every message delivered")
+        box = mailbox.Maildir(os.path.dirname(new), factory=None,
+                              create=False)
+        qids = sorted(re.search(rb"id ([0-9A-F]{16})",
+                                box.get_bytes(k)).group(1).decode()
+                      for k in box.keys())
+        assert_eq(qids, sorted(sent), "each message once")
 
 
 if __name__ == "__main__":
