@@ -373,11 +373,13 @@ void		 spool_abort(struct spool_file *);
 int		 spool_openat(const char *, const char *, int, mode_t);
 int		 spool_unlinkat(const char *, const char *);
 
-/* store/intake.c: is SMTP intake busy (background work yields)? */
+/* store/intake.c: is SMTP intake pressed (background work yields)? */
 void		 intake_begin(void);
 void		 intake_end(void);
 int		 intake_busy(void);
-int		 intake_defer(long long *, unsigned);
+int		 intake_flooded(void);
+int		 intake_defer(int (*)(void), long long *, unsigned);
+void		 intake_nap(void);
 
 /* store/queue.c */
 int		 queue_list(const char *, FILE *);

@@ -236,7 +236,8 @@ runner_kick(void)
 	runner_wake(now);
 	while (runner_busy < runner_nthreads * 2 &&
 	    (e = TAILQ_FIRST(&runner_ready)) != NULL) {
-		if (intake_defer(&runner_last_hand, RUNNER_YIELD_MS)) {
+		if (intake_defer(intake_busy, &runner_last_hand,
+		    RUNNER_YIELD_MS)) {
 			tv.tv_sec = 0;
 			tv.tv_usec = RUNNER_YIELD_POLL_MS * 1000;
 			if (!evtimer_pending(runner_yield_ev, NULL))

@@ -98,6 +98,7 @@ events_close_cb(struct evhttp_connection *evcon, void *arg)
 	struct events_client	*c = arg;
 
 	LIST_REMOVE(c, entry);
+	index_awaited(-1);
 	if (evhttp_request_get_connection(c->req) == NULL)
 		evhttp_request_free(c->req);
 	free(c);
@@ -132,6 +133,7 @@ events_request(struct http_req *r)
 	c = xcalloc(1, sizeof(*c));
 	c->req = r->req;
 	LIST_INSERT_HEAD(&events_clients, c, entry);
+	index_awaited(1);
 	evcon = evhttp_request_get_connection(r->req);
 	evhttp_connection_set_timeout(evcon, EVENTS_TIMEOUT);
 	evhttp_connection_set_closecb(evcon, events_close_cb, c);
@@ -146,6 +148,7 @@ events_stop(void)
 
 	while ((c = LIST_FIRST(&events_clients)) != NULL) {
 		LIST_REMOVE(c, entry);
+		index_awaited(-1);
 		evhttp_connection_set_closecb(evhttp_request_get_connection(
 		    c->req), NULL, NULL);
 		evhttp_send_reply_end(c->req);

@@ -46,6 +46,7 @@ static void
 wait_free(struct waiter *w)
 {
 	LIST_REMOVE(w, entry);
+	index_awaited(-1);
 	event_free(w->timer);
 	search_free(&w->s);
 	free(w);
@@ -169,6 +170,7 @@ wait_request(struct http_req *r)
 	    wait_timeout_cb, w);
 	evtimer_add(w->timer, &tv);
 	LIST_INSERT_HEAD(&waiters, w, entry);
+	index_awaited(1);
 }
 
 /* Shutting down: answer every waiter 503. */

@@ -164,6 +164,7 @@ static struct timespec		 index_retry;	/* not before then */
 static char			(*index_seen)[QID_LEN + 1];	/* visible */
 static size_t			 index_nseen;
 static int			 index_stopping;
+static unsigned			 index_nawaited;	/* index_awaited() */
 /* The loop's: */
 static int			 index_running;
 static int			 index_pipe[2] = { -1, -1 };
@@ -491,16 +492,55 @@ index_trim(size_t n)
 }
 
 /*
+ * Parser: intake first.  Nice 19 is not enough: the writer, fed by the
+ * parser, runs at 0, and together they cost intake 30-40 % of its rate
+ * once a flood fills the CPUs.  While intake is flooded (intake.c: 500
+ * messages a second or more), wait, and every INDEX_YIELD_MS do
+ * INDEX_YIELD_BATCH messages anyway; how many of the n waiting to do
+ * now.  Not flooded: all of them, so a message sent alone is visible
+ * within milliseconds of its 250, and a flood right after it ends;
+ * while a long poll or a live page waits for new messages, the index
+ * keeps up whatever intake does.
+ */
+#define INDEX_YIELD_MS		1000
+#define INDEX_YIELD_BATCH	16
+
+/*
+ * Is intake flooded and still going (a pause of INTAKE_QUIET_MS ends
+ * the wait: a client sending in lock-step with the API), with nobody
+ * waiting for the index (index_awaited)?
+ */
+static int
+index_pressed(void)
+{
+	return (__atomic_load_n(&index_nawaited, __ATOMIC_RELAXED) == 0 &&
+	    intake_flooded() && intake_busy());
+}
+
+static size_t
+index_yield(size_t n, long long *last)
+{
+	while (intake_defer(index_pressed, last, INDEX_YIELD_MS)) {
+		if (__atomic_load_n(&index_stopping, __ATOMIC_RELAXED))
+			return (n);
+		intake_nap();
+	}
+	return (n > INDEX_YIELD_BATCH && index_pressed() ?
+	    INDEX_YIELD_BATCH : n);
+}
+
+/*
  * The parser thread, at the least CPU priority: takes the loop's
  * notices, reads and parses the messages (the larger share of the
  * index's work), and hands them to the writer in batches, larger when
- * it is behind.
+ * it is behind, and smaller while intake is flooded (index_yield).
  */
 static void *
 index_parser_main(void *arg)
 {
 	struct index_job	*jobs;
 	size_t			 n, i, k;
+	long long		 last = 0;
 
 	index_thread_setup("mxd-index", 1);
 	pthread_mutex_lock(&index_lock);
@@ -516,7 +556,8 @@ index_parser_main(void *arg)
 		index_parsing = 1;
 		pthread_mutex_unlock(&index_lock);
 		for (i = 0; i < n; i += k)
-			if ((k = index_parse_batch(jobs + i, n - i)) == 0)
+			if ((k = index_parse_batch(jobs + i,
+			    index_yield(n - i, &last))) == 0)
 				break;
 		free(jobs);
 		index_trim(n);
@@ -1304,6 +1345,20 @@ index_watch(void (*cb)(const char *, void *), void *arg)
 	w->arg = arg;
 	w->next = index_watchers;
 	index_watchers = w;
+}
+
+/*
+ * Someone on the loop waits for messages to become visible (delta 1: a
+ * long poll or a live page begins; -1: it ended): while anyone does,
+ * the parser does not yield to a flood of intake (index_yield).
+ */
+void
+index_awaited(int delta)
+{
+	if (delta > 0)
+		__atomic_add_fetch(&index_nawaited, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_sub_fetch(&index_nawaited, 1, __ATOMIC_RELAXED);
 }
 
 /* Stop calling cb with arg. */

@@ -125,6 +125,7 @@ void		 index_stop(void);
 void		 index_chown(uid_t, gid_t);
 void		 index_watch(void (*)(const char *, void *), void *);
 void		 index_unwatch(void (*)(const char *, void *), void *);
+void		 index_awaited(int);
 int		 index_counts(long long *, long long *);
 long long	 index_qid_row(const char *);
 

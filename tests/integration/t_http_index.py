@@ -356,6 +356,52 @@ def fill(srv, n, sessions=4):
     assert not errors, errors
 
 
+def test_index_goes_on_under_a_flood():
+    """the index makes way for a flood of intake (index.c index_yield:
+    16 messages a second while it lasts) but never stops: with clients
+    sending without pause, the API's total grows by 32 once the flood is
+    on, before they stop; after it, every message is listed"""
+    from mxdtest import Client
+    srv = http_server(spool_sync="no")
+    stop, errors, count = threading.Event(), [], [0, 0, 0, 0]
+
+    def one(k):
+        try:
+            with Client(srv.port) as c:
+                c.expect("EHLO flood.test", 250)
+                while not stop.is_set() and count[k] < 50000:
+                    c.mail_tx("a@example.com", ["b@example.org"],
+                              b"Subject: flood\r\n\r\nbody\r\n")
+                    count[k] += 1
+        except Exception as e:      # reported below, in the main thread
+            errors.append(e)
+    ts = [threading.Thread(target=one, args=(k,)) for k in range(4)]
+    for t in ts:
+        t.start()
+    base, grew = None, False
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and all(t.is_alive()
+                                                  for t in ts):
+            total = get_json(srv.http_port,
+                             "/api/v1/messages?limit=1")["total"]
+            if base is None and sum(count) >= 2000:
+                base = total        # the flood is on (or never was)
+            elif base is not None and total >= base + 32:
+                grew = True
+                break
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in ts:
+            t.join(60)
+    assert not errors, errors
+    assert grew, "total stuck at %r while %d messages came in" % (
+        base, sum(count))
+    wait_total(srv.http_port, sum(count), timeout=300)
+    srv.stop()
+
+
 def raw_http(port, method, path, body=b""):
     """Send one request on a new socket; the socket (read the answer)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=120)
