@@ -25,12 +25,11 @@ tags_strings(json_t *a, char ***v, size_t *n)
 	json_t	*e;
 	size_t	 i;
 
-	*v = NULL;
+	*v = xcalloc(json_array_size(a) + 1, sizeof(**v));
 	*n = 0;
 	json_array_foreach(a, i, e) {
 		if (!json_is_string(e))
 			return (-1);
-		*v = xreallocarray(*v, *n + 1, sizeof(**v));
 		(*v)[(*n)++] = xstrdup(json_string_value(e));
 	}
 	return (0);
@@ -51,7 +50,7 @@ tags_put(struct http_req *r)
 {
 	json_t	*b = http_body_json(r, NULL);
 	char	**ids = NULL, **tags = NULL;
-	size_t	 nids = 0, ntags = 0, i;
+	size_t	 nids = 0, ntags = 0;
 	int	 bad;
 
 	bad = !json_is_object(b) ||
@@ -59,17 +58,16 @@ tags_put(struct http_req *r)
 	    tags_strings(json_object_get(b, "IDs"), &ids, &nids) != 0 ||
 	    (json_object_get(b, "Tags") != NULL &&
 	    tags_strings(json_object_get(b, "Tags"), &tags, &ntags) != 0);
-	if (!bad)
-		for (i = 0; i < nids; i++)
-			(void)tags_set(ids[i], tags, ntags);
-	tags_strings_free(ids, nids);
-	tags_strings_free(tags, ntags);
 	json_decref(b);
-	if (bad)
+	if (bad) {
+		tags_strings_free(ids, nids);
+		tags_strings_free(tags, ntags);
 		http_reply_error(r, 400, "want {\"IDs\": [...], \"Tags\": "
 		    "[...]}");
-	else
-		http_reply_data(r, 200, "text/plain; charset=utf-8", "ok", 2);
+		return;
+	}
+	/* Many IDs take many index writes: in steps (bulk.c). */
+	bulk_tags(r, ids, nids, tags, ntags);
 }
 
 /* PUT /api/v1/tags/{tag} {"Name": new}: rename a tag. */

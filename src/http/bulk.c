@@ -1,11 +1,13 @@
 /*
  * bulk.c: the API's requests that change many messages (delete all, by
- * search or by a list of IDs; mark read or unread likewise) done in
- * steps on the event loop, so that SMTP, POP3 and other HTTP clients are
- * served between them.  In: a request, an operation and the queue IDs it
- * applies to (the caller's list, taken over).  Out: each message deleted
- * (queue_delete: the spool file first, then its row) or marked
- * (index_set_read), a step of at most bulk_rules[op].step messages in
+ * search or by a list of IDs; mark read or unread likewise; set the tags
+ * of a list of IDs) done in steps on the event loop, so that SMTP, POP3
+ * and other HTTP clients are served between them.  In: a request, an
+ * operation and the queue IDs it applies to (the caller's list, taken
+ * over; for tags, the tags too).  Out: each message deleted
+ * (queue_delete: the spool file first, then its row), marked
+ * (index_set_read) or tagged (tags_set), a step of at most
+ * bulk_rules[op].step messages in
  * one index transaction per turn of the loop, and the request answered
  * once the last step is done (a client that waits for its DELETE sees
  * every message gone).  A client that goes away meanwhile does not stop
@@ -33,6 +35,7 @@ static const struct bulk_rule {
 	[BULK_DELETE] = { BULK_DELETE,	64,	"deleted" },
 	[BULK_READ] = { BULK_READ,	256,	"marked read" },
 	[BULK_UNREAD] = { BULK_UNREAD,	256,	"marked unread" },
+	[BULK_TAG] = { BULK_TAG,	256,	"tagged" },
 };
 
 struct bulk_job {
@@ -42,12 +45,17 @@ struct bulk_job {
 	enum bulk_reply		 reply;
 	char			**ids;
 	size_t			 n, done;
+	char			**tags;		/* BULK_TAG */
+	size_t			 ntags;
 	struct event		*ev;
 	LIST_ENTRY(bulk_job)	 entry;
 };
 
 static LIST_HEAD(, bulk_job)	bulk_jobs = LIST_HEAD_INITIALIZER(bulk_jobs);
 static long long		bulk_deleted;
+
+static struct bulk_job	*bulk_new(struct http_req *, enum bulk_op, char **,
+			    size_t, enum bulk_reply);
 
 /* Messages deleted through the API since start (info's MessagesDeleted). */
 long long
@@ -96,6 +104,9 @@ bulk_finish(struct bulk_job *j, int code)
 	for (i = 0; i < j->n; i++)
 		free(j->ids[i]);
 	free(j->ids);
+	for (i = 0; i < j->ntags; i++)
+		free(j->tags[i]);
+	free(j->tags);
 	free(j);
 }
 
@@ -115,7 +126,9 @@ bulk_step_cb(evutil_socket_t fd, short events, void *arg)
 		end = j->n;
 	batch = end - j->done > 1 && index_batch_begin() == 0;
 	for (; j->done < end; j->done++) {
-		if (j->op != BULK_DELETE)
+		if (j->op == BULK_TAG)
+			(void)tags_set(j->ids[j->done], j->tags, j->ntags);
+		else if (j->op != BULK_DELETE)
 			(void)index_set_read(j->ids[j->done],
 			    j->op == BULK_READ);
 		else if (bulk_delete_one(j->ids[j->done]) != 0 &&
@@ -138,6 +151,29 @@ void
 bulk_start(struct http_req *r, enum bulk_op op, char **ids, size_t n,
     enum bulk_reply reply)
 {
+	bulk_new(r, op, ids, n, reply);
+}
+
+/*
+ * Set the tags (ntags of them; both lists taken over) of the n messages
+ * of ids for r (PUT /api/v1/tags), answering "ok" when done.
+ */
+void
+bulk_tags(struct http_req *r, char **ids, size_t n, char **tags,
+    size_t ntags)
+{
+	struct bulk_job	*j;
+
+	j = bulk_new(r, BULK_TAG, ids, n, BULK_REPLY_OK);
+	j->tags = tags;
+	j->ntags = ntags;
+}
+
+/* A job of op on ids for r, its first step due at once. */
+static struct bulk_job *
+bulk_new(struct http_req *r, enum bulk_op op, char **ids, size_t n,
+    enum bulk_reply reply)
+{
 	struct evhttp_connection	*evcon;
 	struct bulk_job			*j;
 	struct timeval			 now = { 0, 0 };
@@ -156,6 +192,7 @@ bulk_start(struct http_req *r, enum bulk_op op, char **ids, size_t n,
 		fatalx("bulk: evtimer_new failed");
 	LIST_INSERT_HEAD(&bulk_jobs, j, entry);
 	evtimer_add(j->ev, &now);
+	return (j);
 }
 
 /* Shutting down: answer every unfinished bulk request 503. */

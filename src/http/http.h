@@ -70,6 +70,7 @@ enum bulk_op {
 	BULK_DELETE,
 	BULK_READ,
 	BULK_UNREAD,
+	BULK_TAG,		/* set the tags of bulk_tags() */
 };
 enum bulk_reply {
 	BULK_REPLY_EMPTY,	/* an empty 200 (DELETE /api/v1/messages) */
@@ -77,6 +78,7 @@ enum bulk_reply {
 };
 void		 bulk_start(struct http_req *, enum bulk_op, char **, size_t,
 		    enum bulk_reply);
+void		 bulk_tags(struct http_req *, char **, size_t, char **, size_t);
 void		 bulk_cancel_all(void);
 int		 bulk_delete_one(const char *);
 long long	 bulk_deleted_count(void);

@@ -490,5 +490,32 @@ def test_bulk_mark_read_and_shutdown():
     srv2.stop()
 
 
+def test_bulk_tags():
+    """PUT /api/v1/tags naming 2 000 messages is done in steps between
+    other clients (bulk.c, like deletions and read marks) and answered
+    "ok" once every message has its tags: the log says so, and a tag:
+    search finds all of them at the answer"""
+    import json
+    import urllib.parse
+    n = 2000
+    srv = http_server(spool_sync="no")
+    fill(srv, n)
+    wait_total(srv.http_port, n, timeout=300)
+    ids = [m["ID"] for m in get_json(
+        srv.http_port, "/api/v1/messages?limit=%d" % n)["messages"]]
+    assert_eq(len(set(ids)), n, "every ID listed")
+    h = raw_http(srv.http_port, "PUT", "/api/v1/tags", json.dumps(
+        {"IDs": ids, "Tags": ["bulk", "second"]}).encode())
+    assert_eq(status_line(h), b"HTTP/1.1 200 OK", "PUT answered")
+    h.close()
+    v = get_json(srv.http_port, "/api/v1/search?query=" +
+                 urllib.parse.quote("tag:bulk"))
+    assert_eq(v["messages_count"], n, "every message tagged at the answer")
+    assert_eq(get_json(srv.http_port, "/api/v1/tags"), ["bulk", "second"],
+              "tags")
+    srv.wait_log(r"http: %d of %d messages tagged in \d+ ms" % (n, n))
+    srv.stop()
+
+
 if __name__ == "__main__":
     run(globals())
