@@ -59,6 +59,8 @@ struct dl_box {
 	int		 code;
 	char		 dsn[16];
 	char		 reason[256];
+	long long	 setup_us;	/* its try: connection set-up */
+	long long	 xfer_us;	/* and the rest, to the reply */
 };
 
 /* What is written to a mailbox: a header, then the spool file's rest. */
@@ -77,6 +79,7 @@ struct lmtp_session {
 	char		 target[1024];
 	int		 eightbit, smtputf8, size;
 	struct evbuffer	*in;
+	long long	 setup_us;	/* lmtp_deliver's connect + LHLO */
 };
 
 /* Where a dl_entry is: due now, due later, or a worker's. */
@@ -117,6 +120,9 @@ struct dl_job {
 	struct dl_rstate	*rs;		/* env.nrcpt */
 	int			*keep;		/* env.nrcpt: has keep boxes */
 	time_t			 arrival;
+	long long		 arrival_us;	/* the queue ID's time */
+	long long		 committed_us;	/* the queue file's mtime */
+	long long		 started_us;	/* a worker took it */
 	char			*spool_dir, *hostname, *delim;
 	long long		 retry_min, retry_max, lifetime, timeout;
 	long long		 rcpt_limit;	/* lmtp_recipient_limit */
@@ -141,6 +147,7 @@ void		 plan_job_free(struct dl_job *);
 
 /* worker.c: on a worker thread. */
 void		 worker_run(struct dl_job *, struct lmtp_session *);
+long long	 worker_clock_us(clockid_t);
 
 /* lmtp.c */
 int		 lmtp_target_parse(const char *, struct lmtp_target *, char **);

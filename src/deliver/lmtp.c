@@ -752,17 +752,26 @@ lmtp_deliver(struct lmtp_session *s, const struct dl_msg *m,
 	size_t			 i, accepted = 0;
 	int			 utf8 = !lmtp_ascii(m->sender);
 
+	long long		 t0;
+	int			 failed;
+
 	errno = 0;
+	s->setup_us = 0;
 	if (s->fd != -1 && strcmp(s->target, box[0]->target) != 0)
 		lmtp_session_close(s);
 	if (s->fd != -1 && (lmtp_sync_cmd(s, "RSET\r\n") != 0 ||
 	    lmtp_sync_reply(s, &r) != 0 || r.code != 250))
 		lmtp_session_close(s);
-	if (s->fd == -1 && lmtp_sync_open(s, box[0]->target, timeout,
-	    m->hostname, why, sizeof(why)) != 0) {
-		for (i = 0; i < n; i++)
-			lmtp_box_set(box[i], NULL, why);
-		return;
+	if (s->fd == -1) {
+		t0 = worker_clock_us(CLOCK_MONOTONIC);
+		failed = lmtp_sync_open(s, box[0]->target, timeout,
+		    m->hostname, why, sizeof(why)) != 0;
+		s->setup_us = worker_clock_us(CLOCK_MONOTONIC) - t0;
+		if (failed) {
+			for (i = 0; i < n; i++)
+				lmtp_box_set(box[i], NULL, why);
+			return;
+		}
 	}
 	for (i = 0; i < n; i++)
 		utf8 |= !lmtp_ascii(box[i]->addr);

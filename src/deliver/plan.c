@@ -251,15 +251,15 @@ plan_final(enum rcpt_status st)
 	    st == RCPT_S_REMOVED);
 }
 
-/* The arrival time a queue ID holds (its first 13 hex digits, usec). */
-static time_t
+/* The arrival time a queue ID holds (its first 13 hex digits), usec. */
+static long long
 plan_arrival(const char *qid)
 {
 	char	hex[14];
 
 	memcpy(hex, qid, 13);
 	hex[13] = '\0';
-	return ((time_t)(strtoull(hex, NULL, 16) / 1000000));
+	return ((long long)strtoull(hex, NULL, 16));
 }
 
 /* Add mailbox addr of recipient i to the job's boxes, once. */
@@ -451,7 +451,12 @@ plan_message(struct dl_entry *e, time_t now)
 	j->m.sender = j->env.sender;
 	j->m.fd = fileno(j->f);
 	j->m.off = ftello(j->f);
-	j->m.size = fstat(j->m.fd, &st) == 0 ? st.st_size - j->m.off : 0;
+	if (fstat(j->m.fd, &st) == 0) {
+		j->m.size = st.st_size - j->m.off;
+		/* The commit's last write: the end of receipt (delays=a/). */
+		j->committed_us = (long long)st.st_mtim.tv_sec * 1000000 +
+		    st.st_mtim.tv_nsec / 1000;
+	}
 	j->hostname = xstrdup(cfg->hostname);
 	j->m.hostname = j->hostname;
 	j->spool_dir = xstrdup(cfg->spool_dir);
@@ -461,7 +466,8 @@ plan_message(struct dl_entry *e, time_t now)
 	j->lifetime = cfg->delivery_lifetime;
 	j->timeout = cfg->delivery_timeout;
 	j->rcpt_limit = cfg->lmtp_recipient_limit;
-	j->arrival = plan_arrival(e->qid);
+	j->arrival_us = plan_arrival(e->qid);
+	j->arrival = (time_t)(j->arrival_us / 1000000);
 	plan_plan_postmaster(j);
 	return (j);
 }

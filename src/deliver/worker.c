@@ -377,10 +377,42 @@ static void
 worker_deliver_tx(struct dl_job *j, struct dl_box **tx, size_t n,
     struct lmtp_session *ls)
 {
+	long long	t0 = worker_clock_us(CLOCK_MONOTONIC), all;
+	size_t		i;
+
+	ls->setup_us = 0;
 	if (n == 1)
 		worker_deliver_box(j, tx[0], ls);
 	else
 		lmtp_deliver(ls, &j->m, "", tx, n, (long)j->timeout);
+	all = worker_clock_us(CLOCK_MONOTONIC) - t0;
+	for (i = 0; i < n; i++) {
+		tx[i]->setup_us = ls->setup_us;
+		tx[i]->xfer_us = all - ls->setup_us;
+	}
+}
+
+/* clock_gettime(clock) in microseconds. */
+long long
+worker_clock_us(clockid_t clock)
+{
+	struct timespec	ts;
+
+	clock_gettime(clock, &ts);
+	return ((long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+}
+
+/*
+ * Format microseconds as Postfix's delay fields do: seconds with two
+ * decimals (a negative span, from a clock step, is 0).
+ */
+static const char *
+worker_secs(long long us, char *buf, size_t len)
+{
+	if (us < 0)
+		us = 0;
+	snprintf(buf, len, "%lld.%02lld", us / 1000000, us % 1000000 / 10000);
+	return (buf);
 }
 
 /*
@@ -393,14 +425,25 @@ worker_deliver_tx(struct dl_job *j, struct dl_box **tx, size_t n,
 static void
 worker_record(struct dl_job *j, struct dl_box *b)
 {
-	time_t	now = time(NULL);
-	size_t	i, n;
+	time_t		now = time(NULL);
+	long long	end = worker_clock_us(CLOCK_REALTIME);
+	size_t		i, n;
+	char		d[4][32], all[32];
 
 	b->tried = 1;
-	worker_log(j, "qid=%s to=<%s>%s%s%s relay=%s delay=%lld dsn=%s "
-	    "status=%s (%s)", j->m.qid, b->addr, b->orig[0] ?
-	    " orig_to=<" : "", b->orig, b->orig[0] ? ">" : "",
-	    b->target, (long long)(now - j->arrival), b->dsn,
+	/*
+	 * Postfix's delays=a/b/c/d: a receipt (the queue ID's time to the
+	 * commit), b in the queue (to a worker taking it: retries and
+	 * yielding to intake), c connection set-up, d transmission.
+	 */
+	worker_log(j, "qid=%s to=<%s>%s%s%s relay=%s delay=%s "
+	    "delays=%s/%s/%s/%s dsn=%s status=%s (%s)", j->m.qid, b->addr,
+	    b->orig[0] ? " orig_to=<" : "", b->orig, b->orig[0] ? ">" : "",
+	    b->target, worker_secs(end - j->arrival_us, all, sizeof(all)),
+	    worker_secs(j->committed_us - j->arrival_us, d[0], sizeof(d[0])),
+	    worker_secs(j->started_us - j->committed_us, d[1], sizeof(d[1])),
+	    worker_secs(b->setup_us, d[2], sizeof(d[2])),
+	    worker_secs(b->xfer_us, d[3], sizeof(d[3])), b->dsn,
 	    worker_status(b), b->reason);
 	if (b->code >= 500) {
 		/* Into dead/ before any state says failed. */
@@ -425,6 +468,7 @@ worker_run(struct dl_job *j, struct lmtp_session *ls)
 	enum rcpt_status	*st;
 	size_t			 k, t, n;
 
+	j->started_us = worker_clock_us(CLOCK_REALTIME);
 	tx = xcalloc(j->nbox + 1, sizeof(*tx));
 	for (k = 0; k < j->nbox; k++) {
 		if (j->box[k].tried)

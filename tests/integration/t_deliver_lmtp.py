@@ -26,6 +26,7 @@ import threading
 
 from mxdtest import (Server, check, run_mxd, assert_eq, assert_in,
                      wait_until, run)
+from mxdtest.deliverlog import DELAYS, check_delays
 from mxdtest.dovecot import Dovecot
 from mxdtest.listener import Listener
 
@@ -98,9 +99,10 @@ def test_unix_and_inet():
                 assert_in(b"Return-Path: <a@sender.test>", hdr,
                           "Return-Path")
                 assert_eq(b"X-Mxd-" in got, False, "no envelope block")
-                srv.wait_log(r"qid=%s to=<bob@example.test> relay=%s "
-                             r"delay=\d+ dsn=2\.0\.0 status=sent" %
-                             (qid, re.escape(target)))
+                check_delays(srv.wait_log(
+                    r"qid=%s to=<bob@example.test> relay=%s %s "
+                    r"dsn=2\.0\.0 status=sent" % (qid, re.escape(target),
+                                                  DELAYS)))
                 wait_until(lambda: not os.path.exists(os.path.join(
                     srv.spool, "queue", qid + ".eml")), what="queue file "
                     "removed")

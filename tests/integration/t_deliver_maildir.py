@@ -23,6 +23,7 @@ import time
 
 from mxdtest import Server, check, run_mxd, assert_eq, assert_in, \
     wait_until, run, Skip
+from mxdtest.deliverlog import DELAYS, check_delays
 from mxdtest.dovecot import Dovecot
 
 DOMAIN = "example.test"
@@ -81,8 +82,9 @@ def test_maildir_bytes():
         assert_eq(os.listdir(os.path.join(md, "cur")), [], "cur/ empty")
         name = os.listdir(os.path.join(md, "new"))[0]
         assert_in(",S=%d" % len(raw), name, "S= size in the name")
-        srv.wait_log(r"qid=%s to=<bob@example.test> relay=maildir:\S+ "
-                     r"delay=\d+ dsn=2\.0\.0 status=sent" % qid)
+        check_delays(srv.wait_log(
+            r"qid=%s to=<bob@example.test> relay=maildir:\S+ %s "
+            r"dsn=2\.0\.0 status=sent" % (qid, DELAYS)))
 
 
 def test_workers_yield_to_intake():
