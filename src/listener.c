@@ -31,6 +31,7 @@ struct listener {
 
 static struct listener	*listeners;
 static int		 listener_reserve = -1;	/* for the 421 at EMFILE */
+static int		 listener_null = -1;	/* /dev/null: reserves dup it */
 
 /* A new connection. */
 static void
@@ -62,7 +63,14 @@ listener_resume_cb(evutil_socket_t fd, short events, void *arg)
 
 /*
  * Out of descriptors: free the reserve, accept one waiting client, send
- * it 421 and close it, take the reserve back.  0 if that worked.
+ * it 421, and make its descriptor the reserve again.  0 if that worked.
+ * The swap is dup3() of listener_null onto the client's number: it
+ * closes the client and takes the slot in one step, so that another
+ * thread opening a file (the spool's, the index's) cannot take the slot
+ * between a close and an open, and leave the next clients unanswered
+ * (t_limits test_out_of_descriptors found that window under load).  A
+ * reserve lost anyway (taken between the close and the accept) is taken
+ * again at the next EMFILE if a descriptor is free by then.
  */
 static int
 listener_refuse(struct listener *l)
@@ -71,20 +79,25 @@ listener_refuse(struct listener *l)
 	static unsigned	 refused;
 	char		 line[1024];
 	size_t		 n;
-	int		 fd;
+	int		 fd, lfd = evconnlistener_get_fd(l->lev);
 
-	if (listener_reserve == -1)
+	if (listener_reserve == -1 && (listener_null == -1 ||
+	    (listener_reserve = fcntl(listener_null, F_DUPFD_CLOEXEC, 0)) ==
+	    -1))
 		return (-1);
 	close(listener_reserve);
-	fd = accept(evconnlistener_get_fd(l->lev), NULL, NULL);
-	if (fd != -1) {
-		n = l->proto->busy_line(line, sizeof(line));
-		(void)!write(fd, line, n);	/* best effort, non-blocking */
-		close(fd);
-	}
-	listener_reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (fd == -1)
+	listener_reserve = -1;
+	if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
+		/* Nobody was waiting after all: the slot is still free. */
+		listener_reserve = fcntl(listener_null, F_DUPFD_CLOEXEC, 0);
 		return (-1);
+	}
+	n = l->proto->busy_line(line, sizeof(line));
+	(void)!write(fd, line, n);	/* best effort, non-blocking */
+	if (dup3(listener_null, fd, O_CLOEXEC) == -1)
+		close(fd);
+	else
+		listener_reserve = fd;
 	/* One log line a second at most: this happens under a flood. */
 	refused++;
 	if (time(NULL) != warned) {
@@ -129,8 +142,10 @@ listener_open(struct event_base *base, const char *where,
 		*cause = "bad address";
 		return (-1);
 	}
-	if (listener_reserve == -1)
-		listener_reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (listener_null == -1)
+		listener_null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (listener_reserve == -1 && listener_null != -1)
+		listener_reserve = fcntl(listener_null, F_DUPFD_CLOEXEC, 0);
 	l = xcalloc(1, sizeof(*l));
 	l->lev = evconnlistener_new_bind(base, listener_accept_cb, l,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC |
@@ -170,5 +185,7 @@ listener_close_all(void)
 	}
 	if (listener_reserve != -1)
 		close(listener_reserve);
-	listener_reserve = -1;
+	if (listener_null != -1)
+		close(listener_null);
+	listener_reserve = listener_null = -1;
 }
