@@ -102,6 +102,10 @@ def test_workers_yield_to_intake():
     d = tmpdir()
     with Server(domains=DOMAIN, delivery="maildir:%s/%%d/%%u" % d,
                 delivery_concurrency=3) as srv:
+        # A worker names itself, then sets its nice, once it runs: wait
+        # (bounded) for the three to have done both.
+        wait_until(lambda: threads(srv.proc.pid).get("mxd-deliver") ==
+                   [10, 10, 10], what="three workers named, at nice 10")
         t = threads(srv.proc.pid)
         assert_eq(t.get("mxd-deliver"), [10, 10, 10], "workers: %r" % t)
         assert_eq(set(t.get("mxd", [])), {0}, "the loop and the rest")
