@@ -22,6 +22,7 @@ import tempfile
 import time
 
 from mxdtest import Server, check, run_mxd, assert_eq, assert_in, \
+    thread_nices, \
     wait_until, run, Skip
 from mxdtest.deliverlog import DELAYS, check_delays
 from mxdtest.dovecot import Dovecot
@@ -90,27 +91,18 @@ def test_maildir_bytes():
 def test_workers_yield_to_intake():
     """the delivery workers (threads named mxd-deliver) run at nice 10,
     the rest of mxd at 0; with delivery = keep there are none"""
-    def threads(pid):
-        out = {}
-        for tid in os.listdir("/proc/%d/task" % pid):
-            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
-                st = f.read()
-            name = st.split("(", 1)[1].rsplit(")", 1)[0]
-            out.setdefault(name, []).append(
-                int(st.rsplit(")", 1)[1].split()[16]))
-        return out
     d = tmpdir()
     with Server(domains=DOMAIN, delivery="maildir:%s/%%d/%%u" % d,
                 delivery_concurrency=3) as srv:
         # A worker names itself, then sets its nice, once it runs: wait
         # (bounded) for the three to have done both.
-        wait_until(lambda: threads(srv.proc.pid).get("mxd-deliver") ==
+        wait_until(lambda: thread_nices(srv.proc.pid).get("mxd-deliver") ==
                    [10, 10, 10], what="three workers named, at nice 10")
-        t = threads(srv.proc.pid)
+        t = thread_nices(srv.proc.pid)
         assert_eq(t.get("mxd-deliver"), [10, 10, 10], "workers: %r" % t)
         assert_eq(set(t.get("mxd", [])), {0}, "the loop and the rest")
     with Server(domains=DOMAIN) as srv:
-        assert "mxd-deliver" not in threads(srv.proc.pid), "keep: none"
+        assert "mxd-deliver" not in thread_nices(srv.proc.pid), "keep: none"
 
 
 def test_check_maildir_writable():

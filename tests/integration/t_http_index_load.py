@@ -16,22 +16,10 @@ import email.message
 import os
 import sqlite3
 
-from mxdtest import assert_eq, run
+from mxdtest import assert_eq, run, thread_nices, wait_until
 from mxdtest.http import get_json, http_server, wait_total
 from mxdtest.server import Server
 from mxdtest.smtp import Client
-
-
-def threads(pid):
-    """{thread name: [nice, ...]} of process pid."""
-    out = {}
-    for tid in os.listdir("/proc/%d/task" % pid):
-        with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
-            st = f.read()
-        name = st.split("(", 1)[1].rsplit(")", 1)[0]
-        nice = int(st.rsplit(")", 1)[1].split()[16])
-        out.setdefault(name, []).append(nice)
-    return out
 
 
 def burst(srv, n, tag):
@@ -63,13 +51,17 @@ def test_thread_priorities():
     """the parser thread (mxd-index) runs at nice 19, the writer
     (mxd-indexw) and the loop at 0; without the API there are none"""
     srv = http_server()
-    t = threads(srv.proc.pid)
+    # The threads name themselves, then set their nice, once they run.
+    wait_until(lambda: thread_nices(srv.proc.pid).get("mxd-index") == [19]
+               and "mxd-indexw" in thread_nices(srv.proc.pid),
+               what="the index's threads named, the parser at nice 19")
+    t = thread_nices(srv.proc.pid)
     assert_eq(t.get("mxd-index"), [19], "parser: nice 19 (%r)" % t)
     assert_eq(t.get("mxd-indexw"), [0], "writer: nice 0 (%r)" % t)
     assert_eq(t.get("mxd"), [0] * len(t.get("mxd", [])), "the rest")
     srv.stop()
     srv = Server().start()
-    t = threads(srv.proc.pid)
+    t = thread_nices(srv.proc.pid)
     assert "mxd-index" not in t and "mxd-indexw" not in t, t
     srv.stop()
 

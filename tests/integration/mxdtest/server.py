@@ -79,6 +79,21 @@ def free_port():
         s.close()
 
 
+def thread_nices(pid):
+    """{thread name: [nice, ...]} of process pid, from /proc.  A thread
+    names itself once it runs: wait for the names a test expects."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                st = f.read()
+        except OSError:         # the thread ended meanwhile
+            continue
+        name = st.split("(", 1)[1].rsplit(")", 1)[0]
+        out.setdefault(name, []).append(int(st.rsplit(")", 1)[1].split()[16]))
+    return out
+
+
 def run_mxd(args, timeout=10, cwd=None):
     """Run mxd with args to completion; return (rc, stdout, stderr) text."""
     p = subprocess.run([mxd_path()] + list(args), stdin=subprocess.DEVNULL,
