@@ -115,6 +115,16 @@ log_prefix(char *buf)
 	return (n + taillen);
 }
 
+/* clock_gettime(clock) in microseconds (any thread). */
+long long
+clock_us(clockid_t clock)
+{
+	struct timespec	ts;
+
+	clock_gettime(clock, &ts);
+	return ((long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+}
+
 /*
  * Write one formatted line at a syslog priority.  On stderr the line is
  * formatted straight into log_buf: the prefix, at most LOG_MSG_MAX - 1

@@ -316,6 +316,7 @@ size_t		 xtext_encode(const char *, char *, size_t);
 size_t		 xtext_decode(const char *, char *, size_t);
 
 /* log.c */
+long long	 clock_us(clockid_t);
 void		 log_init(int, const char *, const char *);
 void		 log_info(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));

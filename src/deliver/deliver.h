@@ -147,7 +147,6 @@ void		 plan_job_free(struct dl_job *);
 
 /* worker.c: on a worker thread. */
 void		 worker_run(struct dl_job *, struct lmtp_session *);
-long long	 worker_clock_us(clockid_t);
 
 /* lmtp.c */
 int		 lmtp_target_parse(const char *, struct lmtp_target *, char **);

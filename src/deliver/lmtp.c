@@ -763,10 +763,10 @@ lmtp_deliver(struct lmtp_session *s, const struct dl_msg *m,
 	    lmtp_sync_reply(s, &r) != 0 || r.code != 250))
 		lmtp_session_close(s);
 	if (s->fd == -1) {
-		t0 = worker_clock_us(CLOCK_MONOTONIC);
+		t0 = clock_us(CLOCK_MONOTONIC);
 		failed = lmtp_sync_open(s, box[0]->target, timeout,
 		    m->hostname, why, sizeof(why)) != 0;
-		s->setup_us = worker_clock_us(CLOCK_MONOTONIC) - t0;
+		s->setup_us = clock_us(CLOCK_MONOTONIC) - t0;
 		if (failed) {
 			for (i = 0; i < n; i++)
 				lmtp_box_set(box[i], NULL, why);

@@ -377,7 +377,7 @@ static void
 worker_deliver_tx(struct dl_job *j, struct dl_box **tx, size_t n,
     struct lmtp_session *ls)
 {
-	long long	t0 = worker_clock_us(CLOCK_MONOTONIC), all;
+	long long	t0 = clock_us(CLOCK_MONOTONIC), all;
 	size_t		i;
 
 	ls->setup_us = 0;
@@ -385,21 +385,11 @@ worker_deliver_tx(struct dl_job *j, struct dl_box **tx, size_t n,
 		worker_deliver_box(j, tx[0], ls);
 	else
 		lmtp_deliver(ls, &j->m, "", tx, n, (long)j->timeout);
-	all = worker_clock_us(CLOCK_MONOTONIC) - t0;
+	all = clock_us(CLOCK_MONOTONIC) - t0;
 	for (i = 0; i < n; i++) {
 		tx[i]->setup_us = ls->setup_us;
 		tx[i]->xfer_us = all - ls->setup_us;
 	}
-}
-
-/* clock_gettime(clock) in microseconds. */
-long long
-worker_clock_us(clockid_t clock)
-{
-	struct timespec	ts;
-
-	clock_gettime(clock, &ts);
-	return ((long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
 }
 
 /*
@@ -426,7 +416,7 @@ static void
 worker_record(struct dl_job *j, struct dl_box *b)
 {
 	time_t		now = time(NULL);
-	long long	end = worker_clock_us(CLOCK_REALTIME);
+	long long	end = clock_us(CLOCK_REALTIME);
 	size_t		i, n;
 	char		d[4][32], all[32];
 
@@ -468,7 +458,7 @@ worker_run(struct dl_job *j, struct lmtp_session *ls)
 	enum rcpt_status	*st;
 	size_t			 k, t, n;
 
-	j->started_us = worker_clock_us(CLOCK_REALTIME);
+	j->started_us = clock_us(CLOCK_REALTIME);
 	tx = xcalloc(j->nbox + 1, sizeof(*tx));
 	for (k = 0; k < j->nbox; k++) {
 		if (j->box[k].tried)

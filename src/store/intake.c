@@ -37,10 +37,7 @@ static unsigned		 intake_nprev;		/* and in the one before */
 static long long
 intake_now_ms(void)
 {
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	return (clock_us(CLOCK_MONOTONIC) / 1000);
 }
 
 /* A message goes to the spool's commit (event loop). */
