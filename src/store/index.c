@@ -50,7 +50,7 @@
 #include "store/index.h"
 
 #define INDEX_FILE	"index.sqlite"
-#define INDEX_SCHEMA	"3"
+#define INDEX_SCHEMA	"4"
 #define INDEX_BATCH	1024		/* messages per batch, at most */
 #define INDEX_BATCH_TEXT (4 << 20)	/* octets of search text per batch */
 #define INDEX_AHEAD	2		/* batches parsed ahead of the writer */
@@ -78,22 +78,38 @@ static const char index_schema[] =
 	"CREATE INDEX IF NOT EXISTS rcpt_msg ON rcpt(msg);"
 	"CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(body,"
 	" tokenize='trigram');"
+	/*
+	 * The word index over the same text, and its vocabulary (words.c).
+	 * Its text is fts's (external content: stored once).
+	 */
+	"CREATE VIRTUAL TABLE IF NOT EXISTS words USING fts5(body,"
+	" content='fts', content_rowid='rowid',"
+	" tokenize='unicode61 remove_diacritics 0', detail=none);"
+	"CREATE VIRTUAL TABLE IF NOT EXISTS words_v USING"
+	" fts5vocab(words, 'row');"
+	"CREATE TABLE IF NOT EXISTS vocab(id INTEGER PRIMARY KEY,"
+	" term TEXT NOT NULL UNIQUE);"
+	"CREATE VIRTUAL TABLE IF NOT EXISTS vocab_tri USING fts5(term,"
+	" tokenize='trigram');"
 	"CREATE TABLE IF NOT EXISTS tag(msg INTEGER NOT NULL,"
 	" name TEXT NOT NULL, UNIQUE (msg, name));"
 	"CREATE INDEX IF NOT EXISTS tag_name ON tag(name);"
 	"CREATE TRIGGER IF NOT EXISTS msg_gone AFTER DELETE ON msg BEGIN"
+	" INSERT INTO words(words, rowid, body) SELECT 'delete', rowid,"
+	" body FROM fts WHERE rowid = old.rowid;"
 	" DELETE FROM fts WHERE rowid = old.rowid;"
 	" DELETE FROM rcpt WHERE msg = old.rowid;"
 	" DELETE FROM tag WHERE msg = old.rowid;"
 	" UPDATE stat SET total = total - 1, unread = unread -"
-	" (old.read = 0); END;"
+	" (old.read = 0), gone = gone + 1; END;"
 	/*
 	 * The counts a listing shows, kept by triggers in one row so that
 	 * no request counts msg (query.c, index_counts).
 	 */
 	"CREATE TABLE IF NOT EXISTS stat(one INTEGER PRIMARY KEY"
-	" CHECK (one = 1), total INTEGER NOT NULL, unread INTEGER NOT NULL);"
-	"INSERT OR IGNORE INTO stat VALUES (1, 0, 0);"
+	" CHECK (one = 1), total INTEGER NOT NULL, unread INTEGER NOT NULL,"
+	" gone INTEGER NOT NULL);"	/* deletions since words_sweep */
+	"INSERT OR IGNORE INTO stat VALUES (1, 0, 0, 0);"
 	"CREATE TRIGGER IF NOT EXISTS msg_new AFTER INSERT ON msg BEGIN"
 	" UPDATE stat SET total = total + 1, unread = unread +"
 	" (new.read = 0); END;"
@@ -134,6 +150,8 @@ struct index_writer {
 	sqlite3_stmt	*rcpt;
 	sqlite3_stmt	*tag;
 	sqlite3_stmt	*drop;
+	struct words	*words;		/* the word index (words.c) */
+	int		 failed;	/* roll this transaction back */
 };
 
 struct index_watcher {
@@ -609,8 +627,11 @@ index_writer_ready(struct index_writer *w)
 		    "name) VALUES (?, ?)");
 	if (w->drop == NULL)
 		w->drop = index_prepare(w->db, "DELETE FROM msg WHERE qid = ?");
+	if (w->words == NULL && (w->words = words_open(w->db)) == NULL)
+		index_log(1, "index: the word index: %s",
+		    sqlite3_errmsg(w->db));
 	return (w->msg != NULL && w->fts != NULL && w->rcpt != NULL &&
-	    w->tag != NULL && w->drop != NULL ? 0 : -1);
+	    w->tag != NULL && w->drop != NULL && w->words != NULL ? 0 : -1);
 }
 
 /* Writer: finalize its statements and close its connection. */
@@ -622,6 +643,7 @@ index_writer_close(struct index_writer *w)
 	sqlite3_finalize(w->rcpt);
 	sqlite3_finalize(w->tag);
 	sqlite3_finalize(w->drop);
+	words_close(w->words);
 	sqlite3_close(w->db);
 }
 
@@ -639,6 +661,10 @@ index_insert_text(struct index_writer *w, sqlite3_int64 row,
 	sqlite3_bind_int64(w->fts, 1, row);
 	index_bind(w->fts, 2, p->mm.search);
 	rc = index_step(w->fts);
+	/* A row without its words would break a later delete: roll back. */
+	if (rc == SQLITE_DONE && words_add(w->words, row, p->mm.search !=
+	    NULL ? p->mm.search : "") != 0)
+		w->failed = 1;
 	for (i = 0; i < p->env.nrcpt; i++) {
 		sqlite3_bind_int64(w->rcpt, 1, row);
 		index_bind(w->rcpt, 2, p->env.rcpt[i]);
@@ -793,7 +819,10 @@ index_apply(struct index_writer *w, struct index_batch *bs)
 			memcpy(vis[nvis++], p->qid, QID_LEN + 1);
 	}
 	free(o);
-	if (index_exec(w->db, "COMMIT") != 0) {
+	if (w->failed || words_commit(w->words) != 0 ||
+	    index_exec(w->db, "COMMIT") != 0) {
+		w->failed = 0;
+		words_forget(w->words);
 		(void)index_exec(w->db, "ROLLBACK");
 		free(vis);
 		return (-1);
@@ -1085,6 +1114,9 @@ index_writer_main(void *arg)
 		} else
 			backoff = 1;
 		index_prune(&w);
+		if (words_sweep(w.db) != 0)
+			index_log(1, "index: sweeping the vocabulary: %s",
+			    sqlite3_errmsg(w.db));
 		pthread_mutex_lock(&index_lock);
 	}
 	pthread_mutex_unlock(&index_lock);

@@ -36,6 +36,7 @@ enum search_field {
 	SF_TAG,
 	SF_IS_TAGGED,
 	SF_TEXT_PHRASE,		/* SF_TEXT through the trigram index (SQL) */
+	SF_TEXT_WORD,		/* SF_TEXT through the word index (words.c) */
 	SF_ENV_FROM,		/* MailHog kind=from: envelope or From */
 	SF_ENV_TO,		/* MailHog kind=to: recipients or To */
 };
@@ -55,8 +56,27 @@ int		 search_parse(const char *, struct search *);
 int		 search_add(struct search *, enum search_field, const char *);
 void		 search_free(struct search *);
 char		*search_sql(const struct search *, char ***, size_t *);
-char		*search_sql_fts(const struct search *, char **, char ***,
-		    size_t *);
+/* The full-text table a search walks, and what it matches there. */
+struct search_fts {
+	const char	*table;		/* "words" or "fts" */
+	char		*match;		/* an FTS5 expression; NULL: none */
+};
+
+char		*search_sql_fts(const struct search *, char *const *,
+		    struct search_fts *, char ***, size_t *);
+size_t		 search_chars(const char *);
+char		*search_fts5_string(const char *);
+
+/* words.c: the word index beside the trigram one. */
+struct sqlite3;
+struct words;
+struct words	*words_open(struct sqlite3 *);
+void		 words_close(struct words *);
+int		 words_add(struct words *, long long, const char *);
+int		 words_commit(struct words *);
+void		 words_forget(struct words *);
+int		 words_sweep(struct sqlite3 *);
+char		*words_match(struct sqlite3 *, const char *);
 void		 search_params_free(char **, size_t);
 
 /* mime.c: one attachment or inline part (enmime's rules). */

@@ -151,32 +151,37 @@ index_count_fts(void)
 }
 
 /*
- * The SQL of index_select for the condition where, the FTS5 expression
- * match (NULL: none) and a bound on the queue ID (after: 0 none, 1 a
- * rowid, 2 a text).  A search with free text that the trigram index
- * answers walks that index (f) newest first, joined to msg (m): a page
- * of a search every message matches stops after the page, and a count
- * of free text alone reads no msg row.  Others walk msg newest first.
- * Both go by rowid, which sorts as the queue ID does (index_qid_row).
+ * The SQL of index_select for the condition where, the full-text table
+ * and expression fts (fts->match NULL: none) and a bound on the queue ID
+ * (after: 0 none, 1 a rowid, 2 a text).  A search with free text that a
+ * full-text index answers walks that index (f) newest first, joined to
+ * msg (m): a page of a search every message matches stops after the
+ * page, and a count of free text alone reads no msg row.  Others walk
+ * msg newest first.  Both go by rowid, which sorts as the queue ID does
+ * (index_qid_row).
  */
 static char *
-index_select_sql(const char *what, char *where, const char *match,
+index_select_sql(const char *what, char *where, const struct search_fts *fts,
     int after, int how)
 {
-	const char	*key = match != NULL ? "f.rowid" : "m.rowid", *from;
-	char		*sql, *tail, *p;
+	const char	*key = fts->match != NULL ? "f.rowid" : "m.rowid";
+	char		*sql, *tail, *from, *match, *p;
 
 	/*
 	 * CROSS JOIN keeps f first: else the planner may walk msg_read
 	 * and ask f about each row (seconds at 100 000 messages).
 	 */
-	from = match != NULL ? "fts f CROSS JOIN msg m ON m.rowid = f.rowid" :
-	    "msg m";
+	if (fts->match == NULL)
+		from = xstrdup("msg m");
+	else
+		xasprintf(&from, "%s f CROSS JOIN msg m ON m.rowid = f.rowid",
+		    fts->table);
 	if (how == SEL_COUNT) {
 		what = "count(*), coalesce(sum(m.read = 0), 0)";
-		if (match != NULL && strcmp(where, "1") == 0 && !after) {
+		if (fts->match != NULL && strcmp(where, "1") == 0 && !after) {
 			what = index_count_fts();
-			from = "fts f";
+			free(from);
+			xasprintf(&from, "%s f", fts->table);
 		}
 	}
 	/*
@@ -185,7 +190,7 @@ index_select_sql(const char *what, char *where, const char *match,
 	 * driven by the hits themselves: drop the + (our SQL only: user
 	 * text is never in it).
 	 */
-	if (how == SEL_COUNT && match == NULL)
+	if (how == SEL_COUNT && fts->match == NULL)
 		for (p = where; (p = strstr(p, "+m.rowid")) != NULL; p++)
 			*p = ' ';
 	if (how == SEL_COUNT)
@@ -193,12 +198,34 @@ index_select_sql(const char *what, char *where, const char *match,
 	else
 		xasprintf(&tail, " ORDER BY %s DESC%s", key, how == SEL_PAGE ?
 		    " LIMIT ? OFFSET ?" : "");
+	if (fts->match != NULL)
+		xasprintf(&match, "f.%s MATCH ? AND ", fts->table);
+	else
+		match = xstrdup("");
 	xasprintf(&sql, "SELECT %s FROM %s WHERE %s%s%s%s%s%s", what, from,
-	    match != NULL ? "f.fts MATCH ? AND " : "", where,
-	    after ? " AND " : "", after == 1 ? key : after ? "m.qid" : "",
-	    after ? " > ?" : "", tail);
+	    match, where, after ? " AND " : "", after == 1 ? key : after ?
+	    "m.qid" : "", after ? " > ?" : "", tail);
+	free(match);
+	free(from);
 	free(tail);
 	return (sql);
+}
+
+/*
+ * For each term of s, the expression over the word index that answers
+ * it if it is free text of one word (words_match), else NULL; an array
+ * of s->n to free with search_params_free.
+ */
+static char **
+index_words(const struct search *s)
+{
+	char	**words = xcalloc(s->n + 1, sizeof(*words));
+	size_t	  i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->t[i].field == SF_TEXT)
+			words[i] = words_match(index_handle(), s->t[i].value);
+	return (words);
 }
 
 /*
@@ -211,19 +238,23 @@ static sqlite3_stmt *
 index_select(const char *what, const struct search *s, const char *after,
     int how, int *next)
 {
-	sqlite3_stmt	*st;
-	char		*where, *match, *sql, **params;
-	size_t		 np, i;
-	int		 k = 1, byrow;
+	struct search_fts	 fts;
+	sqlite3_stmt		*st;
+	char			*where, *sql, **params, **words;
+	size_t			 np, i;
+	int			 k = 1, byrow;
 
-	where = search_sql_fts(s, &match, &params, &np);
+	if (index_handle() == NULL)
+		return (NULL);
+	words = index_words(s);
+	where = search_sql_fts(s, words, &fts, &params, &np);
 	/* A queue ID is a rowid bound; other text (none today) compares. */
 	byrow = after != NULL && queue_id_valid(after);
-	sql = index_select_sql(what, where, match, after == NULL ? 0 :
+	sql = index_select_sql(what, where, &fts, after == NULL ? 0 :
 	    byrow ? 1 : 2, how);
 	st = query_prepare(sql);
-	if (st != NULL && match != NULL)
-		query_bind(st, k++, match);
+	if (st != NULL && fts.match != NULL)
+		query_bind(st, k++, fts.match);
 	for (i = 0; st != NULL && i < np; i++)
 		query_bind(st, k++, params[i]);
 	if (st != NULL && after != NULL) {
@@ -236,8 +267,9 @@ index_select(const char *what, const struct search *s, const char *after,
 	*next = k;
 	free(sql);
 	free(where);
-	free(match);
+	free(fts.match);
 	search_params_free(params, np);
+	search_params_free(words, s->n);
 	return (st);
 }
 

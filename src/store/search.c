@@ -59,12 +59,14 @@ static const struct {
 
 /*
  * The SQL of each field over `msg m`: each ? takes the term's value
- * (see SQ_*); nparams of them.  Free text of 3 characters or more
- * without wildcards is an FTS5 phrase over the trigram index (a
- * substring match that reads no message text); shorter text or text
- * with Mailpit's LIKE wildcards (% and _) is a LIKE over it; phrases
- * not negated are taken out of the condition by search_sql_fts, for
- * query.c to walk the FTS5 table newest first.  The unary + keeps
+ * (see SQ_*); nparams of them.  Free text that is one word goes to the
+ * word index (words.c: the union of the words that contain it); other
+ * free text of 3 characters or more without wildcards is an FTS5 phrase
+ * over the trigram index (a substring match that reads no message
+ * text); shorter text or text with Mailpit's LIKE wildcards (% and _)
+ * is a LIKE over it.  Full-text terms not negated are taken out of the
+ * condition by search_sql_fts, for query.c to walk one FTS5 table newest
+ * first.  The unary + keeps
  * SQLite walking msg newest first and testing each row against the set
  * of hits, so a page that walks msg stops after the page instead of
  * sorting every hit.
@@ -79,6 +81,8 @@ static const struct {
 	    "LIKE ?)", 1, SQ_LIKE },
 	{ SF_TEXT_PHRASE, "+m.rowid IN (SELECT rowid FROM fts WHERE fts "
 	    "MATCH ?)", 1, SQ_PHRASE },
+	{ SF_TEXT_WORD, "+m.rowid IN (SELECT rowid FROM words WHERE words "
+	    "MATCH ?)", 1, SQ_AS_IS },
 	{ SF_SUBJECT, "m.subject LIKE ?", 1, 1 },
 	{ SF_FROM, "m.from_j LIKE ?", 1, 1 },
 	{ SF_TO, "m.to_j LIKE ?", 1, 1 },
@@ -253,6 +257,19 @@ search_parse(const char *q, struct search *s)
 	return (0);
 }
 
+/* The characters (UTF-8 code points) of text. */
+size_t
+search_chars(const char *text)
+{
+	size_t		 chars = 0;
+	const char	*p;
+
+	for (p = text; *p != '\0'; p++)
+		if (((unsigned char)*p & 0xC0) != 0x80)
+			chars++;
+	return (chars);
+}
+
 /*
  * Can the trigram index answer text as a phrase: 3 characters or more
  * (trigrams), no % or _ (LIKE wildcards in Mailpit's search)?
@@ -260,20 +277,12 @@ search_parse(const char *q, struct search *s)
 static int
 search_phrase_ok(const char *text)
 {
-	size_t		 chars = 0;
-	const char	*p;
-
-	if (strpbrk(text, "%_") != NULL)
-		return (0);
-	for (p = text; *p != '\0'; p++)
-		if (((unsigned char)*p & 0xC0) != 0x80)
-			chars++;
-	return (chars >= 3);
+	return (strpbrk(text, "%_") == NULL && search_chars(text) >= 3);
 }
 
 /* text as an FTS5 string: in double quotes, each " doubled; a new string. */
-static char *
-search_phrase(const char *text)
+char *
+search_fts5_string(const char *text)
 {
 	char		*out = xmalloc(2 * strlen(text) + 3), *o = out;
 	const char	*p;
@@ -312,17 +321,17 @@ search_params_free(char **p, size_t n)
 	free(p);
 }
 
-/* Append phrase, an FTS5 string, to the FTS5 expression *match. */
+/* Append expr, an FTS5 expression, to *match with AND. */
 static void
-search_match_add(char **match, const char *phrase)
+search_match_add(char **match, const char *expr, int group)
 {
 	char	*next;
 
-	if (*match == NULL) {
-		*match = xstrdup(phrase);
-		return;
-	}
-	xasprintf(&next, "%s AND %s", *match, phrase);
+	if (*match == NULL)
+		xasprintf(&next, group ? "(%s)" : "%s", expr);
+	else
+		xasprintf(&next, group ? "%s AND (%s)" : "%s AND %s", *match,
+		    expr);
 	free(*match);
 	*match = next;
 }
@@ -336,47 +345,94 @@ search_value(size_t j, const char *v)
 	if (search_sql_table[j].like == SQ_LIKE)
 		xasprintf(&out, "%%%s%%", v);
 	else if (search_sql_table[j].like == SQ_PHRASE)
-		out = search_phrase(v);
+		out = search_fts5_string(v);
 	else
 		out = xstrdup(v);
 	return (out);
 }
 
 /*
+ * How term i of s is searched: free text as a word (words[i], an FTS5
+ * expression over the word index, words.c), as a trigram phrase, or
+ * with LIKE; other fields as they are.
+ */
+static enum search_field
+search_field_of(const struct search *s, char *const *words, size_t i)
+{
+	if (s->t[i].field != SF_TEXT)
+		return (s->t[i].field);
+	if (words != NULL && words[i] != NULL)
+		return (SF_TEXT_WORD);
+	if (search_phrase_ok(s->t[i].value))
+		return (SF_TEXT_PHRASE);
+	return (SF_TEXT);
+}
+
+/*
+ * Which full-text table a page of s walks (query.c): the word index if a
+ * term not negated is a word, else the trigram one if one is a phrase,
+ * else none (SF_TEXT).
+ */
+static enum search_field
+search_drive(const struct search *s, char *const *words)
+{
+	enum search_field	drive = SF_TEXT, f;
+	size_t			i;
+
+	for (i = 0; i < s->n; i++) {
+		if (s->t[i].negate)
+			continue;
+		f = search_field_of(s, words, i);
+		if (f == SF_TEXT_WORD)
+			return (f);
+		if (f == SF_TEXT_PHRASE)
+			drive = f;
+	}
+	return (drive);
+}
+
+/*
  * The condition for s over `msg m` (all terms ANDed; "1" for none), a
  * new string; *params gets the values to bind to its ? in order
- * (search_params_free them) and *nparams their count.  With match not
- * NULL, the terms that are FTS5 phrases and not negated are left out of
- * it and go into *match instead, as one FTS5 expression ("a" AND "b",
- * a new string, NULL if none) for the caller to bind to `fts MATCH ?`
- * and walk the full-text index newest first (query.c).
+ * (search_params_free them) and *nparams their count.  words (NULL, or
+ * one entry per term) holds, for free-text terms that are one word, the
+ * expression over the word index that words_match gave.  With fts not
+ * NULL, the full-text terms not negated of the table a page should walk
+ * (search_drive: the word index, else the trigram one) are left out of
+ * the condition and go into fts->match instead, as one FTS5 expression
+ * ("a" AND "b", a new string, NULL if none) for the caller to bind to
+ * `fts->table MATCH ?` and walk that table newest first (query.c).
  */
 char *
-search_sql_fts(const struct search *s, char **match, char ***params,
-    size_t *nparams)
+search_sql_fts(const struct search *s, char *const *words,
+    struct search_fts *fts, char ***params, size_t *nparams)
 {
-	enum search_field	 f;
-	char			*sql = xstrdup("1"), *next, *v;
+	enum search_field	 f, drive;
+	const char		*v;
+	char			*sql = xstrdup("1"), *next;
 	size_t			 i, j, k;
 
 	*params = NULL;
 	*nparams = 0;
-	if (match != NULL)
-		*match = NULL;
+	drive = search_drive(s, words);
+	if (fts != NULL) {
+		fts->match = NULL;
+		fts->table = drive == SF_TEXT_WORD ? "words" : "fts";
+	}
 	for (i = 0; i < s->n; i++) {
-		f = s->t[i].field;
-		if (f == SF_TEXT && search_phrase_ok(s->t[i].value))
-			f = SF_TEXT_PHRASE;
+		f = search_field_of(s, words, i);
+		v = f == SF_TEXT_WORD ? words[i] : s->t[i].value;
 		for (j = 0; j < NITEMS(search_sql_table); j++)
 			if (search_sql_table[j].field == f)
 				break;
 		if (j == NITEMS(search_sql_table))
 			fatalx("search_sql: no SQL for field %d",
 			    s->t[i].field);
-		if (match != NULL && f == SF_TEXT_PHRASE && !s->t[i].negate) {
-			v = search_phrase(s->t[i].value);
-			search_match_add(match, v);
-			free(v);
+		if (fts != NULL && f == drive && drive != SF_TEXT &&
+		    !s->t[i].negate) {
+			next = search_value(j, v);
+			search_match_add(&fts->match, next, f == SF_TEXT_WORD);
+			free(next);
 			continue;
 		}
 		xasprintf(&next, "%s AND %s(%s)", sql,
@@ -386,8 +442,7 @@ search_sql_fts(const struct search *s, char **match, char ***params,
 		for (k = 0; k < (size_t)search_sql_table[j].nparams; k++) {
 			*params = xreallocarray(*params, *nparams + 1,
 			    sizeof(**params));
-			(*params)[(*nparams)++] = search_value(j,
-			    s->t[i].value);
+			(*params)[(*nparams)++] = search_value(j, v);
 		}
 	}
 	return (sql);
@@ -397,5 +452,5 @@ search_sql_fts(const struct search *s, char **match, char ***params,
 char *
 search_sql(const struct search *s, char ***params, size_t *nparams)
 {
-	return (search_sql_fts(s, NULL, params, nparams));
+	return (search_sql_fts(s, NULL, NULL, params, nparams));
 }

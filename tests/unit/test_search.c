@@ -53,7 +53,8 @@ int
 main(void)
 {
 	struct search	 s;
-	char		 buf[512], *sql, *m, **p;
+	struct search_fts f;
+	char		 buf[512], *sql, **p, *words[5] = { NULL };
 	size_t		 i, n;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -101,21 +102,44 @@ main(void)
 
 	/* The phrases the FTS5 table answers, apart for query.c. */
 	search_parse("bench \"two words\" -spam ab is:read", &s);
-	sql = search_sql_fts(&s, &m, &p, &n);
-	is_str(m, "\"bench\" AND \"two words\"", "phrases not negated "
-	    "go into one MATCH expression");
+	sql = search_sql_fts(&s, NULL, &f, &p, &n);
+	is_str(f.match, "\"bench\" AND \"two words\"", "phrases not "
+	    "negated go into one MATCH expression");
+	is_str(f.table, "fts", "over the trigram table");
 	ok(strstr(sql, "NOT (+m.rowid IN (SELECT rowid FROM fts WHERE fts "
 	    "MATCH ?))") != NULL && n == 2 && strcmp(p[0], "\"spam\"") == 0 &&
 	    strcmp(p[1], "%ab%") == 0, "a negated phrase and short text "
 	    "stay in the condition: %s", sql);
 	ok(strstr(sql, "m.read = 1") != NULL, "and so do flags");
 	free(sql);
-	free(m);
+	free(f.match);
+	search_params_free(p, n);
+
+	/*
+	 * With words.c's expressions for the terms that are one word: the
+	 * page walks the word index; phrases become conditions.
+	 */
+	words[0] = "\"bench\" OR \"benchmark\"";
+	words[2] = "\"spam\"";
+	sql = search_sql_fts(&s, words, &f, &p, &n);
+	is_str(f.match, "(\"bench\" OR \"benchmark\")", "a word term "
+	    "walks the word index");
+	is_str(f.table, "words", "the word table");
+	ok(strstr(sql, "AND (+m.rowid IN (SELECT rowid FROM fts WHERE fts "
+	    "MATCH ?)) AND NOT (+m.rowid IN (SELECT rowid FROM words WHERE "
+	    "words MATCH ?))") != NULL && n == 3 &&
+	    strcmp(p[0], "\"two words\"") == 0 &&
+	    strcmp(p[1], "\"spam\"") == 0, "the phrase and the negated word "
+	    "are conditions: %s", sql);
+	free(sql);
+	free(f.match);
 	search_params_free(p, n);
 	search_free(&s);
+
 	search_parse("-spam subject:x", &s);
-	sql = search_sql_fts(&s, &m, &p, &n);
-	ok(m == NULL && n == 2, "no phrase to walk: no MATCH expression");
+	sql = search_sql_fts(&s, NULL, &f, &p, &n);
+	ok(f.match == NULL && n == 2, "no phrase to walk: no MATCH "
+	    "expression");
 	free(sql);
 	search_params_free(p, n);
 	search_free(&s);
