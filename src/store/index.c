@@ -1071,6 +1071,7 @@ index_writer_main(void *arg)
 {
 	struct index_writer	 w;
 	struct index_batch	*bs, *b;
+	const char		*cause;
 	char			 what[64];
 	size_t			 n;
 	int			 backoff = 1, rc;
@@ -1114,9 +1115,9 @@ index_writer_main(void *arg)
 		} else
 			backoff = 1;
 		index_prune(&w);
-		if (words_sweep(w.db) != 0)
+		if (words_sweep(w.db, &cause) != 0)
 			index_log(1, "index: sweeping the vocabulary: %s",
-			    sqlite3_errmsg(w.db));
+			    cause);
 		pthread_mutex_lock(&index_lock);
 	}
 	pthread_mutex_unlock(&index_lock);

@@ -75,7 +75,7 @@ void		 words_close(struct words *);
 int		 words_add(struct words *, long long, const char *);
 int		 words_commit(struct words *);
 void		 words_forget(struct words *);
-int		 words_sweep(struct sqlite3 *);
+int		 words_sweep(struct sqlite3 *, const char **);
 char		*words_match(struct sqlite3 *, const char *);
 void		 search_params_free(char **, size_t);
 

@@ -126,29 +126,8 @@ index_counts(long long *total, long long *unread)
 #define SEL_PAGE	0	/* newest first, LIMIT ? OFFSET ? */
 #define SEL_ALL		1	/* newest first, every match */
 #define SEL_COUNT	2	/* one row: the hits, the unread hits */
-
-/*
- * What SEL_COUNT selects for a search of free text alone (the full-text
- * table f without msg): the hits, and the unread ones by whether each
- * hit's rowid is in the smaller of the read and the unread sets (msg_read
- * holds both, rowids included), so that neither is a lookup per hit.
- */
-static const char *
-index_count_fts(void)
-{
-	long long	total = 0, unread = 0;
-
-	(void)index_counts(&total, &unread);
-	if (unread == total)		/* none read: a sink's usual state */
-		return ("count(*), count(*)");
-	if (unread == 0)
-		return ("count(*), 0");
-	if (total - unread > unread)
-		return ("count(*), coalesce(sum(f.rowid IN (SELECT rowid "
-		    "FROM msg WHERE read = 0)), 0)");
-	return ("count(*), count(*) - coalesce(sum(f.rowid IN (SELECT "
-	    "rowid FROM msg WHERE read = 1)), 0)");
-}
+#define SEL_HITS	3	/* free text alone: what (each hit's rowid,
+				   ascending; or count(*)) over f alone */
 
 /*
  * The SQL of index_select for the condition where, the full-text table
@@ -176,13 +155,11 @@ index_select_sql(const char *what, char *where, const struct search_fts *fts,
 	else
 		xasprintf(&from, "%s f CROSS JOIN msg m ON m.rowid = f.rowid",
 		    fts->table);
-	if (how == SEL_COUNT) {
+	if (how == SEL_COUNT)
 		what = "count(*), coalesce(sum(m.read = 0), 0)";
-		if (fts->match != NULL && strcmp(where, "1") == 0 && !after) {
-			what = index_count_fts();
-			free(from);
-			xasprintf(&from, "%s f", fts->table);
-		}
+	if (how == SEL_HITS) {
+		free(from);
+		xasprintf(&from, "%s f", fts->table);
 	}
 	/*
 	 * search.c writes "+m.rowid IN (hits)" so that a page walks msg
@@ -195,6 +172,8 @@ index_select_sql(const char *what, char *where, const struct search_fts *fts,
 			*p = ' ';
 	if (how == SEL_COUNT)
 		tail = xstrdup("");
+	else if (how == SEL_HITS)
+		tail = xstrdup(" ORDER BY f.rowid");
 	else
 		xasprintf(&tail, " ORDER BY %s DESC%s", key, how == SEL_PAGE ?
 		    " LIMIT ? OFFSET ?" : "");
@@ -230,13 +209,13 @@ index_words(const struct search *s)
 
 /*
  * Prepare "SELECT what" over the messages matching s (newer than after,
- * if not NULL) for how (SEL_*; SEL_COUNT chooses what itself), with the
- * search's values bound from 1; *next gets the next parameter number.
- * NULL on failure.
+ * if not NULL) for *how (SEL_*; SEL_COUNT chooses what itself, and
+ * becomes SEL_HITS for free text alone), with the search's values bound
+ * from 1; *next gets the next parameter number.  NULL on failure.
  */
 static sqlite3_stmt *
 index_select(const char *what, const struct search *s, const char *after,
-    int how, int *next)
+    int *how, int *next)
 {
 	struct search_fts	 fts;
 	sqlite3_stmt		*st;
@@ -248,10 +227,13 @@ index_select(const char *what, const struct search *s, const char *after,
 		return (NULL);
 	words = index_words(s);
 	where = search_sql_fts(s, words, &fts, &params, &np);
+	if (*how == SEL_COUNT && fts.match != NULL && strcmp(where, "1") == 0 &&
+	    after == NULL)
+		*how = SEL_HITS;
 	/* A queue ID is a rowid bound; other text (none today) compares. */
 	byrow = after != NULL && queue_id_valid(after);
 	sql = index_select_sql(what, where, &fts, after == NULL ? 0 :
-	    byrow ? 1 : 2, how);
+	    byrow ? 1 : 2, *how);
 	st = query_prepare(sql);
 	if (st != NULL && fts.match != NULL)
 		query_bind(st, k++, fts.match);
@@ -273,51 +255,162 @@ index_select(const char *what, const struct search *s, const char *after,
 	return (st);
 }
 
+/* Order rowids (qsort). */
+static int
+index_row_cmp(const void *a, const void *b)
+{
+	long long	x = *(const long long *)a, y = *(const long long *)b;
+
+	return (x < y ? -1 : x > y);
+}
+
+/*
+ * The rowids of the messages read (read 1) or unread (0), ascending, in
+ * a new array of *n.  msg_read gives them in queue ID order, which is
+ * rowid order (index_qid_row); sorted anyway if not.
+ */
+static long long *
+index_read_set(int read, size_t *n)
+{
+	sqlite3_stmt	*st;
+	long long	*set = NULL;
+	size_t		 cap = 0;
+	int		 sorted = 1;
+
+	*n = 0;
+	if ((st = query_prepare("SELECT rowid FROM msg WHERE read = ? "
+	    "ORDER BY qid")) == NULL)
+		return (NULL);
+	sqlite3_bind_int(st, 1, read);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 256;
+			set = xreallocarray(set, cap, sizeof(*set));
+		}
+		set[*n] = sqlite3_column_int64(st, 0);
+		if (*n > 0 && set[*n - 1] > set[*n])
+			sorted = 0;
+		(*n)++;
+	}
+	sqlite3_finalize(st);
+	if (!sorted)
+		qsort(set, *n, sizeof(*set), index_row_cmp);
+	return (set);
+}
+
+/*
+ * The hits of a search of free text alone and the unread ones (of which
+ * there are nunread in total), from st (SEL_HITS: each hit's rowid,
+ * ascending) merged with the smaller of the read and unread sets, also
+ * ascending: O(hits + set).  Testing each hit against the set in SQL
+ * instead (an IN per row) costs ~170 ns a hit: 17 ms at 100 000 hits
+ * with 300 messages read.  0 or -1.
+ */
+static int
+index_count_merge(sqlite3_stmt *st, long long total, long long nunread,
+    long long *hits, long long *unread)
+{
+	long long	*set, row;
+	size_t		 nset, j = 0, in = 0;
+	int		 read, rc;
+
+	read = total - nunread <= nunread;	/* the smaller set */
+	set = index_read_set(read, &nset);
+	*hits = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		row = sqlite3_column_int64(st, 0);
+		(*hits)++;
+		while (j < nset && set[j] < row)
+			j++;
+		in += j < nset && set[j] == row;
+	}
+	free(set);
+	*unread = read ? *hits - (long long)in : (long long)in;
+	return (rc == SQLITE_DONE ? 0 : -1);
+}
+
+/*
+ * The hits of s (newer than after, if not NULL) and the unread ones
+ * (if unread is not NULL); 0 or -1.  For free text alone, the full-text
+ * table alone answers: a count when every message is unread (a sink's
+ * usual state) or every one read, else a merge (index_count_merge).
+ */
+static int
+index_count(const struct search *s, const char *after, long long *hits,
+    long long *unread)
+{
+	sqlite3_stmt	*st;
+	long long	 total = 0, nunread = 0, u = 0;
+	int		 k, how = SEL_COUNT, rc = -1, same;
+
+	if (index_counts(&total, &nunread) != 0)
+		return (-1);
+	same = nunread == total || nunread == 0;
+	if ((st = index_select(same ? "count(*)" : "f.rowid", s, after, &how,
+	    &k)) == NULL)
+		return (-1);
+	if (how == SEL_HITS && !same)
+		rc = index_count_merge(st, total, nunread, hits, &u);
+	else if (sqlite3_step(st) == SQLITE_ROW) {
+		*hits = sqlite3_column_int64(st, 0);
+		if (how == SEL_HITS)
+			u = nunread == 0 ? 0 : *hits;
+		else
+			u = sqlite3_column_int64(st, 1);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	if (unread != NULL)
+		*unread = u;
+	return (rc);
+}
+
 /*
  * The messages matching s (newer than after, if not NULL), newest
  * first, from start, at most limit (0: all): *rows (index_rows_free
  * them) and *n; *hits and *unread (if not NULL) count every match.
- * 0 or -1.
+ * The page and the counts are read in one transaction, so they agree
+ * whatever the index's writer commits meanwhile.  0 or -1.
  */
 int
 index_query(const struct search *s, const char *after, long long start,
     long long limit, struct index_row **rows, size_t *n, long long *hits,
     long long *unread)
 {
+	sqlite3		*db = index_handle();
 	sqlite3_stmt	*st;
 	size_t		 i;
-	int		 k;
+	int		 k, how = SEL_PAGE, rc = 0, own;
 
 	*rows = NULL;
 	*n = 0;
-	if ((st = index_select(INDEX_COLS, s, after, SEL_PAGE, &k)) == NULL)
-		return (-1);
-	sqlite3_bind_int64(st, k, limit > 0 ? limit : -1);
-	sqlite3_bind_int64(st, k + 1, start > 0 ? start : 0);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		*rows = xreallocarray(*rows, *n + 1, sizeof(**rows));
-		index_row_read(st, &(*rows)[(*n)++]);
+	/* Not inside a bulk change's transaction (index_batch_begin). */
+	own = db != NULL && sqlite3_get_autocommit(db) &&
+	    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+	if ((st = index_select(INDEX_COLS, s, after, &how, &k)) == NULL)
+		rc = -1;
+	else {
+		sqlite3_bind_int64(st, k, limit > 0 ? limit : -1);
+		sqlite3_bind_int64(st, k + 1, start > 0 ? start : 0);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			*rows = xreallocarray(*rows, *n + 1, sizeof(**rows));
+			index_row_read(st, &(*rows)[(*n)++]);
+		}
+		sqlite3_finalize(st);
 	}
-	sqlite3_finalize(st);
-	if (hits == NULL)
-		return (0);
-	/* A first page that is not full holds every hit: count those. */
-	if (start <= 0 && (limit <= 0 || (long long)*n < limit)) {
-		*hits = (long long)*n;
-		if (unread != NULL)
-			for (*unread = 0, i = 0; i < *n; i++)
-				*unread += !(*rows)[i].read;
-		return (0);
+	if (rc == 0 && hits != NULL) {
+		/* A first page that is not full holds every hit. */
+		if (start <= 0 && (limit <= 0 || (long long)*n < limit)) {
+			*hits = (long long)*n;
+			if (unread != NULL)
+				for (*unread = 0, i = 0; i < *n; i++)
+					*unread += !(*rows)[i].read;
+		} else
+			rc = index_count(s, after, hits, unread);
 	}
-	if ((st = index_select(NULL, s, after, SEL_COUNT, &k)) == NULL)
-		return (-1);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		*hits = sqlite3_column_int64(st, 0);
-		if (unread != NULL)
-			*unread = sqlite3_column_int64(st, 1);
-	}
-	sqlite3_finalize(st);
-	return (0);
+	if (own)
+		(void)sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	return (rc);
 }
 
 /* The row of qid into r (index_row_free it); 0, or -1 if none. */
@@ -344,11 +437,11 @@ int
 index_ids(const struct search *s, char ***ids, size_t *n)
 {
 	sqlite3_stmt	*st;
-	int		 k;
+	int		 k, how = SEL_ALL;
 
 	*ids = NULL;
 	*n = 0;
-	if ((st = index_select("m.qid", s, NULL, SEL_ALL, &k)) == NULL)
+	if ((st = index_select("m.qid", s, NULL, &how, &k)) == NULL)
 		return (-1);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		*ids = xreallocarray(*ids, *n + 1, sizeof(**ids));

@@ -25,6 +25,7 @@
  * `words` and `vocab`; an FTS5 expression for `words MATCH ?`.
  */
 #include <search.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -230,19 +231,23 @@ words_commit(struct words *w)
  * (what deleted and pruned messages left), when the deletions since the
  * last sweep reach the messages there are (stat.gone >= stat.total, at
  * least WORDS_SWEEP_MIN): a sweep reads the whole vocabulary once, so
- * it costs O(1) per deletion.  In its own transaction; 0 or -1.
+ * it costs O(1) per deletion.  In its own transaction; 0, or -1 with
+ * *cause set (static).
  */
 #define WORDS_SWEEP_MIN	10000
 
 int
-words_sweep(sqlite3 *db)
+words_sweep(sqlite3 *db, const char **cause)
 {
+	static char	 why[256];	/* the writer's thread only */
 	sqlite3_stmt	*st;
 	long long	 gone = 0, total = 0;
 
 	if (sqlite3_prepare_v2(db, "SELECT gone, total FROM stat", -1, &st,
-	    NULL) != SQLITE_OK)
+	    NULL) != SQLITE_OK) {
+		*cause = "no stat table";
 		return (-1);
+	}
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		gone = sqlite3_column_int64(st, 0);
 		total = sqlite3_column_int64(st, 1);
@@ -250,7 +255,7 @@ words_sweep(sqlite3 *db)
 	sqlite3_finalize(st);
 	if (gone < WORDS_SWEEP_MIN || gone < total)
 		return (0);
-	return (sqlite3_exec(db, "BEGIN IMMEDIATE;"
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE;"
 	    "CREATE TEMP TABLE IF NOT EXISTS words_gone(id INTEGER PRIMARY KEY);"
 	    "DELETE FROM words_gone;"
 	    "INSERT INTO words_gone SELECT id FROM vocab WHERE term NOT IN "
@@ -259,7 +264,13 @@ words_sweep(sqlite3 *db)
 	    "DELETE FROM vocab WHERE id IN (SELECT id FROM words_gone);"
 	    "DELETE FROM words_gone;"
 	    "UPDATE stat SET gone = 0;"
-	    "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1);
+	    "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		return (0);
+	snprintf(why, sizeof(why), "%s", sqlite3_errmsg(db));
+	*cause = why;
+	if (!sqlite3_get_autocommit(db))
+		(void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return (-1);
 }
 
 /* What words_one_cb learns of a term. */

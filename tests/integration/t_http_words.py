@@ -13,6 +13,7 @@ Deleted messages' words leave the vocabulary once the deletions reach
 the messages there are (stat.gone; at least 10 000).
 """
 
+import json
 import os
 import re
 import sqlite3
@@ -170,6 +171,40 @@ def test_word_index_answers_words():
                   "by the word index: %r" % term)
     got, count = hits(srv.http_port, '"marmalade jam"')
     assert_eq((sorted(got), count), (sorted(sent), 3), "by the trigram index")
+    srv.stop()
+
+
+def test_unread_hits_counted():
+    """messages_unread of a free-text search whose page is full (so it
+    is counted, not read off the page) is right with none, few, most
+    and all of the hits read: the hits merged with the smaller of the
+    read and unread sets, or the full-text table alone"""
+    srv = http_server()
+    port = srv.http_port
+    sent = send_all(srv, ["bench mark %d" % k for k in range(12)] +
+                    ["other %d" % k for k in range(3)])
+    wait_total(port, len(sent))
+    hit = [q for q, b in sorted(sent.items()) if "bench" in b]
+    miss = [q for q, b in sorted(sent.items()) if "bench" not in b]
+
+    def mark(ids, read):
+        r = request(port, "PUT", "/api/v1/messages", body=json.dumps(
+            {"IDs": ids, "Read": read}).encode())
+        assert_eq(r.status, 200, "mark")
+
+    def counts(q="bench"):
+        v = get_json(port, "/api/v1/search?limit=2&query=" + q)
+        return v["messages_count"], v["messages_unread"]
+    assert_eq(counts(), (12, 12), "none read")
+    mark(hit[:5] + miss[:1], True)          # read: the smaller set
+    assert_eq(counts(), (12, 7), "5 of 12 hits read")
+    assert_eq(counts("BENCH%20-other"), (12, 7), "with a negated term")
+    mark(hit[5:10] + miss[1:], True)        # unread: the smaller set
+    assert_eq(counts(), (12, 2), "10 of 12 hits read")
+    mark(hit, True)
+    assert_eq(counts(), (12, 0), "all read")
+    mark(hit[:1], False)
+    assert_eq(counts(), (12, 1), "one unread again")
     srv.stop()
 
 
