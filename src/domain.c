@@ -14,10 +14,41 @@
 #include "mxd.h"
 
 /*
+ * Is s (len octets of ASCII) a domain of letters, digits and inner
+ * hyphens (RFC 5321 4.1.2), each label 1 to 63 octets (RFC 1035 2.3.4),
+ * at most SMTP_DOMAIN_MAX in all?
+ */
+static int
+domain_ldh(const char *s, size_t len)
+{
+	size_t	i, label = 0;
+
+	if (len == 0 || len > SMTP_DOMAIN_MAX)
+		return (0);
+	for (i = 0; i < len; i++) {
+		if (s[i] == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return (0);
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-')
+			return (0);
+		if ((label == 0 && s[i] == '-') || ++label > 63)
+			return (0);
+	}
+	return (label > 0 && s[len - 1] != '-');
+}
+
+/*
  * Put a domain in its canonical form for comparing: lower case, and
  * U-labels as IDNA2008 A-labels (UTS #46 non-transitional mapping, as
  * libidn2 does by default), a trailing dot dropped.  0, or -1 if it is
- * not a valid internationalised domain or does not fit.
+ * not a valid internationalised domain or does not fit.  The A-labels
+ * are checked as any ASCII domain is: normalisation can turn a U-label
+ * into ASCII that is no domain (U+037E GREEK QUESTION MARK is NFC ";"),
+ * which libidn2 passes through, and a canonical form must be one that
+ * domain_check accepts.
  */
 int
 domain_canon(const char *d, char *out, size_t outsz)
@@ -48,7 +79,7 @@ domain_canon(const char *d, char *out, size_t outsz)
 		return (-1);
 	}
 	free(copy);
-	if (strlen(ace) >= outsz || strlen(ace) > SMTP_DOMAIN_MAX) {
+	if (strlen(ace) >= outsz || !domain_ldh(ace, strlen(ace))) {
 		idn2_free(ace);
 		return (-1);
 	}
@@ -95,12 +126,6 @@ domain_check(const char *s, size_t len)
 	if (utf8)
 		return (domain_canon(buf, canon, sizeof(canon)) == 0 ?
 		    DOMAIN_OK : DOMAIN_BAD_IDN);
-	/* RFC 1035 2.3.4: a label is at most 63 octets. */
-	for (i = 0, label = 0; i < len; i++)
-		if (s[i] == '.')
-			label = 0;
-		else if (++label > 63)
-			return (DOMAIN_BAD);
-	return (DOMAIN_OK);
+	return (domain_ldh(s, len) ? DOMAIN_OK : DOMAIN_BAD);
 }
 

@@ -274,6 +274,13 @@ test_idna(void)
 	is_str(a, "xn--bcher-kva.example", "A-label lower-cased");
 	ok(domain_canon("\xe2\x98\x83.example", a, sizeof(a)) == -1,
 	    "a symbol is not IDNA2008");
+	/* U+037E GREEK QUESTION MARK is ";" after NFC: no domain. */
+	ok(domain_canon("s\xcd\xbet.example", a, sizeof(a)) == -1,
+	    "a U-label that normalises to a non-LDH ASCII label is refused");
+	ok(domain_check("s\xcd\xbet.example", 12) != DOMAIN_OK,
+	    "and is no Domain");
+	ok(domain_canon("\xef\xbd\x85xample.org", a, sizeof(a)) == 0 &&
+	    strcmp(a, "example.org") == 0, "a fullwidth letter maps to ASCII");
 	ok(recipient_is_postmaster("postmaster@b\xc3\xbc" "cher.example",
 	    "xn--bcher-kva.example") &&
 	    recipient_is_postmaster("Postmaster@XN--BCHER-KVA.example",
