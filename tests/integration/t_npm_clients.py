@@ -18,6 +18,7 @@ import subprocess
 import threading
 
 from mxdtest import Server, Skip, assert_eq, free_port, run
+from mxdtest.http import wait_total
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLIENTS_JS = os.path.join(HERE, "..", "web", "clients.cjs")
@@ -103,6 +104,9 @@ def run_suite(suite):
            "invoice": send(srv, ["bob@example.test", "carol@example.test"],
                            invoice()),
            "reset": send(srv, ["alice@example.test"], reset())}
+    # The suites start by listing all three: wait until the index has
+    # them (visible after the 250, not at it; a loaded machine lags).
+    wait_total(http_port, 3)
     env = dict(os.environ, NODE_PATH=modules, SUITE=suite,
                MXD_URL="http://127.0.0.1:%d" % http_port)
     p = subprocess.Popen(["node", CLIENTS_JS], env=env, text=True,
